@@ -1,0 +1,92 @@
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client
+} from '@aws-sdk/client-s3'
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  utimesSync,
+  writeFileSync,
+  readdirSync,
+  statSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+
+export const credentials = {
+  AWS_ACCESS_KEY_ID: 'testing',
+  AWS_SECRET_ACCESS_KEY: 'testing',
+  AWS_REGION: 'us-east-1'
+}
+
+export function s3For(endpoint: string): S3Client {
+  return new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }
+  })
+}
+
+let bucketCounter = 0
+export async function createBucket(s3: S3Client, name = 'dags'): Promise<string> {
+  const bucket = `${name}-${process.pid}-${++bucketCounter}`
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }))
+  return bucket
+}
+
+/** A checkout: `files` written under the workspace (paths relative to it). */
+export function workspaceWith(files: Record<string, string | Buffer>): string {
+  const root = mkdtempSync(join(tmpdir(), 'workspace-'))
+  for (const [path, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, path)), { recursive: true })
+    writeFileSync(join(root, path), content)
+  }
+  return root
+}
+
+/** What actions/checkout gives a new job: the same bytes, every mtime new. */
+export function freshCheckout(workspace: string): string {
+  const copy = mkdtempSync(join(tmpdir(), 'checkout-'))
+  cpSync(workspace, copy, { recursive: true })
+  const later = new Date(Date.now() + 3600_000)
+  const touch = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const path = join(dir, entry)
+      if (statSync(path).isDirectory()) touch(path)
+      else utimesSync(path, later, later)
+    }
+  }
+  touch(copy)
+  return copy
+}
+
+/** Every object in the bucket (or under `prefix`) with its content. */
+export async function bucketContents(
+  s3: S3Client,
+  bucket: string,
+  prefix?: string
+): Promise<Record<string, string>> {
+  const contents: Record<string, string> = {}
+  let token: string | undefined
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token })
+    )
+    for (const item of page.Contents ?? []) {
+      const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: item.Key! }))
+      contents[item.Key!] = (await object.Body!.transformToString('utf-8')) ?? ''
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token)
+  return contents
+}
+
+export function withoutManifest(contents: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(contents).filter(([key]) => !key.endsWith('.deploy-dags-manifest.json'))
+  )
+}

@@ -1,0 +1,39 @@
+import { describe, expect, it } from '@jest/globals'
+import { Input, Output } from '../../src/deploy-dags/constants.js'
+import { inputVariable, loadAction, parseFileCommands } from '../../test-support/runner.mjs'
+
+describe('actions/deploy-dags/action.yml', () => {
+  const { metadata } = loadAction('deploy-dags')
+
+  it('declares exactly the inputs and outputs the code reads and sets', () => {
+    expect(Object.keys(metadata.inputs ?? {}).sort()).toEqual(Object.values(Input).sort())
+    expect(Object.keys(metadata.outputs ?? {}).sort()).toEqual(Object.values(Output).sort())
+  })
+
+  it('runs on node24 from the committed bundle', () => {
+    expect(metadata.runs).toEqual({ using: 'node24', main: '../../dist/deploy-dags/index.js' })
+  })
+
+  it('keeps the documented defaults', () => {
+    const inputs = metadata.inputs ?? {}
+    expect(inputs.source?.default).toBe('dags')
+    expect(inputs.prefix?.default).toBe('dags')
+    expect(inputs.delete?.default).toBe('true')
+    expect(inputs['max-delete-percent']?.default).toBe('50')
+    expect(inputs.exclude?.default?.split('\n').filter(Boolean)).toEqual(['__pycache__/', '*.pyc'])
+    expect(inputs.bucket?.required).toBe(true)
+  })
+})
+
+describe('runner model', () => {
+  it('names input variables as the runner does', () => {
+    expect(inputVariable('dry-run')).toBe('INPUT_DRY-RUN')
+    expect(inputVariable('my input')).toBe('INPUT_MY_INPUT')
+  })
+
+  it('reads file commands in both forms', () => {
+    const text = 'changed<<ghadelimiter_1\ntrue\nghadelimiter_1\nchanges<<ghadelimiter_2\n{"a":\n1}\nghadelimiter_2\nplain=value=x\n'
+    expect(parseFileCommands(text)).toEqual({ changed: 'true', changes: '{"a":\n1}', plain: 'value=x' })
+    expect(() => parseFileCommands('x<<EOF\nvalue\n')).toThrow('unterminated')
+  })
+})

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand
+} from '@aws-sdk/client-s3'
+import { mockClient } from 'aws-sdk-client-mock'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { deleteKeys, listPrefix, readManifest, uploadFile } from '../../src/deploy-dags/bucket.js'
+import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD } from '../../src/deploy-dags/constants.js'
+import { hashFile } from '../../src/deploy-dags/selection.js'
+
+const s3Mock = mockClient(S3Client)
+const s3 = new S3Client({ region: 'us-east-1' })
+// The part of the SDK's stream mixin that readManifest uses.
+const body = (text: string) => ({ transformToString: async () => text })
+let dir: string
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'bucket-'))
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+beforeEach(() => {
+  s3Mock.reset()
+})
+
+describe('listPrefix', () => {
+  it('pages through the folder, one request per page, and strips ETag quotes', async () => {
+    s3Mock
+      .on(ListObjectsV2Command)
+      .resolvesOnce({
+        Contents: [{ Key: 'dags/a.py', Size: 3, ETag: '"abc"' }],
+        IsTruncated: true,
+        NextContinuationToken: 't1'
+      })
+      .resolvesOnce({
+        Contents: [{ Key: 'dags/b.py', Size: 4, ETag: '"def-2"' }],
+        IsTruncated: false
+      })
+    const objects = await listPrefix(s3, 'b', 'dags')
+    expect(objects).toEqual([
+      { key: 'dags/a.py', size: 3, etag: 'abc' },
+      { key: 'dags/b.py', size: 4, etag: 'def-2' }
+    ])
+    const calls = s3Mock.commandCalls(ListObjectsV2Command)
+    expect(calls.map((c) => c.args[0].input.Prefix)).toEqual(['dags/', 'dags/'])
+    expect(calls[1]?.args[0].input.ContinuationToken).toBe('t1')
+  })
+})
+
+describe('readManifest', () => {
+  it('reads entries and drops malformed ones', async () => {
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: body(
+        JSON.stringify({
+          format: 1,
+          objects: { 'a.py': { sha256: 's', size: 1, etag: 'e' }, 'b.py': { sha256: 1 } }
+        })
+      )
+    } as never)
+    expect(await readManifest(s3, 'b', 'dags/.m', true)).toEqual({
+      manifest: { 'a.py': { sha256: 's', size: 1, etag: 'e' } }
+    })
+  })
+
+  it('treats an unreadable manifest as empty, with the reason', async () => {
+    s3Mock.on(GetObjectCommand).resolves({ Body: body('not json') } as never)
+    const result = await readManifest(s3, 'b', 'dags/.m', true)
+    expect(result.manifest).toEqual({})
+    expect(result.problem).toMatch(/JSON/)
+  })
+
+  it('does not ask S3 when the listing has no manifest', async () => {
+    expect(await readManifest(s3, 'b', 'dags/.m', false)).toEqual({ manifest: {} })
+    expect(s3Mock.calls()).toHaveLength(0)
+  })
+})
+
+describe('uploadFile', () => {
+  it('sends content type, checksum, metadata and encryption, and no ACL', async () => {
+    writeFileSync(join(dir, 'a.py'), 'print(1)\n')
+    const file = await hashFile({ path: 'a.py', absolutePath: join(dir, 'a.py'), size: 9 })
+    s3Mock.on(PutObjectCommand).resolves({ ETag: '"kms-etag"' })
+    const etag = await uploadFile(s3, 'b', 'dags/a.py', file, {
+      sse: 'aws:kms',
+      kmsKeyId: 'alias/k'
+    })
+    expect(etag).toBe('kms-etag')
+    const input = s3Mock.commandCalls(PutObjectCommand)[0]!.args[0].input
+    expect(input).toMatchObject({
+      Bucket: 'b',
+      Key: 'dags/a.py',
+      ContentType: 'text/x-python; charset=utf-8',
+      Metadata: { sha256: file.sha256 },
+      ServerSideEncryption: 'aws:kms',
+      SSEKMSKeyId: 'alias/k',
+      ChecksumSHA256: Buffer.from(file.sha256, 'hex').toString('base64')
+    })
+    expect(input).not.toHaveProperty('ACL')
+  })
+
+  it('uploads large files in parts and aborts the upload when a part fails', async () => {
+    const size = MULTIPART_THRESHOLD + 1
+    const path = join(dir, 'big.bin')
+    writeFileSync(path, Buffer.alloc(size, 1))
+    const file = { path: 'big.bin', absolutePath: path, size, sha256: 'aa', md5: 'bb' }
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' })
+    s3Mock
+      .on(UploadPartCommand)
+      .resolvesOnce({ ETag: '"p1"' })
+      .rejects(new Error('connection reset'))
+    s3Mock.on(AbortMultipartUploadCommand).resolves({})
+    await expect(uploadFile(s3, 'b', 'dags/big.bin', file, {})).rejects.toThrow('connection reset')
+    expect(s3Mock.commandCalls(AbortMultipartUploadCommand)[0]?.args[0].input.UploadId).toBe('u1')
+    expect(s3Mock.commandCalls(CompleteMultipartUploadCommand)).toHaveLength(0)
+  })
+
+  it('completes a multipart upload with every part in order', async () => {
+    const size = MULTIPART_THRESHOLD + 1
+    const path = join(dir, 'big.bin')
+    const file = { path: 'big.bin', absolutePath: path, size, sha256: 'aa', md5: 'bb' }
+    s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u2' })
+    s3Mock
+      .on(UploadPartCommand)
+      .callsFake((input: { PartNumber: number }) => ({ ETag: `"p${input.PartNumber}"` }))
+    s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"whole-5"' })
+    expect(await uploadFile(s3, 'b', 'dags/big.bin', file, {})).toBe('whole-5')
+    const parts = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input
+      .MultipartUpload!.Parts!
+    expect(parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5])
+    expect(Math.ceil(size / MULTIPART_PART_SIZE)).toBe(5)
+  })
+})
+
+describe('deleteKeys', () => {
+  it('batches by 1,000 keys', async () => {
+    s3Mock.on(DeleteObjectsCommand).resolves({})
+    await deleteKeys(
+      s3,
+      'b',
+      Array.from({ length: 2500 }, (_, i) => `dags/${i}.py`)
+    )
+    const sizes = s3Mock
+      .commandCalls(DeleteObjectsCommand)
+      .map((c) => c.args[0].input.Delete!.Objects!.length)
+    expect(sizes).toEqual([1000, 1000, 500])
+  })
+
+  it('fails when S3 reports per-key errors', async () => {
+    s3Mock
+      .on(DeleteObjectsCommand)
+      .resolves({ Errors: [{ Key: 'dags/a.py', Code: 'AccessDenied', Message: 'Access Denied' }] })
+    await expect(deleteKeys(s3, 'b', ['dags/a.py'])).rejects.toThrow(
+      'S3 refused to delete 1 object(s): dags/a.py: AccessDenied Access Denied'
+    )
+  })
+})

@@ -1,0 +1,124 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { readAwsTarget } from '../../src/common/aws.js'
+import { booleanInput, integerInput, listInput } from '../../src/common/inputs.js'
+import { readSettings } from '../../src/deploy-dags/settings.js'
+
+const variable = (name: string) => `INPUT_${name.toUpperCase()}`
+let saved: NodeJS.ProcessEnv
+let workdir: string
+let previousCwd: string
+
+function setInputs(inputs: Record<string, string>): void {
+  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key]
+  for (const [name, value] of Object.entries(inputs)) process.env[variable(name)] = value
+}
+
+beforeEach(() => {
+  saved = { ...process.env }
+  delete process.env.AWS_REGION
+  delete process.env.AWS_DEFAULT_REGION
+  previousCwd = process.cwd()
+  workdir = mkdtempSync(join(tmpdir(), 'settings-'))
+  mkdirSync(join(workdir, 'dags'))
+  writeFileSync(join(workdir, 'notes.txt'), 'x')
+  process.chdir(workdir)
+})
+afterEach(() => {
+  process.chdir(previousCwd)
+  rmSync(workdir, { recursive: true, force: true })
+  process.env = saved
+})
+
+const valid = { bucket: 'airflow-dags', region: 'eu-west-1', source: 'dags', prefix: 'dags' }
+
+describe('strict input readers', () => {
+  it('accepts only YAML booleans', () => {
+    setInputs({ flag: 'True' })
+    expect(booleanInput('flag', false)).toBe(true)
+    setInputs({ flag: 'yes' })
+    expect(() => booleanInput('flag', false)).toThrow("flag: must be true or false, got 'yes'")
+    setInputs({})
+    expect(booleanInput('flag', true)).toBe(true)
+  })
+
+  it('reads whole numbers within a range', () => {
+    setInputs({ n: '8' })
+    expect(integerInput('n', 1, { min: 1, max: 64 })).toBe(8)
+    setInputs({ n: 'eight' })
+    expect(() => integerInput('n', 1, { min: 1, max: 64 })).toThrow(
+      'n: must be a whole number from 1 to 64'
+    )
+    setInputs({ n: '1.5' })
+    expect(() => integerInput('n', 1, { min: 1, max: 64 })).toThrow('whole number')
+    setInputs({ n: '65' })
+    expect(() => integerInput('n', 1, { min: 1, max: 64 })).toThrow(
+      'n: must be from 1 to 64, got 65'
+    )
+  })
+
+  it('reads lists without blanks and comments', () => {
+    setInputs({ list: 'a\n\n  # note\n b \r\nc' })
+    expect(listInput('list')).toEqual(['a', 'b', 'c'])
+  })
+})
+
+describe('readSettings', () => {
+  it('normalises a valid configuration', async () => {
+    setInputs({
+      ...valid,
+      prefix: '/airflow/dags/',
+      exclude: '__pycache__/\n*.pyc',
+      sse: 'aws:kms',
+      'kms-key-id': 'alias/dags'
+    })
+    const settings = await readSettings()
+    expect(settings.prefix).toBe('airflow/dags')
+    expect(settings.sourcePath).toBe(join(workdir, 'dags'))
+    expect(settings.deleteExtraneous).toBe(true)
+    expect(settings.maxDeletePercent).toBe(50)
+    expect(settings.concurrency).toBe(16)
+    expect(settings.encryption).toEqual({ sse: 'aws:kms', kmsKeyId: 'alias/dags' })
+    expect(settings.target).toEqual({ region: 'eu-west-1' })
+    expect(settings.filter('x.pyc')).toBe(false)
+  })
+
+  it('takes the region from AWS_REGION, and signs for us-east-1 against a custom endpoint', async () => {
+    setInputs({ ...valid, region: '' })
+    process.env.AWS_REGION = 'ap-southeast-2'
+    expect((await readSettings()).target.region).toBe('ap-southeast-2')
+    delete process.env.AWS_REGION
+    setInputs({ ...valid, region: '', 'endpoint-url': 'http://127.0.0.1:5000' })
+    expect(readAwsTarget()).toEqual({ region: 'us-east-1', endpointUrl: 'http://127.0.0.1:5000' })
+  })
+
+  it.each([
+    [{ bucket: '' }, 'bucket: is required'],
+    [{ bucket: 's3://airflow-dags/dags' }, 'bucket: give the bucket name only'],
+    [{ bucket: 'my/bucket' }, "bucket: 'my/bucket' is not a bucket name"],
+    [{ prefix: 'dags/../etc' }, "prefix: 'dags/../etc' has an empty, '.' or '..' segment"],
+    [{ concurrency: 'many' }, "concurrency: must be a whole number from 1 to 64, got 'many'"],
+    [{ concurrency: '0' }, 'concurrency: must be from 1 to 64, got 0'],
+    [{ 'max-delete-percent': '150' }, 'max-delete-percent: must be from 0 to 100'],
+    [{ delete: 'yes' }, "delete: must be true or false, got 'yes'"],
+    [{ 'dry-run': '1' }, 'dry-run: must be true or false'],
+    [{ sse: 'KMS' }, "sse: must be one of AES256, aws:kms, aws:kms:dsse; got 'KMS'"],
+    [{ 'kms-key-id': 'alias/x' }, 'kms-key-id: needs sse: aws:kms'],
+    [
+      { sse: 'AES256', 'kms-key-id': 'alias/x' },
+      'kms-key-id: needs sse: aws:kms (or aws:kms:dsse); sse is AES256'
+    ],
+    [{ include: '*.py\n[abc' }, "include: pattern 2 '[abc' is not valid: unbalanced '['"],
+    [{ exclude: '../x' }, "exclude: pattern 1 '../x' is not valid"],
+    [{ region: 'Europe' }, "region: must be an AWS region such as eu-west-1, got 'Europe'"],
+    [{ region: '' }, 'region: no AWS region given'],
+    [{ 'endpoint-url': 'localhost:5000' }, 'endpoint-url: must be an http:// or https:// URL'],
+    [{ source: 'missing' }, "source: folder 'missing' does not exist"],
+    [{ source: 'notes.txt' }, "source: 'notes.txt' is a file"]
+  ])('rejects %j', async (override, message) => {
+    setInputs({ ...valid, ...override })
+    await expect(readSettings()).rejects.toThrow(message)
+  })
+})

@@ -1,0 +1,92 @@
+// Bundles every action (actions/<name>/action.yml → src/<name>/index.ts) into dist/<name>/ with
+// @vercel/ncc. With --check, builds into a temporary folder and fails when the committed dist/
+// differs, so a stale bundle never reaches users.
+import ncc from '@vercel/ncc'
+import {
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  mkdirSync,
+  writeFileSync,
+  existsSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+
+const root = resolve(import.meta.dirname, '..')
+const check = process.argv.includes('--check')
+const outRoot = check ? mkdtempSync(join(tmpdir(), 'dist-check-')) : join(root, 'dist')
+
+const actions = readdirSync(join(root, 'actions'), { withFileTypes: true })
+  .filter(
+    (entry) => entry.isDirectory() && existsSync(join(root, 'actions', entry.name, 'action.yml'))
+  )
+  .map((entry) => entry.name)
+  .sort()
+
+for (const name of actions) {
+  const { code, assets } = await bundle(name)
+  const outDir = join(outRoot, name)
+  rmSync(outDir, { recursive: true, force: true })
+  mkdirSync(outDir, { recursive: true })
+  writeFileSync(join(outDir, 'index.js'), code)
+  for (const [file, asset] of Object.entries(assets)) {
+    if (file.endsWith('.node')) throw new Error(`${name}: native addon ${file} would be bundled`)
+    mkdirSync(dirname(join(outDir, file)), { recursive: true })
+    writeFileSync(join(outDir, file), asset.source)
+  }
+  console.log(`dist/${name}: ${Math.round(code.length / 1024)} KiB`)
+}
+
+async function bundle(name) {
+  try {
+    return await ncc(join(root, 'src', name, 'index.ts'), {
+      // ESM output: @actions/core 3 and @actions/github 9 ship only as ES modules.
+      esm: true,
+      minify: false,
+      sourceMap: false,
+      license: 'licenses.txt',
+      quiet: true,
+      // ssh2 tries optional native addons (cpu-features, sshcrypto.node) and falls back to pure
+      // JS; leaving them out keeps platform-specific binaries out of the committed bundle.
+      externals: ['cpu-features', './crypto/build/Release/sshcrypto.node'],
+      target: 'es2023'
+    })
+  } catch (error) {
+    // ncc's own stack points into its minified cache; the first lines are the useful part.
+    console.error(
+      `Building dist/${name} failed:\n${String(error?.message ?? error).slice(0, 4000)}`
+    )
+    process.exit(1)
+  }
+}
+
+if (check) {
+  const stale = []
+  for (const name of actions) {
+    for (const file of listFiles(join(outRoot, name))) {
+      const committed = join(root, 'dist', name, file)
+      if (
+        !existsSync(committed) ||
+        !readFileSync(committed).equals(readFileSync(join(outRoot, name, file)))
+      ) {
+        stale.push(`dist/${name}/${file}`)
+      }
+    }
+  }
+  rmSync(outRoot, { recursive: true, force: true })
+  if (stale.length > 0) {
+    console.error(
+      `The committed bundle is stale; run npm run build and commit dist/:\n  ${stale.join('\n  ')}`
+    )
+    process.exit(1)
+  }
+  console.log('dist/ matches a fresh build')
+}
+
+function listFiles(dir, base = '') {
+  return readdirSync(join(dir, base), { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? listFiles(dir, join(base, entry.name)) : [join(base, entry.name)]
+  )
+}

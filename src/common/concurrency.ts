@@ -1,0 +1,24 @@
+/**
+ * Runs `work` over `items` with at most `limit` in flight. After the first failure no new item
+ * starts (in-flight ones finish), so a failing run stops quickly and reports every failure seen.
+ */
+export async function forEachBounded<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>
+): Promise<{ failures: { item: T; error: unknown }[] }> {
+  const failures: { item: T; error: unknown }[] = []
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (failures.length === 0 && next < items.length) {
+      const item = items[next++] as T
+      try {
+        await work(item)
+      } catch (error) {
+        failures.push({ item, error })
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  return { failures }
+}

@@ -1,0 +1,249 @@
+import { open, readFile } from 'node:fs/promises'
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type CompletedPart,
+  type ServerSideEncryption as SdkSse
+} from '@aws-sdk/client-s3'
+import { clientConfig, type AwsTarget } from '../common/aws.js'
+import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
+import { contentTypeFor } from './content-type.js'
+import type { Manifest, ManifestEntry, RemoteObject } from './plan.js'
+import type { HashedFile } from './selection.js'
+
+export function createS3Client(target: AwsTarget, concurrency: number): S3Client {
+  return new S3Client({
+    ...clientConfig(target, { maxSockets: concurrency }),
+    // S3-compatible stores and local test servers do not have virtual-host DNS names.
+    forcePathStyle: target.endpointUrl !== undefined,
+    // A bucket in another region than configured still works instead of failing with a 301.
+    followRegionRedirects: true
+  })
+}
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
+
+/** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
+export async function listPrefix(
+  s3: S3Client,
+  bucket: string,
+  prefix: string
+): Promise<RemoteObject[]> {
+  const objects: RemoteObject[] = []
+  let token: string | undefined
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({
+        Bucket: bucket,
+        Prefix: prefix === '' ? undefined : `${prefix}/`,
+        ContinuationToken: token
+      })
+    )
+    for (const item of page.Contents ?? []) {
+      if (item.Key === undefined) continue
+      objects.push({ key: item.Key, size: item.Size ?? 0, etag: unquote(item.ETag) })
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token !== undefined)
+  return objects
+}
+
+interface ManifestDocument {
+  format: 1
+  objects: Manifest
+}
+
+/** Reads the manifest; a missing or unreadable one is an empty cache, not an error. */
+export async function readManifest(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  present: boolean
+): Promise<{ manifest: Manifest; problem?: string }> {
+  if (!present) return { manifest: {} }
+  try {
+    const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+    const text = (await response.Body?.transformToString('utf-8')) ?? ''
+    const document = JSON.parse(text) as Partial<ManifestDocument>
+    if (
+      document.format !== 1 ||
+      typeof document.objects !== 'object' ||
+      document.objects === null
+    ) {
+      return { manifest: {}, problem: 'unknown manifest format' }
+    }
+    const manifest: Manifest = {}
+    for (const [path, entry] of Object.entries(document.objects)) {
+      if (isManifestEntry(entry)) manifest[path] = entry
+    }
+    return { manifest }
+  } catch (error) {
+    return { manifest: {}, problem: error instanceof Error ? error.message : String(error) }
+  }
+}
+
+function isManifestEntry(value: unknown): value is ManifestEntry {
+  const entry = value as ManifestEntry
+  return (
+    typeof entry === 'object' &&
+    entry !== null &&
+    typeof entry.sha256 === 'string' &&
+    typeof entry.etag === 'string' &&
+    typeof entry.size === 'number'
+  )
+}
+
+export interface Encryption {
+  sse?: ServerSideEncryption
+  kmsKeyId?: string
+}
+
+function encryptionParams(encryption: Encryption) {
+  return {
+    ...(encryption.sse !== undefined ? { ServerSideEncryption: encryption.sse as SdkSse } : {}),
+    ...(encryption.kmsKeyId !== undefined ? { SSEKMSKeyId: encryption.kmsKeyId } : {})
+  }
+}
+
+export async function writeManifest(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  manifest: Manifest,
+  encryption: Encryption
+): Promise<void> {
+  const document: ManifestDocument = { format: 1, objects: manifest }
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: JSON.stringify(document),
+      ContentType: 'application/json',
+      ...encryptionParams(encryption)
+    })
+  )
+}
+
+/**
+ * Uploads one file and returns the ETag S3 gave it. No ACL is sent: buckets with ACLs disabled
+ * (the default since 2023) reject any. The SHA-256 goes along as a checksum S3 verifies and as
+ * metadata for people inspecting the object.
+ */
+export async function uploadFile(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  file: HashedFile,
+  encryption: Encryption
+): Promise<string> {
+  const common = {
+    Bucket: bucket,
+    Key: key,
+    ContentType: contentTypeFor(file.path),
+    Metadata: { sha256: file.sha256 },
+    ...encryptionParams(encryption)
+  }
+  if (file.size <= MULTIPART_THRESHOLD) {
+    // A Buffer body (not a stream) lets the SDK retry the request after throttling or a 5xx.
+    const body = await readFile(file.absolutePath)
+    if (body.length !== file.size) throw new Error(`${file.path} changed while being deployed`)
+    const response = await s3.send(
+      new PutObjectCommand({
+        ...common,
+        Body: body,
+        ChecksumSHA256: Buffer.from(file.sha256, 'hex').toString('base64')
+      })
+    )
+    return unquote(response.ETag)
+  }
+  return uploadMultipart(s3, file, common)
+}
+
+async function uploadMultipart(
+  s3: S3Client,
+  file: HashedFile,
+  common: { Bucket: string; Key: string } & Record<string, unknown>
+): Promise<string> {
+  const created = await s3.send(new CreateMultipartUploadCommand(common))
+  const uploadId = created.UploadId
+  if (uploadId === undefined) throw new Error(`S3 returned no upload id for ${common.Key}`)
+  const handle = await open(file.absolutePath, 'r')
+  try {
+    const parts: CompletedPart[] = []
+    for (
+      let offset = 0, partNumber = 1;
+      offset < file.size;
+      offset += MULTIPART_PART_SIZE, partNumber++
+    ) {
+      const length = Math.min(MULTIPART_PART_SIZE, file.size - offset)
+      const buffer = Buffer.alloc(length)
+      const { bytesRead } = await handle.read(buffer, 0, length, offset)
+      if (bytesRead !== length) throw new Error(`${file.path} changed while being deployed`)
+      const part = await s3.send(
+        new UploadPartCommand({
+          Bucket: common.Bucket,
+          Key: common.Key,
+          UploadId: uploadId,
+          PartNumber: partNumber,
+          Body: buffer
+        })
+      )
+      parts.push({ ETag: part.ETag, PartNumber: partNumber })
+    }
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: common.Bucket,
+        Key: common.Key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts }
+      })
+    )
+    return unquote(done.ETag)
+  } catch (error) {
+    // An abandoned multipart upload is billed storage until aborted.
+    await s3
+      .send(
+        new AbortMultipartUploadCommand({
+          Bucket: common.Bucket,
+          Key: common.Key,
+          UploadId: uploadId
+        })
+      )
+      .catch(() => undefined)
+    throw error
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Deletes keys in batches of 1,000 (one request each); per-key failures are errors too. */
+export async function deleteKeys(
+  s3: S3Client,
+  bucket: string,
+  keys: readonly string[]
+): Promise<void> {
+  for (let start = 0; start < keys.length; start += 1000) {
+    const batch = keys.slice(start, start + 1000)
+    const response = await s3.send(
+      new DeleteObjectsCommand({
+        Bucket: bucket,
+        Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true }
+      })
+    )
+    const errors = response.Errors ?? []
+    if (errors.length > 0) {
+      const first = errors
+        .slice(0, 5)
+        .map((e) => `${e.Key}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim())
+        .join('; ')
+      throw new Error(`S3 refused to delete ${errors.length} object(s): ${first}`)
+    }
+  }
+}

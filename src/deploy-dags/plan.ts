@@ -1,0 +1,179 @@
+import { MANIFEST_NAME } from './constants.js'
+import type { HashedFile } from './selection.js'
+
+/** One object as ListObjectsV2 reports it. */
+export interface RemoteObject {
+  key: string
+  size: number
+  /** Without the surrounding quotes S3 puts on ETags. */
+  etag: string
+}
+
+export interface ManifestEntry {
+  sha256: string
+  size: number
+  etag: string
+}
+
+/** Keyed by path relative to the prefix. */
+export type Manifest = Record<string, ManifestEntry>
+
+export type UploadReason = 'new' | 'modified' | 'forced' | 'unverified'
+
+export interface PlannedUpload {
+  file: HashedFile
+  key: string
+  reason: UploadReason
+}
+
+export interface PlannedDelete {
+  key: string
+  size: number
+}
+
+export interface SyncPlan {
+  uploads: PlannedUpload[]
+  deletes: PlannedDelete[]
+  unchanged: string[]
+  /** Objects under the prefix before the run (the manifest and folder markers excluded). */
+  remoteCount: number
+  /** Content-verified entries for objects the run leaves as they are. */
+  verified: Manifest
+}
+
+export interface PlanInput {
+  local: readonly HashedFile[]
+  remote: readonly RemoteObject[]
+  manifest: Manifest
+  prefix: string
+  force: boolean
+  deleteExtraneous: boolean
+}
+
+export function objectKey(prefix: string, path: string): string {
+  return prefix === '' ? path : `${prefix}/${path}`
+}
+
+export function manifestKey(prefix: string): string {
+  return objectKey(prefix, MANIFEST_NAME)
+}
+
+/**
+ * Decides, from the bucket's real contents, what to upload and delete so the prefix holds exactly
+ * the local files. Content decides, never mtimes: an object is unchanged only when its content is
+ * known to equal the file's, through the manifest (ETag still the one we recorded) or through an
+ * ETag that is the file's MD5 or the multipart ETag `aws s3 sync` would have produced.
+ */
+export function planSync(input: PlanInput): SyncPlan {
+  const base = input.prefix === '' ? '' : `${input.prefix}/`
+  const ownManifest = manifestKey(input.prefix)
+  const remoteByPath = new Map<string, RemoteObject>()
+  for (const object of input.remote) {
+    // Folder markers (zero-byte "dir/" keys made by consoles) are not files: neither kept nor deleted.
+    if (!object.key.startsWith(base) || object.key.endsWith('/') || object.key === ownManifest) {
+      continue
+    }
+    remoteByPath.set(object.key.slice(base.length), object)
+  }
+
+  const verified: Manifest = {}
+  const knownSha256 = (path: string, object: RemoteObject): string | undefined => {
+    const entry = input.manifest[path]
+    return entry !== undefined && entry.etag === object.etag && entry.size === object.size
+      ? entry.sha256
+      : undefined
+  }
+
+  const uploads: PlannedUpload[] = []
+  const unchanged: string[] = []
+  const localPaths = new Set<string>()
+  for (const file of input.local) {
+    localPaths.add(file.path)
+    const key = objectKey(input.prefix, file.path)
+    const object = remoteByPath.get(file.path)
+    if (object === undefined) {
+      uploads.push({ file, key, reason: 'new' })
+      continue
+    }
+    if (input.force) {
+      uploads.push({ file, key, reason: 'forced' })
+      continue
+    }
+    if (object.size !== file.size) {
+      uploads.push({ file, key, reason: 'modified' })
+      continue
+    }
+    const sha256 = knownSha256(file.path, object)
+    if (sha256 !== undefined) {
+      if (sha256 === file.sha256) {
+        unchanged.push(key)
+        verified[file.path] = { sha256, size: object.size, etag: object.etag }
+      } else {
+        uploads.push({ file, key, reason: 'modified' })
+      }
+      continue
+    }
+    if (object.etag === file.md5 || object.etag === file.cliMultipartEtag) {
+      unchanged.push(key)
+      verified[file.path] = { sha256: file.sha256, size: object.size, etag: object.etag }
+      continue
+    }
+    // Not in the manifest and the ETag proves nothing (SSE-KMS, another uploader): the content
+    // may or may not differ, so upload; from then on the manifest knows this object.
+    uploads.push({ file, key, reason: 'unverified' })
+  }
+
+  const deletes: PlannedDelete[] = []
+  for (const [path, object] of remoteByPath) {
+    if (localPaths.has(path)) continue
+    if (input.deleteExtraneous) {
+      deletes.push({ key: object.key, size: object.size })
+    } else {
+      const sha256 = knownSha256(path, object)
+      if (sha256 !== undefined) verified[path] = { sha256, size: object.size, etag: object.etag }
+    }
+  }
+  deletes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+
+  return { uploads, deletes, unchanged, remoteCount: remoteByPath.size, verified }
+}
+
+/**
+ * Refuses a deletion that is more likely a mistake than an intent: wiping more than
+ * `maxDeletePercent` of the prefix (a wrong `source`, a bad `include`). Returns the refusal text.
+ */
+export function deleteRefusal(
+  plan: SyncPlan,
+  maxDeletePercent: number,
+  uri: string
+): string | undefined {
+  if (plan.deletes.length === 0 || maxDeletePercent >= 100) return undefined
+  const percent = (plan.deletes.length / plan.remoteCount) * 100
+  if (percent <= maxDeletePercent) return undefined
+  return (
+    `Refusing to delete ${plan.deletes.length} of ${plan.remoteCount} objects under ${uri} ` +
+    `(${percent.toFixed(0)}%, more than max-delete-percent: ${maxDeletePercent}). ` +
+    `Nothing was changed. Check source, include and exclude; if the deletion is intended, ` +
+    `raise max-delete-percent (100 allows any share) or set delete: false.`
+  )
+}
+
+/** The manifest after a run: entries verified by the plan plus the objects just uploaded. */
+export function nextManifest(
+  plan: SyncPlan,
+  uploaded: readonly { path: string; sha256: string; size: number; etag: string }[]
+): Manifest {
+  const next: Manifest = { ...plan.verified }
+  for (const { path, sha256, size, etag } of uploaded) next[path] = { sha256, size, etag }
+  return sortManifest(next)
+}
+
+export function sortManifest(manifest: Manifest): Manifest {
+  return Object.fromEntries(
+    Object.entries(manifest).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+  )
+}
+
+export function sameManifest(a: Manifest, b: Manifest): boolean {
+  return JSON.stringify(sortManifest(a)) === JSON.stringify(sortManifest(b))
+}

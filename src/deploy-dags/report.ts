@@ -1,0 +1,104 @@
+import * as core from '@actions/core'
+import { capList, formatBytes, formatDuration, markdownCode } from '../common/summary.js'
+import { Output } from './constants.js'
+import type { SyncPlan } from './plan.js'
+
+export type Outcome = 'deployed' | 'planned' | 'refused'
+
+export interface Report {
+  outcome: Outcome
+  uri: string
+  plan: SyncPlan
+  durationMs: number
+  refusal?: string
+}
+
+/** Step outputs are capped by the runner (1 MiB each); keep `changes` well below that. */
+const CHANGES_LIMIT = 512 * 1024
+const SUMMARY_KEYS = 200
+
+export function changesJson(plan: SyncPlan, limit = CHANGES_LIMIT): string {
+  const uploaded = plan.uploads.map((u) => u.key)
+  const deleted = plan.deletes.map((d) => d.key)
+  const full = JSON.stringify({ uploaded, deleted })
+  if (full.length <= limit) return full
+  // Halve the lists until the document fits, and say so: consumers must not take it as complete.
+  let keep = Math.max(uploaded.length, deleted.length)
+  let text = full
+  while (text.length > limit && keep > 0) {
+    keep = Math.floor(keep / 2)
+    text = JSON.stringify({
+      uploaded: uploaded.slice(0, keep),
+      deleted: deleted.slice(0, keep),
+      truncated: true,
+      uploadedCount: uploaded.length,
+      deletedCount: deleted.length
+    })
+  }
+  return text
+}
+
+export function setOutputs(report: Report): void {
+  const { plan } = report
+  const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
+  const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0
+  core.setOutput(Output.Changed, String(changed))
+  core.setOutput(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length))
+  core.setOutput(Output.Deleted, String(report.outcome === 'refused' ? 0 : plan.deletes.length))
+  core.setOutput(Output.Unchanged, String(plan.unchanged.length))
+  core.setOutput(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes))
+  core.setOutput(
+    Output.Changes,
+    report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan)
+  )
+  core.setOutput(Output.S3Uri, report.uri)
+}
+
+/** The job summary: in a dry run it is the plan, otherwise what was done. */
+export function summaryMarkdown(report: Report): string {
+  const { plan } = report
+  const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
+  const deletedBytes = plan.deletes.reduce((sum, d) => sum + d.size, 0)
+  const title = {
+    deployed: 'DAGs deployed',
+    planned: 'DAG deploy plan (dry run, nothing changed)',
+    refused: 'DAG deploy refused (nothing changed)'
+  }[report.outcome]
+  const verb = report.outcome === 'deployed' ? ['Uploaded', 'Deleted'] : ['To upload', 'To delete']
+  const lines = [`### ${title}`, '', `Target: ${markdownCode(report.uri)}`, '']
+  if (report.refusal !== undefined) lines.push(`> **Refused:** ${report.refusal}`, '')
+  lines.push(
+    '| | Objects | Bytes |',
+    '| --- | ---: | ---: |',
+    `| ${verb[0]} | ${plan.uploads.length} | ${formatBytes(uploadedBytes)} |`,
+    `| ${verb[1]} | ${plan.deletes.length} | ${formatBytes(deletedBytes)} |`,
+    `| Unchanged | ${plan.unchanged.length} | |`,
+    '',
+    `Duration: ${formatDuration(report.durationMs)}`,
+    ''
+  )
+  const section = (heading: string, keys: string[]) => {
+    if (keys.length === 0) return
+    const { shown, omitted } = capList(keys, SUMMARY_KEYS)
+    lines.push(`<details><summary>${heading} (${keys.length})</summary>`, '')
+    for (const key of shown) lines.push(`- ${markdownCode(key)}`)
+    if (omitted > 0) lines.push(`- … and ${omitted} more`)
+    lines.push('', '</details>', '')
+  }
+  section(
+    verb[0] as string,
+    plan.uploads.map((u) => `${u.key} (${u.reason})`)
+  )
+  section(
+    verb[1] as string,
+    plan.deletes.map((d) => d.key)
+  )
+  return lines.join('\n')
+}
+
+export async function writeReport(report: Report): Promise<void> {
+  setOutputs(report)
+  if (process.env.GITHUB_STEP_SUMMARY) {
+    await core.summary.addRaw(summaryMarkdown(report), true).write()
+  }
+}

@@ -1,0 +1,136 @@
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { readAwsTarget, type AwsTarget } from '../common/aws.js'
+import { InputError } from '../common/errors.js'
+import {
+  booleanInput,
+  choiceInput,
+  integerInput,
+  listInput,
+  optionalString,
+  requiredString
+} from '../common/inputs.js'
+import type { Encryption } from './bucket.js'
+import { Input, SSE_CHOICES } from './constants.js'
+import { compileFilter, normalizePattern, type PathFilter } from './selection.js'
+
+export interface DeploySettings {
+  /** As written in the workflow, for messages. */
+  source: string
+  sourcePath: string
+  bucket: string
+  /** Without leading or trailing slashes; '' is the bucket's root. */
+  prefix: string
+  filter: PathFilter
+  deleteExtraneous: boolean
+  maxDeletePercent: number
+  dryRun: boolean
+  force: boolean
+  concurrency: number
+  encryption: Encryption
+  target: AwsTarget
+}
+
+/** Reads and checks every input before anything touches AWS. */
+export async function readSettings(): Promise<DeploySettings> {
+  const bucket = parseBucket(requiredString(Input.Bucket, 'give the name of the DAG bucket'))
+  const prefix = parsePrefix(optionalString(Input.Prefix) ?? '')
+  const include = parsePatterns(Input.Include)
+  const exclude = parsePatterns(Input.Exclude)
+  const deleteExtraneous = booleanInput(Input.Delete, true)
+  const maxDeletePercent = integerInput(Input.MaxDeletePercent, 50, { min: 0, max: 100 })
+  const dryRun = booleanInput(Input.DryRun, false)
+  const force = booleanInput(Input.Force, false)
+  const concurrency = integerInput(Input.Concurrency, 16, { min: 1, max: 64 })
+  const sse = choiceInput(Input.Sse, SSE_CHOICES)
+  const kmsKeyId = optionalString(Input.KmsKeyId)
+  if (kmsKeyId !== undefined && sse !== 'aws:kms' && sse !== 'aws:kms:dsse') {
+    throw new InputError(
+      Input.KmsKeyId,
+      `needs sse: aws:kms (or aws:kms:dsse); sse is ${sse ?? 'not set'}`
+    )
+  }
+  const target = readAwsTarget()
+  const source = optionalString(Input.Source) ?? 'dags'
+  const sourcePath = resolve(source)
+  await requireFolder(source, sourcePath)
+  const encryption: Encryption = {
+    ...(sse !== undefined ? { sse } : {}),
+    ...(kmsKeyId !== undefined ? { kmsKeyId } : {})
+  }
+  return {
+    source,
+    sourcePath,
+    bucket,
+    prefix,
+    filter: compileFilter(include, exclude),
+    deleteExtraneous,
+    maxDeletePercent,
+    dryRun,
+    force,
+    concurrency,
+    encryption,
+    target
+  }
+}
+
+export function parseBucket(value: string): string {
+  if (/^s3:\/\//i.test(value)) {
+    throw new InputError(
+      Input.Bucket,
+      `give the bucket name only (not '${value}'); put the folder in prefix`
+    )
+  }
+  // AWS names are 3-63 lowercase characters; older buckets and S3-compatible stores allow a little
+  // more, so accept that wider set but never a path.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
+    throw new InputError(
+      Input.Bucket,
+      `'${value}' is not a bucket name (3-63 letters, digits, dots and hyphens; no slashes)`
+    )
+  }
+  return value
+}
+
+export function parsePrefix(value: string): string {
+  const prefix = value.trim().replace(/^\/+|\/+$/g, '')
+  if (prefix === '') return ''
+  const segments = prefix.split('/')
+  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+    throw new InputError(
+      Input.Prefix,
+      `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags`
+    )
+  }
+  if (prefix.includes('\\')) {
+    throw new InputError(
+      Input.Prefix,
+      `'${value}' contains a backslash; S3 folders are separated by /`
+    )
+  }
+  return prefix
+}
+
+function parsePatterns(name: string): string[] {
+  const lines = listInput(name)
+  lines.forEach((line, index) => {
+    const result = normalizePattern(line)
+    if ('error' in result) {
+      throw new InputError(name, `pattern ${index + 1} '${line}' is not valid: ${result.error}`)
+    }
+  })
+  return lines
+}
+
+async function requireFolder(source: string, path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined)
+  if (info === undefined) {
+    throw new InputError(
+      Input.Source,
+      `folder '${source}' does not exist (looked in ${path}). Check out the repository first (actions/checkout) or fix the path.`
+    )
+  }
+  if (!info.isDirectory()) {
+    throw new InputError(Input.Source, `'${source}' is a file; give the folder that holds the DAGs`)
+  }
+}

@@ -1,0 +1,7 @@
+export interface Moto {
+  endpoint: string
+  port: number
+  stop(): Promise<void>
+}
+export function motoAvailable(): boolean
+export function startMoto(): Promise<Moto>

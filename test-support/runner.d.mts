@@ -1,0 +1,53 @@
+export interface NodeRuntime {
+  label: string
+  path: string
+}
+export interface WorkflowCommand {
+  command: string
+  properties: string
+  message: string
+}
+export interface StepResult {
+  exitCode: number | null
+  signal: NodeJS.Signals | null
+  cancelled: boolean
+  stdout: string
+  stderr: string
+  durationMs: number
+  commands: WorkflowCommand[]
+  errors: string[]
+  warnings: string[]
+  masks: string[]
+}
+export interface ActionRun extends StepResult {
+  status: 'success' | 'failure' | 'cancelled'
+  outputs: Record<string, string>
+  state: Record<string, string>
+  summary: string
+  post?: StepResult & { outputs: Record<string, string>; summary: string }
+  home: string
+  workspace: string
+  runnerTemp: string
+}
+export interface RunOptions {
+  action: string
+  inputs?: Record<string, string>
+  env?: Record<string, string>
+  node?: string
+  workspace?: string
+  cancelAfterMs?: number
+  timeoutMs?: number
+  keepFiles?: boolean
+}
+export function nodeRuntimes(): NodeRuntime[]
+export interface ActionMetadata {
+  name: string
+  inputs?: Record<string, { description?: string; required?: boolean; default?: string }>
+  outputs?: Record<string, { description?: string }>
+  runs: { using: string; main: string; post?: string; 'post-if'?: string }
+}
+export function loadAction(name: string): { dir: string; metadata: ActionMetadata }
+export function inputVariable(name: string): string
+export function parseFileCommands(text: string): Record<string, string>
+export function parseWorkflowCommands(stdout: string): WorkflowCommand[]
+export function runAction(options: RunOptions): Promise<ActionRun>
