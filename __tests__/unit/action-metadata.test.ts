@@ -32,8 +32,13 @@ describe('runner model', () => {
   })
 
   it('reads file commands in both forms', () => {
-    const text = 'changed<<ghadelimiter_1\ntrue\nghadelimiter_1\nchanges<<ghadelimiter_2\n{"a":\n1}\nghadelimiter_2\nplain=value=x\n'
-    expect(parseFileCommands(text)).toEqual({ changed: 'true', changes: '{"a":\n1}', plain: 'value=x' })
+    const text =
+      'changed<<ghadelimiter_1\ntrue\nghadelimiter_1\nchanges<<ghadelimiter_2\n{"a":\n1}\nghadelimiter_2\nplain=value=x\n'
+    expect(parseFileCommands(text)).toEqual({
+      changed: 'true',
+      changes: '{"a":\n1}',
+      plain: 'value=x'
+    })
     expect(() => parseFileCommands('x<<EOF\nvalue\n')).toThrow('unterminated')
   })
 })
