@@ -36,6 +36,8 @@ const dagTree = {
   'dags/.airflowignore': 'helpers/\n',
   'dags/helpers/common.py': 'def helper():\n    return 1\n',
   'dags/sql/load.sql': 'insert into t select 1;\n',
+  'dags/reports/q1 summary+draft.sql': 'select 2;\n',
+  'dags/reports/ünïcode_dag.py': '# ünïcode\n',
   'dags/__pycache__/etl_daily.cpython-312.pyc': 'bytecode',
   'dags/helpers/stale.pyc': 'bytecode',
   'README.md': 'not a DAG'
@@ -44,6 +46,8 @@ const deployedKeys = {
   'dags/.airflowignore': dagTree['dags/.airflowignore'],
   'dags/etl_daily.py': dagTree['dags/etl_daily.py'],
   'dags/helpers/common.py': dagTree['dags/helpers/common.py'],
+  'dags/reports/q1 summary+draft.sql': dagTree['dags/reports/q1 summary+draft.sql'],
+  'dags/reports/ünïcode_dag.py': dagTree['dags/reports/ünïcode_dag.py'],
   'dags/sql/load.sql': dagTree['dags/sql/load.sql']
 }
 
@@ -67,7 +71,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
     expect(first.exitCode).toBe(0)
     expect(first.outputs).toMatchObject({
       changed: 'true',
-      uploaded: '4',
+      uploaded: '6',
       deleted: '0',
       unchanged: '0',
       's3-uri': `s3://${bucket}/dags/`
@@ -80,7 +84,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'dags/etl_daily.py' }))
     expect(head.ContentType).toBe('text/x-python; charset=utf-8')
     expect(first.summary).toContain('### DAGs deployed')
-    expect(first.summary).toContain('| Uploaded | 4 |')
+    expect(first.summary).toContain('| Uploaded | 6 |')
 
     // A new job's checkout: every mtime is new, no byte changed.
     const checkout = freshCheckout(workspace)
@@ -90,7 +94,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
       changed: 'false',
       uploaded: '0',
       deleted: '0',
-      unchanged: '4'
+      unchanged: '6'
     })
 
     // A same-size edit is still an edit.
@@ -99,7 +103,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
       dagTree['dags/etl_daily.py'].replace('daily', 'DAILY')
     )
     const third = await deploy(checkout, bucket)
-    expect(third.outputs).toMatchObject({ changed: 'true', uploaded: '1', unchanged: '3' })
+    expect(third.outputs).toMatchObject({ changed: 'true', uploaded: '1', unchanged: '5' })
     expect(JSON.parse(third.outputs.changes!)).toEqual({
       uploaded: ['dags/etl_daily.py'],
       deleted: []
@@ -127,7 +131,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
 
     const repaired = await deploy(freshCheckout(workspace), bucket)
     expect(repaired.exitCode).toBe(0)
-    expect(repaired.outputs).toMatchObject({ uploaded: '0', deleted: '1', unchanged: '4' })
+    expect(repaired.outputs).toMatchObject({ uploaded: '0', deleted: '1', unchanged: '6' })
     expect(withoutManifest(await bucketContents(s3, bucket))).toEqual({
       ...deployedKeys,
       'dags-old/keep.py': 'keep'
@@ -172,7 +176,7 @@ describe('deploy-dags options (node24)', () => {
     })
     await deploy(workspace, bucket)
     const forced = await deploy(workspace, bucket, { force: 'true' })
-    expect(forced.outputs).toMatchObject({ uploaded: '4', unchanged: '0' })
+    expect(forced.outputs).toMatchObject({ uploaded: '6', unchanged: '0' })
 
     const custom = await deploy(workspace, bucket, {
       source: 'airflow/dags',
