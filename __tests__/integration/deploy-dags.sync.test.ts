@@ -150,7 +150,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
     expect(planned.exitCode).toBe(0)
     expect(planned.outputs).toMatchObject({ changed: 'true', uploaded: '1', deleted: '1' })
     expect(planned.summary).toContain('dry run, nothing changed')
-    expect(planned.summary).toContain('dags/new_dag.py (new)')
+    expect(planned.summary).toContain('`dags/new_dag.py` (new)')
     expect(planned.summary).toContain('dags/removed_dag.py')
     expect(await bucketContents(s3, bucket)).toEqual(before)
   })

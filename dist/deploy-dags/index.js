@@ -64643,19 +64643,19 @@ function summaryMarkdown(report) {
     if (report.refusal !== undefined)
         lines.push(`> **Refused:** ${report.refusal}`, '');
     lines.push('| | Objects | Bytes |', '| --- | ---: | ---: |', `| ${verb[0]} | ${plan.uploads.length} | ${formatBytes(uploadedBytes)} |`, `| ${verb[1]} | ${plan.deletes.length} | ${formatBytes(deletedBytes)} |`, `| Unchanged | ${plan.unchanged.length} | |`, '', `Duration: ${formatDuration(report.durationMs)}`, '');
-    const section = (heading, keys) => {
-        if (keys.length === 0)
+    const section = (heading, items) => {
+        if (items.length === 0)
             return;
-        const { shown, omitted } = capList(keys, SUMMARY_KEYS);
-        lines.push(`<details><summary>${heading} (${keys.length})</summary>`, '');
-        for (const key of shown)
-            lines.push(`- ${markdownCode(key)}`);
+        const { shown, omitted } = capList(items, SUMMARY_KEYS);
+        lines.push(`<details><summary>${heading} (${items.length})</summary>`, '');
+        for (const { key, note } of shown)
+            lines.push(`- ${markdownCode(key)}${note ? ` (${note})` : ''}`);
         if (omitted > 0)
             lines.push(`- … and ${omitted} more`);
         lines.push('', '</details>', '');
     };
-    section(verb[0], plan.uploads.map((u) => `${u.key} (${u.reason})`));
-    section(verb[1], plan.deletes.map((d) => d.key));
+    section(verb[0], plan.uploads.map((u) => ({ key: u.key, note: u.reason })));
+    section(verb[1], plan.deletes.map((d) => ({ key: d.key })));
     return lines.join('\n');
 }
 async function writeReport(report) {

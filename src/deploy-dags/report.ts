@@ -77,21 +77,22 @@ export function summaryMarkdown(report: Report): string {
     `Duration: ${formatDuration(report.durationMs)}`,
     ''
   )
-  const section = (heading: string, keys: string[]) => {
-    if (keys.length === 0) return
-    const { shown, omitted } = capList(keys, SUMMARY_KEYS)
-    lines.push(`<details><summary>${heading} (${keys.length})</summary>`, '')
-    for (const key of shown) lines.push(`- ${markdownCode(key)}`)
+  const section = (heading: string, items: { key: string; note?: string }[]) => {
+    if (items.length === 0) return
+    const { shown, omitted } = capList(items, SUMMARY_KEYS)
+    lines.push(`<details><summary>${heading} (${items.length})</summary>`, '')
+    for (const { key, note } of shown)
+      lines.push(`- ${markdownCode(key)}${note ? ` (${note})` : ''}`)
     if (omitted > 0) lines.push(`- … and ${omitted} more`)
     lines.push('', '</details>', '')
   }
   section(
     verb[0] as string,
-    plan.uploads.map((u) => `${u.key} (${u.reason})`)
+    plan.uploads.map((u) => ({ key: u.key, note: u.reason }))
   )
   section(
     verb[1] as string,
-    plan.deletes.map((d) => d.key)
+    plan.deletes.map((d) => ({ key: d.key }))
   )
   return lines.join('\n')
 }
