@@ -8,6 +8,8 @@ import {
   compileFilter,
   hashFile,
   normalizePattern,
+  parsePatterns,
+  PatternError,
   scanSource
 } from '../../src/deploy-dags/selection.js'
 
@@ -37,7 +39,7 @@ describe('normalizePattern', () => {
 })
 
 describe('compileFilter', () => {
-  const defaults = compileFilter([], ['__pycache__/', '*.pyc'])
+  const defaults = compileFilter([], parsePatterns(['__pycache__/', '*.pyc']))
 
   it('selects dotfiles and excludes bytecode by default', () => {
     expect(defaults('.airflowignore')).toBe(true)
@@ -49,11 +51,29 @@ describe('compileFilter', () => {
   })
 
   it('applies include before exclude', () => {
-    const filter = compileFilter(['*.py', '.airflowignore'], ['tests/'])
+    const filter = compileFilter(
+      parsePatterns(['*.py', '.airflowignore']),
+      parsePatterns(['tests/'])
+    )
     expect(filter('etl/load.py')).toBe(true)
     expect(filter('.airflowignore')).toBe(true)
     expect(filter('README.md')).toBe(false)
     expect(filter('tests/test_dag.py')).toBe(false)
+  })
+
+  it('treats a bare name like .gitignore does: the file or the whole folder, at any depth', () => {
+    const filter = compileFilter([], parsePatterns(['tests', 'scratch.py']))
+    expect(filter('tests/test_a.py')).toBe(false)
+    expect(filter('team/tests/conftest.py')).toBe(false)
+    expect(filter('team/scratch.py')).toBe(false)
+    expect(filter('team/tests_helpers.py')).toBe(true)
+  })
+
+  it('names the line of an invalid pattern', () => {
+    expect(() => parsePatterns(['*.py', '[x'])).toThrow(PatternError)
+    expect(() => parsePatterns(['*.py', '[x'])).toThrow(
+      "pattern 2 '[x' is not valid: unbalanced '['"
+    )
   })
 })
 
@@ -69,16 +89,31 @@ describe('scanSource and hashFile', () => {
     symlinkSync(join(root, 'dags', 'a.py'), join(root, 'dags', 'link.py'))
     symlinkSync(join(root, 'dags'), join(root, 'dags', 'sub', 'loop'))
     symlinkSync(join(root, 'missing'), join(root, 'dags', 'dangling.py'))
+    mkdirSync(join(root, 'shared'))
+    writeFileSync(join(root, 'shared', 'u.py'), 'u')
+    symlinkSync(join(root, 'shared'), join(root, 'dags', 'team_a'))
+    symlinkSync(join(root, 'shared'), join(root, 'dags', 'team_b'))
   })
   afterAll(() => rmSync(root, { recursive: true, force: true }))
 
   it('lists selected files sorted, follows links, survives loops and dangling links', async () => {
-    const files = await scanSource(join(root, 'dags'), compileFilter([], ['__pycache__/', '*.pyc']))
-    expect(files.map((f) => f.path)).toEqual(['.airflowignore', 'a.py', 'link.py', 'sub/b.sql'])
+    const files = await scanSource(
+      join(root, 'dags'),
+      compileFilter([], parsePatterns(['__pycache__/', '*.pyc']))
+    )
+    // Both links to one folder deploy it, under each name; the loop back to dags/ is cut.
+    expect(files.map((f) => f.path)).toEqual([
+      '.airflowignore',
+      'a.py',
+      'link.py',
+      'sub/b.sql',
+      'team_a/u.py',
+      'team_b/u.py'
+    ])
   })
 
   it('hashes content with SHA-256 and MD5', async () => {
-    const [file] = await scanSource(join(root, 'dags'), compileFilter(['a.py'], []))
+    const [file] = await scanSource(join(root, 'dags'), compileFilter(parsePatterns(['a.py']), []))
     const hashed = await hashFile(file!)
     const content = 'print("a")\n'
     expect(hashed.sha256).toBe(createHash('sha256').update(content).digest('hex'))

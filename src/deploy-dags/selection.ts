@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs'
 import { readFile, readdir, realpath, stat } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
 import picomatch from 'picomatch'
+import { byText } from '../common/compare.js'
 import { AWS_CLI_PART_SIZE } from './constants.js'
 
 /** A local file chosen for deployment, identified by its path relative to the source folder. */
@@ -60,73 +61,84 @@ function unbalancedBracket(pattern: string): string | undefined {
   return stack.pop()
 }
 
+/**
+ * Normalises glob lines; throws a PatternError naming the first line that cannot be right. As in
+ * .gitignore, a pattern that names a folder also covers everything inside it (`tests`).
+ */
+export function parsePatterns(lines: readonly string[]): string[] {
+  return lines.flatMap((line, index) => {
+    const result = normalizePattern(line)
+    if ('error' in result) throw new PatternError(index + 1, line, result.error)
+    const { pattern } = result
+    return pattern.endsWith('/**') ? [pattern] : [pattern, `${pattern}/**`]
+  })
+}
+
+export class PatternError extends Error {
+  constructor(
+    readonly position: number,
+    readonly line: string,
+    readonly reason: string
+  ) {
+    super(`pattern ${position} '${line}' is not valid: ${reason}`)
+  }
+}
+
 export type PathFilter = (path: string) => boolean
 
 /**
- * Builds the selection predicate. Dotfiles are ordinary files: `.airflowignore` must reach the
- * workers, and the helper modules it lists are still imported by DAGs, so they are deployed too.
+ * Builds the selection predicate from normalised patterns (see parsePatterns). Dotfiles are
+ * ordinary files: `.airflowignore` must reach the workers, and the helper modules it lists are
+ * still imported by DAGs, so they are deployed too.
  */
 export function compileFilter(include: readonly string[], exclude: readonly string[]): PathFilter {
   const options = { dot: true }
-  const toMatcher = (lines: readonly string[]) =>
-    picomatch(
-      lines.map((line) => {
-        const result = normalizePattern(line)
-        if ('error' in result) throw new Error(`invalid pattern '${line}': ${result.error}`)
-        return result.pattern
-      }),
-      options
-    )
-  const included = include.length === 0 ? () => true : toMatcher(include)
-  const excluded = exclude.length === 0 ? () => false : toMatcher(exclude)
+  const included = include.length === 0 ? () => true : picomatch([...include], options)
+  const excluded = exclude.length === 0 ? () => false : picomatch([...exclude], options)
   return (path) => included(path) && !excluded(path)
 }
 
 /**
  * Lists the files under `root` that pass `filter`, sorted by path. Symbolic links are followed,
- * as `aws s3 sync` does, with a guard against loops.
+ * as `aws s3 sync` does: two links to one folder deploy it twice, under each name. Only a link
+ * back into a folder that is being walked (a loop) is skipped.
  */
 export async function scanSource(root: string, filter: PathFilter): Promise<LocalFile[]> {
   const files: LocalFile[] = []
-  const visited = new Set<string>()
-  const walk = async (dir: string): Promise<void> => {
+  const walk = async (dir: string, ancestors: ReadonlySet<string>): Promise<void> => {
     const real = await realpath(dir)
-    if (visited.has(real)) return
-    visited.add(real)
+    if (ancestors.has(real)) return
+    const inside = new Set(ancestors).add(real)
     const entries = await readdir(dir, { withFileTypes: true })
     for (const entry of entries) {
       const absolutePath = join(dir, entry.name)
       let isDirectory = entry.isDirectory()
       let isFile = entry.isFile()
-      let size: number | undefined
       if (entry.isSymbolicLink()) {
         const target = await stat(absolutePath).catch(() => undefined)
         if (target === undefined) continue // dangling link: nothing to upload
         isDirectory = target.isDirectory()
         isFile = target.isFile()
-        size = target.size
       }
       if (isDirectory) {
-        await walk(absolutePath)
+        await walk(absolutePath, inside)
       } else if (isFile) {
         const path = relative(root, absolutePath).split(sep).join('/')
         if (!filter(path)) continue
-        size ??= (await stat(absolutePath)).size
-        files.push({ path, absolutePath, size })
+        files.push({ path, absolutePath, size: (await stat(absolutePath)).size })
       }
     }
   }
-  await walk(root)
-  return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  await walk(root, new Set())
+  return files.sort((a, b) => byText(a.path, b.path))
 }
-
-const SMALL_FILE = 8 * 1024 * 1024
 
 /** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */
 export async function hashFile(file: LocalFile): Promise<HashedFile> {
   const sha256 = createHash('sha256')
   const md5 = createHash('md5')
-  if (file.size <= SMALL_FILE) {
+  // Up to one aws-cli part, reading whole is cheapest; larger files are streamed.
+  if (file.size <= AWS_CLI_PART_SIZE) {
     const content = await readFile(file.absolutePath)
     sha256.update(content)
     md5.update(content)
