@@ -159,6 +159,9 @@ describe('deleteRefusal', () => {
     expect(refusal).toContain('max-delete-percent')
     expect(deleteRefusal(withCounts(10, 10), 100, 's3://b/dags/')).toBeUndefined()
     expect(deleteRefusal(withCounts(1, 10), 0, 's3://b/dags/')).toContain('max-delete-percent: 0')
+    // 7 / 100 * 100 is 7.000000000000001 in floating point; 7% of 100 must still be allowed.
+    expect(deleteRefusal(withCounts(7, 100), 7, 's3://b/dags/')).toBeUndefined()
+    expect(deleteRefusal(withCounts(8, 100), 7, 's3://b/dags/')).toContain('8 of 100')
   })
 })
 

@@ -1,3 +1,4 @@
+import { byText } from '../common/compare.js'
 import { MANIFEST_NAME } from './constants.js'
 import type { HashedFile } from './selection.js'
 
@@ -133,7 +134,7 @@ export function planSync(input: PlanInput): SyncPlan {
       if (sha256 !== undefined) verified[path] = { sha256, size: object.size, etag: object.etag }
     }
   }
-  deletes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  deletes.sort((a, b) => byText(a.key, b.key))
 
   return { uploads, deletes, unchanged, remoteCount: remoteByPath.size, verified }
 }
@@ -148,8 +149,9 @@ export function deleteRefusal(
   uri: string
 ): string | undefined {
   if (plan.deletes.length === 0 || maxDeletePercent >= 100) return undefined
+  // Whole numbers, so that 7 of 100 at 7% is not refused by floating-point rounding.
+  if (plan.deletes.length * 100 <= maxDeletePercent * plan.remoteCount) return undefined
   const percent = (plan.deletes.length / plan.remoteCount) * 100
-  if (percent <= maxDeletePercent) return undefined
   return (
     `Refusing to delete ${plan.deletes.length} of ${plan.remoteCount} objects under ${uri} ` +
     `(${percent.toFixed(0)}%, more than max-delete-percent: ${maxDeletePercent}). ` +
@@ -169,9 +171,7 @@ export function nextManifest(
 }
 
 export function sortManifest(manifest: Manifest): Manifest {
-  return Object.fromEntries(
-    Object.entries(manifest).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-  )
+  return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => byText(a, b)))
 }
 
 export function sameManifest(a: Manifest, b: Manifest): boolean {
