@@ -85,6 +85,13 @@ describe('readSettings', () => {
     expect(settings.filter('x.pyc')).toBe(false)
   })
 
+  it('falls back to the dags prefix when prefix is empty; / is the bucket root', async () => {
+    setInputs({ ...valid, prefix: '' })
+    expect((await readSettings()).prefix).toBe('dags')
+    setInputs({ ...valid, prefix: '/' })
+    expect((await readSettings()).prefix).toBe('')
+  })
+
   it('takes the region from AWS_REGION, and signs for us-east-1 against a custom endpoint', async () => {
     setInputs({ ...valid, region: '' })
     process.env.AWS_REGION = 'ap-southeast-2'

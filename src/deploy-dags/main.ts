@@ -2,9 +2,10 @@ import * as core from '@actions/core'
 import type { S3Client } from '@aws-sdk/client-s3'
 import { describeAwsFailure } from '../common/aws.js'
 import { forEachBounded } from '../common/concurrency.js'
-import { SafetyError } from '../common/errors.js'
+import { InputError, SafetyError } from '../common/errors.js'
 import { formatBytes } from '../common/summary.js'
 import { createS3Client, listPrefix, readManifest } from './bucket.js'
+import { Input, MANIFEST_NAME } from './constants.js'
 import { deleteRefusal, manifestKey, planSync, type SyncPlan } from './plan.js'
 import { writeReport } from './report.js'
 import { hashFile, scanSource, type HashedFile } from './selection.js'
@@ -18,7 +19,7 @@ export async function run(): Promise<void> {
   const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`
 
   const local = await core.group(`Select files in ${settings.source}`, () => selectFiles(settings))
-  refuseEmptySource(settings, local, uri)
+  checkSelection(settings, local, uri)
 
   const s3 = createS3Client(settings.target, settings.concurrency)
   try {
@@ -84,7 +85,13 @@ async function selectFiles(settings: DeploySettings): Promise<HashedFile[]> {
   return hashed
 }
 
-function refuseEmptySource(settings: DeploySettings, local: HashedFile[], uri: string): void {
+function checkSelection(settings: DeploySettings, local: HashedFile[], uri: string): void {
+  if (local.some((file) => file.path === MANIFEST_NAME)) {
+    throw new InputError(
+      Input.Source,
+      `'${settings.source}/${MANIFEST_NAME}' has the name this action keeps its manifest under; rename it or add it to exclude`
+    )
+  }
   if (local.length > 0) return
   if (settings.deleteExtraneous) {
     throw new SafetyError(

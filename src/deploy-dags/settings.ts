@@ -12,7 +12,7 @@ import {
 } from '../common/inputs.js'
 import type { Encryption } from './bucket.js'
 import { Input, SSE_CHOICES } from './constants.js'
-import { compileFilter, normalizePattern, type PathFilter } from './selection.js'
+import { compileFilter, parsePatterns, PatternError, type PathFilter } from './selection.js'
 
 export interface DeploySettings {
   /** As written in the workflow, for messages. */
@@ -34,9 +34,9 @@ export interface DeploySettings {
 /** Reads and checks every input before anything touches AWS. */
 export async function readSettings(): Promise<DeploySettings> {
   const bucket = parseBucket(requiredString(Input.Bucket, 'give the name of the DAG bucket'))
-  const prefix = parsePrefix(optionalString(Input.Prefix) ?? '')
-  const include = parsePatterns(Input.Include)
-  const exclude = parsePatterns(Input.Exclude)
+  const prefix = parsePrefix(optionalString(Input.Prefix) ?? 'dags')
+  const include = patternsInput(Input.Include)
+  const exclude = patternsInput(Input.Exclude)
   const deleteExtraneous = booleanInput(Input.Delete, true)
   const maxDeletePercent = integerInput(Input.MaxDeletePercent, 50, { min: 0, max: 100 })
   const dryRun = booleanInput(Input.DryRun, false)
@@ -81,25 +81,31 @@ export function parseBucket(value: string): string {
       `give the bucket name only (not '${value}'); put the folder in prefix`
     )
   }
-  // AWS names are 3-63 lowercase characters; older buckets and S3-compatible stores allow a little
-  // more, so accept that wider set but never a path.
+  // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
+  // allow uppercase and underscores up to 255, so accept that wider set but never a path.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
     throw new InputError(
       Input.Bucket,
-      `'${value}' is not a bucket name (3-63 letters, digits, dots and hyphens; no slashes)`
+      `'${value}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`
     )
   }
   return value
 }
 
+/**
+ * A prefix is a folder: surrounding slashes are dropped. The bucket root must be asked for
+ * explicitly with `/`, so an unset variable in `prefix: ${{ vars.X }}` cannot turn a sync with
+ * delete into one against the whole bucket.
+ */
 export function parsePrefix(value: string): string {
-  const prefix = value.trim().replace(/^\/+|\/+$/g, '')
-  if (prefix === '') return ''
+  const trimmed = value.trim()
+  if (/^\/+$/.test(trimmed)) return ''
+  const prefix = trimmed.replace(/^\/+|\/+$/g, '')
   const segments = prefix.split('/')
   if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
     throw new InputError(
       Input.Prefix,
-      `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags`
+      `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
     )
   }
   if (prefix.includes('\\')) {
@@ -111,15 +117,13 @@ export function parsePrefix(value: string): string {
   return prefix
 }
 
-function parsePatterns(name: string): string[] {
-  const lines = listInput(name)
-  lines.forEach((line, index) => {
-    const result = normalizePattern(line)
-    if ('error' in result) {
-      throw new InputError(name, `pattern ${index + 1} '${line}' is not valid: ${result.error}`)
-    }
-  })
-  return lines
+function patternsInput(name: string): string[] {
+  try {
+    return parsePatterns(listInput(name))
+  } catch (error) {
+    if (error instanceof PatternError) throw new InputError(name, error.message)
+    throw error
+  }
 }
 
 async function requireFolder(source: string, path: string): Promise<void> {
