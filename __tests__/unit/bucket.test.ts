@@ -128,14 +128,19 @@ describe('uploadFile', () => {
     const path = join(dir, 'big.bin')
     const file = { path: 'big.bin', absolutePath: path, size, sha256: 'aa', md5: 'bb' }
     s3Mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u2' })
-    s3Mock
-      .on(UploadPartCommand)
-      .callsFake((input: { PartNumber: number }) => ({ ETag: `"p${input.PartNumber}"` }))
+    s3Mock.on(UploadPartCommand).callsFake((input: { PartNumber: number }) => ({
+      ETag: `"p${input.PartNumber}"`,
+      ChecksumCRC32: `crc${input.PartNumber}`
+    }))
     s3Mock.on(CompleteMultipartUploadCommand).resolves({ ETag: '"whole-5"' })
     expect(await uploadFile(s3, 'b', 'dags/big.bin', file, {})).toBe('whole-5')
     const parts = s3Mock.commandCalls(CompleteMultipartUploadCommand)[0]!.args[0].input
       .MultipartUpload!.Parts!
     expect(parts.map((p) => p.PartNumber)).toEqual([1, 2, 3, 4, 5])
+    expect(parts.map((p) => p.ChecksumCRC32)).toEqual(['crc1', 'crc2', 'crc3', 'crc4', 'crc5'])
+    expect(
+      s3Mock.commandCalls(CreateMultipartUploadCommand)[0]?.args[0].input.ChecksumAlgorithm
+    ).toBe('CRC32')
     expect(Math.ceil(size / MULTIPART_PART_SIZE)).toBe(5)
   })
 })

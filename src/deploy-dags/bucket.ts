@@ -171,7 +171,11 @@ async function uploadMultipart(
   file: HashedFile,
   common: { Bucket: string; Key: string } & Record<string, unknown>
 ): Promise<string> {
-  const created = await s3.send(new CreateMultipartUploadCommand(common))
+  // One checksum algorithm across create, parts and complete: S3 rejects a completion whose parts
+  // carry checksums of a type the upload was not created with.
+  const created = await s3.send(
+    new CreateMultipartUploadCommand({ ...common, ChecksumAlgorithm: 'CRC32' })
+  )
   const uploadId = created.UploadId
   if (uploadId === undefined) throw new Error(`S3 returned no upload id for ${common.Key}`)
   const handle = await open(file.absolutePath, 'r')
@@ -192,10 +196,11 @@ async function uploadMultipart(
           Key: common.Key,
           UploadId: uploadId,
           PartNumber: partNumber,
-          Body: buffer
+          Body: buffer,
+          ChecksumAlgorithm: 'CRC32'
         })
       )
-      parts.push({ ETag: part.ETag, PartNumber: partNumber })
+      parts.push({ ETag: part.ETag, PartNumber: partNumber, ChecksumCRC32: part.ChecksumCRC32 })
     }
     const done = await s3.send(
       new CompleteMultipartUploadCommand({
