@@ -10,6 +10,7 @@ export interface ProxyHooks {
     url: string
     index: number
   }) => undefined | { status: number; headers?: Record<string, string>; body?: string }
+  delayMs?: (req: { method: string; url: string }) => number
   rewrite?: (
     req: { method: string; url: string },
     res: { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }
@@ -18,6 +19,7 @@ export interface ProxyHooks {
 export interface Proxy {
   url: string
   requests: ProxiedRequest[]
+  load: { inFlight: number; maxInFlight: number }
   stop(): Promise<void>
 }
 export function startProxy(target: string, hooks?: ProxyHooks): Promise<Proxy>

@@ -8,6 +8,7 @@ import { createServer, request as httpRequest } from 'node:http'
  * @param {{
  *   intercept?: (req: { method: string, url: string, index: number }) =>
  *     undefined | { status: number, headers?: Record<string, string>, body?: string },
+ *   delayMs?: (req: { method: string, url: string }) => number,
  *   rewrite?: (req: { method: string, url: string }, res: { status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }) =>
  *     undefined | { headers?: Record<string, string | string[] | undefined>, body?: Buffer }
  * }} hooks
@@ -16,6 +17,7 @@ export async function startProxy(target, hooks = {}) {
   const upstream = new URL(target)
   /** @type {{ method: string, url: string, headers: Record<string, string | string[] | undefined>, status: number }[]} */
   const requests = []
+  const load = { inFlight: 0, maxInFlight: 0 }
   const server = createServer((req, res) => {
     const chunks = []
     req.on('data', (chunk) => chunks.push(chunk))
@@ -27,6 +29,9 @@ export async function startProxy(target, hooks = {}) {
         status: 0
       }
       requests.push(entry)
+      load.inFlight++
+      load.maxInFlight = Math.max(load.maxInFlight, load.inFlight)
+      res.once('close', () => load.inFlight--)
       const injected = hooks.intercept?.({
         method: entry.method,
         url: entry.url,
@@ -38,42 +43,46 @@ export async function startProxy(target, hooks = {}) {
         res.end(injected.body ?? '')
         return
       }
-      const forward = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: upstream.host }
-        },
-        (upstreamRes) => {
-          const body = []
-          upstreamRes.on('data', (chunk) => body.push(chunk))
-          upstreamRes.on('end', () => {
-            let headers = { ...upstreamRes.headers }
-            let payload = Buffer.concat(body)
-            const changed = hooks.rewrite?.(
-              { method: entry.method, url: entry.url },
-              { status: upstreamRes.statusCode ?? 502, headers, body: payload }
-            )
-            if (changed?.headers) headers = changed.headers
-            if (changed?.body) {
-              payload = changed.body
-              headers['content-length'] = String(payload.length)
-              delete headers['transfer-encoding']
-            }
-            entry.status = upstreamRes.statusCode ?? 502
-            res.writeHead(entry.status, headers)
-            res.end(payload)
-          })
-        }
-      )
-      forward.on('error', (error) => {
-        entry.status = 502
-        res.writeHead(502)
-        res.end(String(error))
-      })
-      forward.end(Buffer.concat(chunks))
+      const delay = hooks.delayMs?.({ method: entry.method, url: entry.url }) ?? 0
+      setTimeout(() => forwardUpstream(), delay)
+      const forwardUpstream = () => {
+        const forward = httpRequest(
+          {
+            host: upstream.hostname,
+            port: upstream.port,
+            method: req.method,
+            path: req.url,
+            headers: { ...req.headers, host: upstream.host }
+          },
+          (upstreamRes) => {
+            const body = []
+            upstreamRes.on('data', (chunk) => body.push(chunk))
+            upstreamRes.on('end', () => {
+              let headers = { ...upstreamRes.headers }
+              let payload = Buffer.concat(body)
+              const changed = hooks.rewrite?.(
+                { method: entry.method, url: entry.url },
+                { status: upstreamRes.statusCode ?? 502, headers, body: payload }
+              )
+              if (changed?.headers) headers = changed.headers
+              if (changed?.body) {
+                payload = changed.body
+                headers['content-length'] = String(payload.length)
+                delete headers['transfer-encoding']
+              }
+              entry.status = upstreamRes.statusCode ?? 502
+              res.writeHead(entry.status, headers)
+              res.end(payload)
+            })
+          }
+        )
+        forward.on('error', (error) => {
+          entry.status = 502
+          res.writeHead(502)
+          res.end(String(error))
+        })
+        forward.end(Buffer.concat(chunks))
+      }
     })
   })
   server.keepAliveTimeout = 5000
@@ -82,6 +91,8 @@ export async function startProxy(target, hooks = {}) {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    /** Requests being answered at the same moment, now and at most. */
+    load,
     stop: () =>
       new Promise((resolve) => {
         server.closeAllConnections()

@@ -177,8 +177,8 @@ export async function runAction(options) {
     const value =
       given ??
       resolveDefault(spec?.default, { github: { token: 'ghs_runner_model_token', workspace } })
-    // Like the runner: an input with neither a value nor a default gets no variable at all.
-    if (value !== undefined) inputs[inputVariable(name)] = value
+    // Like the runner, which gives a declared input without value or default an empty string.
+    inputs[inputVariable(name)] = value ?? ''
   }
   const baseEnv = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -5,6 +5,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   UploadPartCommand,
@@ -261,5 +262,128 @@ describe('deploy-dags against S3 edge cases', () => {
       expect.stringContaining('Listing s3://locked-bucket/dags/ failed: access denied')
     ])
     expect(result.errors[0]).toContain('s3:ListBucket')
+  })
+})
+
+describe('deploy-dags inputs and limits', () => {
+  it.each([
+    [{ bucket: '' }, 'bucket: is required'],
+    [{ bucket: 's3://my-bucket/dags' }, 'bucket: give the bucket name only'],
+    [{ concurrency: 'lots' }, "concurrency: must be a whole number from 1 to 64, got 'lots'"],
+    [{ sse: 'kms' }, "sse: must be one of AES256, aws:kms, aws:kms:dsse; got 'kms'"],
+    [{ 'kms-key-id': 'alias/dags' }, 'kms-key-id: needs sse: aws:kms'],
+    [{ exclude: '*.pyc\n[oops' }, "exclude: pattern 2 '[oops' is not valid: unbalanced '['"],
+    [{ delete: 'yes' }, "delete: must be true or false, got 'yes'"],
+    [{ source: 'dag' }, "source: folder 'dag' does not exist"]
+  ])('rejects %j with one clear error before any AWS request', async (inputs, message) => {
+    const watched = await proxy()
+    const result = await deploy(workspaceWith(tree), 'some-bucket', watched.url, inputs)
+    expect(result.exitCode).toBe(1)
+    expect(result.errors).toEqual([expect.stringContaining(message)])
+    expect(watched.requests).toEqual([])
+  })
+
+  it('names a bucket that does not exist', async () => {
+    const result = await deploy(workspaceWith(tree), 'no-such-bucket-here', moto.endpoint)
+    expect(result.exitCode).toBe(1)
+    expect(result.errors).toEqual([
+      expect.stringContaining("bucket 'no-such-bucket-here' does not exist")
+    ])
+  })
+
+  it('refuses a local file named like its manifest, before any AWS request', async () => {
+    const watched = await proxy()
+    const workspace = workspaceWith({ ...tree, 'dags/.deploy-dags-manifest.json': '{}' })
+    const result = await deploy(workspace, 'some-bucket', watched.url)
+    expect(result.errors).toEqual([expect.stringContaining('source: ')])
+    expect(result.errors[0]).toContain('.deploy-dags-manifest.json')
+    expect(watched.requests).toEqual([])
+  })
+
+  it('syncs to the bucket root only when prefix is /', async () => {
+    const bucket = await createBucket(s3)
+    const result = await deploy(workspaceWith(tree), bucket, moto.endpoint, { prefix: '/' })
+    expect(result.exitCode).toBe(0)
+    expect(result.outputs['s3-uri']).toBe(`s3://${bucket}/`)
+    expect(withoutManifest(await bucketContents(s3, bucket))).toEqual({
+      'a.py': tree['dags/a.py'],
+      'b.py': tree['dags/b.py'],
+      '.airflowignore': tree['dags/.airflowignore']
+    })
+    const unset = await deploy(workspaceWith(tree), bucket, moto.endpoint, { prefix: '' })
+    expect(unset.outputs['s3-uri']).toBe(`s3://${bucket}/dags/`)
+  })
+
+  it('encrypts with the KMS key it is given', async () => {
+    const bucket = await createBucket(s3)
+    const result = await deploy(workspaceWith(tree), bucket, moto.endpoint, {
+      sse: 'aws:kms',
+      'kms-key-id': 'alias/airflow-dags'
+    })
+    expect(result.errors).toEqual([])
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'dags/a.py' }))
+    expect(head.ServerSideEncryption).toBe('aws:kms')
+    expect(head.SSEKMSKeyId).toContain('alias/airflow-dags')
+  })
+
+  it('uploads large files in parts with one checksum type, and recognises them next time', async () => {
+    const bucket = await createBucket(s3)
+    const watched = await proxy()
+    const big = Buffer.alloc(65 * 1024 * 1024 + 3, 'd')
+    const workspace = workspaceWith({ 'dags/data/features.parquet': big })
+    const result = await deploy(workspace, bucket, watched.url)
+    expect(result.errors).toEqual([])
+    const create = watched.requests.find((r) => r.method === 'POST' && r.url.includes('?uploads'))
+    expect(create?.headers['x-amz-checksum-algorithm']).toBe('CRC32')
+    const head = await s3.send(
+      new HeadObjectCommand({ Bucket: bucket, Key: 'dags/data/features.parquet' })
+    )
+    expect(head.ContentLength).toBe(big.length)
+    expect(head.ETag).toMatch(/-5"$/)
+    const again = await deploy(freshCheckout(workspace), bucket, moto.endpoint)
+    expect(again.outputs).toMatchObject({ uploaded: '0', unchanged: '1' })
+  })
+
+  it('keeps at most `concurrency` uploads in flight', async () => {
+    const bucket = await createBucket(s3)
+    const slow = await proxy({ delayMs: ({ method }) => (method === 'PUT' ? 100 : 0) })
+    const files = Object.fromEntries(
+      Array.from({ length: 24 }, (_, i) => [`dags/dag_${i}.py`, `# ${i}\n`])
+    )
+    const result = await deploy(workspaceWith(files), bucket, slow.url, { concurrency: '4' })
+    expect(result.outputs.uploaded).toBe('24')
+    expect(slow.load.maxInFlight).toBeLessThanOrEqual(4)
+    expect(slow.load.maxInFlight).toBeGreaterThanOrEqual(2)
+  })
+
+  it('converges after a run cancelled in the middle of its uploads, having deleted nothing', async () => {
+    const bucket = await createBucket(s3)
+    for (let i = 0; i < 10; i++) {
+      await s3.send(
+        new PutObjectCommand({ Bucket: bucket, Key: `dags/dag_${i}.py`, Body: `# ${i}\n` })
+      )
+    }
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/retired.py', Body: 'old' }))
+    const files = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [`dags/dag_${i}.py`, `# ${i}\n`])
+    )
+    const slow = await proxy({ delayMs: ({ method }) => (method === 'PUT' ? 200 : 0) })
+    const cancelled = await runAction({
+      action: 'deploy-dags',
+      node: node24!.path,
+      workspace: workspaceWith(files),
+      env: credentials,
+      inputs: { bucket, 'endpoint-url': slow.url, concurrency: '2' },
+      cancelAfterMs: 1200
+    })
+    expect(cancelled.status).toBe('cancelled')
+    expect(cancelled.exitCode).not.toBe(0)
+    const partial = await bucketContents(s3, bucket)
+    expect(partial['dags/retired.py']).toBe('old')
+    expect(Object.keys(withoutManifest(partial)).length).toBeLessThan(31)
+
+    const next = await deploy(workspaceWith(files), bucket, moto.endpoint)
+    expect(next.exitCode).toBe(0)
+    expect(withoutManifest(await bucketContents(s3, bucket))).toEqual(files)
   })
 })

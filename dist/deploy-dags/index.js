@@ -63952,7 +63952,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1947);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6617);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63962,7 +63962,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1947:
+/***/ 6617:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64408,7 +64408,9 @@ async function uploadFile(s3, bucket, key, file, encryption) {
     return uploadMultipart(s3, file, common);
 }
 async function uploadMultipart(s3, file, common) {
-    const created = await s3.send(new client_s3_dist_cjs/* CreateMultipartUploadCommand */.nG4(common));
+    // One checksum algorithm across create, parts and complete: S3 rejects a completion whose parts
+    // carry checksums of a type the upload was not created with.
+    const created = await s3.send(new client_s3_dist_cjs/* CreateMultipartUploadCommand */.nG4({ ...common, ChecksumAlgorithm: 'CRC32' }));
     const uploadId = created.UploadId;
     if (uploadId === undefined)
         throw new Error(`S3 returned no upload id for ${common.Key}`);
@@ -64426,9 +64428,10 @@ async function uploadMultipart(s3, file, common) {
                 Key: common.Key,
                 UploadId: uploadId,
                 PartNumber: partNumber,
-                Body: buffer
+                Body: buffer,
+                ChecksumAlgorithm: 'CRC32'
             }));
-            parts.push({ ETag: part.ETag, PartNumber: partNumber });
+            parts.push({ ETag: part.ETag, PartNumber: partNumber, ChecksumCRC32: part.ChecksumCRC32 });
         }
         const done = await s3.send(new client_s3_dist_cjs/* CompleteMultipartUploadCommand */.Gym({
             Bucket: common.Bucket,
@@ -64472,7 +64475,12 @@ async function deleteKeys(s3, bucket, keys) {
     }
 }
 
+;// CONCATENATED MODULE: ./src/common/compare.ts
+/** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
+const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/plan.ts
+
 
 function objectKey(prefix, path) {
     return prefix === '' ? path : `${prefix}/${path}`;
@@ -64556,7 +64564,7 @@ function planSync(input) {
                 verified[path] = { sha256, size: object.size, etag: object.etag };
         }
     }
-    deletes.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    deletes.sort((a, b) => byText(a.key, b.key));
     return { uploads, deletes, unchanged, remoteCount: remoteByPath.size, verified };
 }
 /**
@@ -64566,9 +64574,10 @@ function planSync(input) {
 function deleteRefusal(plan, maxDeletePercent, uri) {
     if (plan.deletes.length === 0 || maxDeletePercent >= 100)
         return undefined;
-    const percent = (plan.deletes.length / plan.remoteCount) * 100;
-    if (percent <= maxDeletePercent)
+    // Whole numbers, so that 7 of 100 at 7% is not refused by floating-point rounding.
+    if (plan.deletes.length * 100 <= maxDeletePercent * plan.remoteCount)
         return undefined;
+    const percent = (plan.deletes.length / plan.remoteCount) * 100;
     return (`Refusing to delete ${plan.deletes.length} of ${plan.remoteCount} objects under ${uri} ` +
         `(${percent.toFixed(0)}%, more than max-delete-percent: ${maxDeletePercent}). ` +
         `Nothing was changed. Check source, include and exclude; if the deletion is intended, ` +
@@ -64582,7 +64591,7 @@ function nextManifest(plan, uploaded) {
     return sortManifest(next);
 }
 function sortManifest(manifest) {
-    return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => byText(a, b)));
 }
 function sameManifest(a, b) {
     return JSON.stringify(sortManifest(a)) === JSON.stringify(sortManifest(b));
@@ -64681,6 +64690,7 @@ var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
 
 
 
+
 /**
  * Turns one glob line into a matcher pattern. Conventions follow .gitignore, which DAG repositories
  * already use: a pattern without `/` matches a name at any depth (`*.pyc`), a trailing `/` matches
@@ -64729,68 +64739,84 @@ function unbalancedBracket(pattern) {
     return stack.pop();
 }
 /**
- * Builds the selection predicate. Dotfiles are ordinary files: `.airflowignore` must reach the
- * workers, and the helper modules it lists are still imported by DAGs, so they are deployed too.
+ * Normalises glob lines; throws a PatternError naming the first line that cannot be right. As in
+ * .gitignore, a pattern that names a folder also covers everything inside it (`tests`).
+ */
+function parsePatterns(lines) {
+    return lines.flatMap((line, index) => {
+        const result = normalizePattern(line);
+        if ('error' in result)
+            throw new PatternError(index + 1, line, result.error);
+        const { pattern } = result;
+        return pattern.endsWith('/**') ? [pattern] : [pattern, `${pattern}/**`];
+    });
+}
+class PatternError extends Error {
+    position;
+    line;
+    reason;
+    constructor(position, line, reason) {
+        super(`pattern ${position} '${line}' is not valid: ${reason}`);
+        this.position = position;
+        this.line = line;
+        this.reason = reason;
+    }
+}
+/**
+ * Builds the selection predicate from normalised patterns (see parsePatterns). Dotfiles are
+ * ordinary files: `.airflowignore` must reach the workers, and the helper modules it lists are
+ * still imported by DAGs, so they are deployed too.
  */
 function compileFilter(include, exclude) {
     const options = { dot: true };
-    const toMatcher = (lines) => picomatch_default()(lines.map((line) => {
-        const result = normalizePattern(line);
-        if ('error' in result)
-            throw new Error(`invalid pattern '${line}': ${result.error}`);
-        return result.pattern;
-    }), options);
-    const included = include.length === 0 ? () => true : toMatcher(include);
-    const excluded = exclude.length === 0 ? () => false : toMatcher(exclude);
+    const included = include.length === 0 ? () => true : picomatch_default()([...include], options);
+    const excluded = exclude.length === 0 ? () => false : picomatch_default()([...exclude], options);
     return (path) => included(path) && !excluded(path);
 }
 /**
  * Lists the files under `root` that pass `filter`, sorted by path. Symbolic links are followed,
- * as `aws s3 sync` does, with a guard against loops.
+ * as `aws s3 sync` does: two links to one folder deploy it twice, under each name. Only a link
+ * back into a folder that is being walked (a loop) is skipped.
  */
 async function scanSource(root, filter) {
     const files = [];
-    const visited = new Set();
-    const walk = async (dir) => {
+    const walk = async (dir, ancestors) => {
         const real = await (0,promises_.realpath)(dir);
-        if (visited.has(real))
+        if (ancestors.has(real))
             return;
-        visited.add(real);
+        const inside = new Set(ancestors).add(real);
         const entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
         for (const entry of entries) {
             const absolutePath = (0,external_node_path_.join)(dir, entry.name);
             let isDirectory = entry.isDirectory();
             let isFile = entry.isFile();
-            let size;
             if (entry.isSymbolicLink()) {
                 const target = await (0,promises_.stat)(absolutePath).catch(() => undefined);
                 if (target === undefined)
                     continue; // dangling link: nothing to upload
                 isDirectory = target.isDirectory();
                 isFile = target.isFile();
-                size = target.size;
             }
             if (isDirectory) {
-                await walk(absolutePath);
+                await walk(absolutePath, inside);
             }
             else if (isFile) {
                 const path = (0,external_node_path_.relative)(root, absolutePath).split(external_node_path_.sep).join('/');
                 if (!filter(path))
                     continue;
-                size ??= (await (0,promises_.stat)(absolutePath)).size;
-                files.push({ path, absolutePath, size });
+                files.push({ path, absolutePath, size: (await (0,promises_.stat)(absolutePath)).size });
             }
         }
     };
-    await walk(root);
-    return files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    await walk(root, new Set());
+    return files.sort((a, b) => byText(a.path, b.path));
 }
-const SMALL_FILE = 8 * 1024 * 1024;
 /** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */
 async function hashFile(file) {
     const sha256 = (0,external_node_crypto_.createHash)('sha256');
     const md5 = (0,external_node_crypto_.createHash)('md5');
-    if (file.size <= SMALL_FILE) {
+    // Up to one aws-cli part, reading whole is cheapest; larger files are streamed.
+    if (file.size <= AWS_CLI_PART_SIZE) {
         const content = await (0,promises_.readFile)(file.absolutePath);
         sha256.update(content);
         md5.update(content);
@@ -64846,9 +64872,9 @@ async function hashFile(file) {
 /** Reads and checks every input before anything touches AWS. */
 async function readSettings() {
     const bucket = parseBucket(requiredString(Input.Bucket, 'give the name of the DAG bucket'));
-    const prefix = parsePrefix(optionalString(Input.Prefix) ?? '');
-    const include = parsePatterns(Input.Include);
-    const exclude = parsePatterns(Input.Exclude);
+    const prefix = parsePrefix(optionalString(Input.Prefix) ?? 'dags');
+    const include = patternsInput(Input.Include);
+    const exclude = patternsInput(Input.Exclude);
     const deleteExtraneous = booleanInput(Input.Delete, true);
     const maxDeletePercent = integerInput(Input.MaxDeletePercent, 50, { min: 0, max: 100 });
     const dryRun = booleanInput(Input.DryRun, false);
@@ -64886,35 +64912,41 @@ function parseBucket(value) {
     if (/^s3:\/\//i.test(value)) {
         throw new errors/* InputError */.dz(Input.Bucket, `give the bucket name only (not '${value}'); put the folder in prefix`);
     }
-    // AWS names are 3-63 lowercase characters; older buckets and S3-compatible stores allow a little
-    // more, so accept that wider set but never a path.
+    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
+    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        throw new errors/* InputError */.dz(Input.Bucket, `'${value}' is not a bucket name (3-63 letters, digits, dots and hyphens; no slashes)`);
+        throw new errors/* InputError */.dz(Input.Bucket, `'${value}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`);
     }
     return value;
 }
+/**
+ * A prefix is a folder: surrounding slashes are dropped. The bucket root must be asked for
+ * explicitly with `/`, so an unset variable in `prefix: ${{ vars.X }}` cannot turn a sync with
+ * delete into one against the whole bucket.
+ */
 function parsePrefix(value) {
-    const prefix = value.trim().replace(/^\/+|\/+$/g, '');
-    if (prefix === '')
+    const trimmed = value.trim();
+    if (/^\/+$/.test(trimmed))
         return '';
+    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
     const segments = prefix.split('/');
     if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags`);
+        throw new errors/* InputError */.dz(Input.Prefix, `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`);
     }
     if (prefix.includes('\\')) {
         throw new errors/* InputError */.dz(Input.Prefix, `'${value}' contains a backslash; S3 folders are separated by /`);
     }
     return prefix;
 }
-function parsePatterns(name) {
-    const lines = listInput(name);
-    lines.forEach((line, index) => {
-        const result = normalizePattern(line);
-        if ('error' in result) {
-            throw new errors/* InputError */.dz(name, `pattern ${index + 1} '${line}' is not valid: ${result.error}`);
-        }
-    });
-    return lines;
+function patternsInput(name) {
+    try {
+        return parsePatterns(listInput(name));
+    }
+    catch (error) {
+        if (error instanceof PatternError)
+            throw new errors/* InputError */.dz(name, error.message);
+        throw error;
+    }
 }
 async function requireFolder(source, path) {
     const info = await (0,promises_.stat)(path).catch(() => undefined);
@@ -65002,13 +65034,14 @@ async function applyPlan(s3, settings, plan, previousManifest) {
 
 
 
+
 /** deploy-dags: make s3://bucket/prefix/ hold exactly the selected local files, byte for byte. */
 async function run() {
     const started = Date.now();
     const settings = await readSettings();
     const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`;
     const local = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
-    refuseEmptySource(settings, local, uri);
+    checkSelection(settings, local, uri);
     const s3 = createS3Client(settings.target, settings.concurrency);
     try {
         await deploy(s3, settings, local, uri, started);
@@ -65060,7 +65093,10 @@ async function selectFiles(settings) {
     core/* info */.pq(`${hashed.length} file(s), ${formatBytes(bytes)} selected in ${settings.sourcePath}`);
     return hashed;
 }
-function refuseEmptySource(settings, local, uri) {
+function checkSelection(settings, local, uri) {
+    if (local.some((file) => file.path === MANIFEST_NAME)) {
+        throw new errors/* InputError */.dz(Input.Source, `'${settings.source}/${MANIFEST_NAME}' has the name this action keeps its manifest under; rename it or add it to exclude`);
+    }
     if (local.length > 0)
         return;
     if (settings.deleteExtraneous) {
