@@ -291,13 +291,16 @@ describe('deploy-dags inputs and limits', () => {
     ])
   })
 
-  it('refuses a local file named like its manifest, before any AWS request', async () => {
+  it('refuses a local file named like its manifest, having written nothing', async () => {
+    const bucket = await createBucket(s3)
     const watched = await proxy()
     const workspace = workspaceWith({ ...tree, 'dags/.deploy-dags-manifest.json': '{}' })
-    const result = await deploy(workspace, 'some-bucket', watched.url)
+    const result = await deploy(workspace, bucket, watched.url)
     expect(result.errors).toEqual([expect.stringContaining('source: ')])
     expect(result.errors[0]).toContain('.deploy-dags-manifest.json')
-    expect(watched.requests).toEqual([])
+    // The listing runs alongside the local scan; only reads may have gone out.
+    expect(watched.requests.filter((r) => r.method !== 'GET')).toEqual([])
+    expect(await bucketContents(s3, bucket)).toEqual({})
   })
 
   it('syncs to the bucket root only when prefix is /', async () => {

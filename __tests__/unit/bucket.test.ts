@@ -66,21 +66,33 @@ describe('readManifest', () => {
         })
       )
     } as never)
-    expect(await readManifest(s3, 'b', 'dags/.m', true)).toEqual({
+    expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({
       manifest: { 'a.py': { sha256: 's', size: 1, etag: 'e' } }
     })
   })
 
   it('treats an unreadable manifest as empty, with the reason', async () => {
     s3Mock.on(GetObjectCommand).resolves({ Body: body('not json') } as never)
-    const result = await readManifest(s3, 'b', 'dags/.m', true)
+    const result = await readManifest(s3, 'b', 'dags/.m')
     expect(result.manifest).toEqual({})
     expect(result.problem).toMatch(/JSON/)
   })
 
-  it('does not ask S3 when the listing has no manifest', async () => {
-    expect(await readManifest(s3, 'b', 'dags/.m', false)).toEqual({ manifest: {} })
-    expect(s3Mock.calls()).toHaveLength(0)
+  it('treats a missing manifest (first deploy) as empty, without a warning', async () => {
+    s3Mock
+      .on(GetObjectCommand)
+      .rejects(Object.assign(new Error('The specified key does not exist.'), { name: 'NoSuchKey' }))
+    expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({ manifest: {} })
+  })
+
+  it('reports an unreadable manifest, e.g. access denied, as a problem to warn about', async () => {
+    s3Mock
+      .on(GetObjectCommand)
+      .rejects(Object.assign(new Error('Access Denied'), { name: 'AccessDenied' }))
+    expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({
+      manifest: {},
+      problem: 'Access Denied'
+    })
   })
 })
 

@@ -64333,9 +64333,7 @@ async function listPrefix(s3, bucket, prefix) {
     return objects;
 }
 /** Reads the manifest; a missing or unreadable one is an empty cache, not an error. */
-async function readManifest(s3, bucket, key, present) {
-    if (!present)
-        return { manifest: {} };
+async function readManifest(s3, bucket, key) {
     try {
         const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
         const text = (await response.Body?.transformToString('utf-8')) ?? '';
@@ -64353,6 +64351,10 @@ async function readManifest(s3, bucket, key, present) {
         return { manifest };
     }
     catch (error) {
+        // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
+        const code = awsErrorCode(error);
+        if (code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound')
+            return { manifest: {} };
         return { manifest: {}, problem: error instanceof Error ? error.message : String(error) };
     }
 }
@@ -65040,50 +65042,54 @@ async function run() {
     const started = Date.now();
     const settings = await readSettings();
     const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`;
-    const local = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
-    checkSelection(settings, local, uri);
     const s3 = createS3Client(settings.target, settings.concurrency);
     try {
-        await deploy(s3, settings, local, uri, started);
+        // Listing the bucket needs nothing from the local scan, so the two overlap. Both only read:
+        // nothing is written before the selection and the plan have been checked.
+        const bucketRead = readBucket(s3, settings, uri);
+        bucketRead.catch(() => undefined); // awaited below; a local refusal may come first
+        const local = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
+        checkSelection(settings, local, uri);
+        const bucket = await bucketRead;
+        const plan = planSync({
+            local,
+            remote: bucket.remote,
+            manifest: bucket.manifest,
+            prefix: settings.prefix,
+            force: settings.force,
+            deleteExtraneous: settings.deleteExtraneous
+        });
+        logPlan(plan, uri);
+        const refusal = settings.deleteExtraneous
+            ? deleteRefusal(plan, settings.maxDeletePercent, uri)
+            : undefined;
+        if (refusal !== undefined) {
+            await writeReport({
+                outcome: 'refused',
+                uri,
+                plan,
+                durationMs: Date.now() - started,
+                refusal
+            });
+            throw new errors/* SafetyError */.dd(refusal);
+        }
+        if (settings.dryRun) {
+            await writeReport({ outcome: 'planned', uri, plan, durationMs: Date.now() - started });
+            return;
+        }
+        await applyPlan(s3, settings, plan, bucket.manifest);
+        await writeReport({ outcome: 'deployed', uri, plan, durationMs: Date.now() - started });
     }
     finally {
         // Kept-alive sockets would otherwise hold the process open after the step is done.
         s3.destroy();
     }
 }
-async function deploy(s3, settings, local, uri, started) {
-    const { plan, manifest } = await core/* group */.Os(`Compare with ${uri}`, async () => {
-        const state = await readBucket(s3, settings, uri);
-        const plan = planSync({
-            local,
-            remote: state.remote,
-            manifest: state.manifest,
-            prefix: settings.prefix,
-            force: settings.force,
-            deleteExtraneous: settings.deleteExtraneous
-        });
-        logPlan(plan);
-        return { plan, manifest: state.manifest };
-    });
-    const refusal = settings.deleteExtraneous
-        ? deleteRefusal(plan, settings.maxDeletePercent, uri)
-        : undefined;
-    if (refusal !== undefined) {
-        await writeReport({ outcome: 'refused', uri, plan, durationMs: Date.now() - started, refusal });
-        throw new errors/* SafetyError */.dd(refusal);
-    }
-    if (settings.dryRun) {
-        await writeReport({ outcome: 'planned', uri, plan, durationMs: Date.now() - started });
-        return;
-    }
-    await applyPlan(s3, settings, plan, manifest);
-    await writeReport({ outcome: 'deployed', uri, plan, durationMs: Date.now() - started });
-}
 async function selectFiles(settings) {
     const files = await scanSource(settings.sourcePath, settings.filter);
     const hashed = new Array(files.length);
     // Hashing is I/O-bound on small files; a few in flight keep the disk busy.
-    await forEachBounded(files.map((file, index) => ({ file, index })), 8, async ({ file, index }) => {
+    await forEachBounded(files.map((file, index) => ({ file, index })), 16, async ({ file, index }) => {
         hashed[index] = await hashFile(file);
     }).then(({ failures }) => {
         if (failures.length > 0)
@@ -65107,29 +65113,29 @@ function checkSelection(settings, local, uri) {
 }
 async function readBucket(s3, settings, uri) {
     const { bucket, prefix } = settings;
-    let remote;
-    try {
-        remote = await listPrefix(s3, bucket, prefix);
-    }
-    catch (error) {
-        throw describeAwsFailure(error, `Listing ${uri}`, {
-            NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region); check the bucket input`,
-            AccessDenied: `access denied; the job role needs s3:ListBucket on arn:aws:s3:::${bucket}`
-        });
-    }
     const key = manifestKey(prefix);
-    const { manifest, problem } = await readManifest(s3, bucket, key, remote.some((object) => object.key === key));
+    const [remote, { manifest, problem }] = await Promise.all([
+        listPrefix(s3, bucket, prefix).catch((error) => {
+            throw describeAwsFailure(error, `Listing ${uri}`, {
+                NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region); check the bucket input`,
+                AccessDenied: `access denied; the job role needs s3:ListBucket on arn:aws:s3:::${bucket}`
+            });
+        }),
+        readManifest(s3, bucket, key)
+    ]);
     if (problem !== undefined) {
         core/* warning */.$e(`Ignoring the deploy manifest ${key} (${problem}); objects it described will be re-verified`);
     }
     return { remote, manifest };
 }
-function logPlan(plan) {
+function logPlan(plan, uri) {
+    core/* startGroup */.Oh(`Compare with ${uri}`);
     core/* info */.pq(`${plan.remoteCount} object(s) already there`);
     for (const upload of plan.uploads)
         core/* info */.pq(`+ ${upload.key} (${upload.reason})`);
     for (const remove of plan.deletes)
         core/* info */.pq(`- ${remove.key}`);
+    core/* endGroup */.N4();
     core/* info */.pq(`plan: ${plan.uploads.length} to upload, ${plan.deletes.length} to delete, ${plan.unchanged.length} unchanged`);
 }
 
@@ -65388,16 +65394,18 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("util");
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
   Yz: () => (/* binding */ core_debug),
+  N4: () => (/* binding */ endGroup),
   V4: () => (/* binding */ getInput),
   Os: () => (/* binding */ group),
   pq: () => (/* binding */ info),
   C1: () => (/* binding */ setFailed),
   uH: () => (/* binding */ setOutput),
+  Oh: () => (/* binding */ startGroup),
   z: () => (/* reexport */ summary),
   $e: () => (/* binding */ warning)
 });
 
-// UNUSED EXPORTS: ExitCode, addPath, endGroup, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setSecret, startGroup, toPlatformPath, toPosixPath, toWin32Path
+// UNUSED EXPORTS: ExitCode, addPath, error, exportVariable, getBooleanInput, getIDToken, getMultilineInput, getState, isDebug, markdownSummary, notice, platform, saveState, setCommandEcho, setSecret, toPlatformPath, toPosixPath, toWin32Path
 
 ;// CONCATENATED MODULE: external "os"
 const external_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("os");

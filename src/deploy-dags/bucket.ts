@@ -12,7 +12,7 @@ import {
   type CompletedPart,
   type ServerSideEncryption as SdkSse
 } from '@aws-sdk/client-s3'
-import { clientConfig, type AwsTarget } from '../common/aws.js'
+import { awsErrorCode, clientConfig, type AwsTarget } from '../common/aws.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
 import type { Manifest, ManifestEntry, RemoteObject } from './plan.js'
@@ -64,10 +64,8 @@ interface ManifestDocument {
 export async function readManifest(
   s3: S3Client,
   bucket: string,
-  key: string,
-  present: boolean
+  key: string
 ): Promise<{ manifest: Manifest; problem?: string }> {
-  if (!present) return { manifest: {} }
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
     const text = (await response.Body?.transformToString('utf-8')) ?? ''
@@ -85,6 +83,10 @@ export async function readManifest(
     }
     return { manifest }
   } catch (error) {
+    // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
+    const code = awsErrorCode(error)
+    if (code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound')
+      return { manifest: {} }
     return { manifest: {}, problem: error instanceof Error ? error.message : String(error) }
   }
 }

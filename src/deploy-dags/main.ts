@@ -17,54 +17,52 @@ export async function run(): Promise<void> {
   const started = Date.now()
   const settings = await readSettings()
   const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`
-
-  const local = await core.group(`Select files in ${settings.source}`, () => selectFiles(settings))
-  checkSelection(settings, local, uri)
-
   const s3 = createS3Client(settings.target, settings.concurrency)
   try {
-    await deploy(s3, settings, local, uri, started)
-  } finally {
-    // Kept-alive sockets would otherwise hold the process open after the step is done.
-    s3.destroy()
-  }
-}
+    // Listing the bucket needs nothing from the local scan, so the two overlap. Both only read:
+    // nothing is written before the selection and the plan have been checked.
+    const bucketRead = readBucket(s3, settings, uri)
+    bucketRead.catch(() => undefined) // awaited below; a local refusal may come first
+    const local = await core.group(`Select files in ${settings.source}`, () =>
+      selectFiles(settings)
+    )
+    checkSelection(settings, local, uri)
+    const bucket = await bucketRead
 
-async function deploy(
-  s3: S3Client,
-  settings: DeploySettings,
-  local: HashedFile[],
-  uri: string,
-  started: number
-): Promise<void> {
-  const { plan, manifest } = await core.group(`Compare with ${uri}`, async () => {
-    const state = await readBucket(s3, settings, uri)
     const plan = planSync({
       local,
-      remote: state.remote,
-      manifest: state.manifest,
+      remote: bucket.remote,
+      manifest: bucket.manifest,
       prefix: settings.prefix,
       force: settings.force,
       deleteExtraneous: settings.deleteExtraneous
     })
-    logPlan(plan)
-    return { plan, manifest: state.manifest }
-  })
+    logPlan(plan, uri)
 
-  const refusal = settings.deleteExtraneous
-    ? deleteRefusal(plan, settings.maxDeletePercent, uri)
-    : undefined
-  if (refusal !== undefined) {
-    await writeReport({ outcome: 'refused', uri, plan, durationMs: Date.now() - started, refusal })
-    throw new SafetyError(refusal)
-  }
-  if (settings.dryRun) {
-    await writeReport({ outcome: 'planned', uri, plan, durationMs: Date.now() - started })
-    return
-  }
+    const refusal = settings.deleteExtraneous
+      ? deleteRefusal(plan, settings.maxDeletePercent, uri)
+      : undefined
+    if (refusal !== undefined) {
+      await writeReport({
+        outcome: 'refused',
+        uri,
+        plan,
+        durationMs: Date.now() - started,
+        refusal
+      })
+      throw new SafetyError(refusal)
+    }
+    if (settings.dryRun) {
+      await writeReport({ outcome: 'planned', uri, plan, durationMs: Date.now() - started })
+      return
+    }
 
-  await applyPlan(s3, settings, plan, manifest)
-  await writeReport({ outcome: 'deployed', uri, plan, durationMs: Date.now() - started })
+    await applyPlan(s3, settings, plan, bucket.manifest)
+    await writeReport({ outcome: 'deployed', uri, plan, durationMs: Date.now() - started })
+  } finally {
+    // Kept-alive sockets would otherwise hold the process open after the step is done.
+    s3.destroy()
+  }
 }
 
 async function selectFiles(settings: DeploySettings): Promise<HashedFile[]> {
@@ -73,7 +71,7 @@ async function selectFiles(settings: DeploySettings): Promise<HashedFile[]> {
   // Hashing is I/O-bound on small files; a few in flight keep the disk busy.
   await forEachBounded(
     files.map((file, index) => ({ file, index })),
-    8,
+    16,
     async ({ file, index }) => {
       hashed[index] = await hashFile(file)
     }
@@ -104,22 +102,16 @@ function checkSelection(settings: DeploySettings, local: HashedFile[], uri: stri
 
 async function readBucket(s3: S3Client, settings: DeploySettings, uri: string) {
   const { bucket, prefix } = settings
-  let remote
-  try {
-    remote = await listPrefix(s3, bucket, prefix)
-  } catch (error) {
-    throw describeAwsFailure(error, `Listing ${uri}`, {
-      NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region); check the bucket input`,
-      AccessDenied: `access denied; the job role needs s3:ListBucket on arn:aws:s3:::${bucket}`
-    })
-  }
   const key = manifestKey(prefix)
-  const { manifest, problem } = await readManifest(
-    s3,
-    bucket,
-    key,
-    remote.some((object) => object.key === key)
-  )
+  const [remote, { manifest, problem }] = await Promise.all([
+    listPrefix(s3, bucket, prefix).catch((error: unknown) => {
+      throw describeAwsFailure(error, `Listing ${uri}`, {
+        NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region); check the bucket input`,
+        AccessDenied: `access denied; the job role needs s3:ListBucket on arn:aws:s3:::${bucket}`
+      })
+    }),
+    readManifest(s3, bucket, key)
+  ])
   if (problem !== undefined) {
     core.warning(
       `Ignoring the deploy manifest ${key} (${problem}); objects it described will be re-verified`
@@ -128,10 +120,12 @@ async function readBucket(s3: S3Client, settings: DeploySettings, uri: string) {
   return { remote, manifest }
 }
 
-function logPlan(plan: SyncPlan): void {
+function logPlan(plan: SyncPlan, uri: string): void {
+  core.startGroup(`Compare with ${uri}`)
   core.info(`${plan.remoteCount} object(s) already there`)
   for (const upload of plan.uploads) core.info(`+ ${upload.key} (${upload.reason})`)
   for (const remove of plan.deletes) core.info(`- ${remove.key}`)
+  core.endGroup()
   core.info(
     `plan: ${plan.uploads.length} to upload, ${plan.deletes.length} to delete, ${plan.unchanged.length} unchanged`
   )
