@@ -1,0 +1,880 @@
+// Benchmark: the deploy-dags bundle (run as the GitHub runner runs it, under Node 24) against
+// `aws s3 sync`, side by side on a generated 2,000-file DAG tree. Both tools talk to the same
+// moto_server, each through its own counting proxy and into its own bucket.
+//
+//   node bench/deploy-dags.mjs            print the table
+//   node bench/deploy-dags.mjs --write    also rewrite BENCHMARKS.md
+//   options: --files N (default 2000), --repeats N (rounds of each scenario, default 3)
+//
+// Scenarios:
+//   1. first full upload into an empty bucket;
+//   2. a fresh checkout (every mtime is "now") with one same-size edit;
+//   3. nothing changed since the last deploy.
+// Exits non-zero only on errors (a tool failing, a correctness check failing); a missed
+// performance target is printed as "target missed" but is not an error.
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import {
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client
+} from '@aws-sdk/client-s3'
+import { startMoto } from '../test-support/moto.mjs'
+import { startProxy } from '../test-support/proxy.mjs'
+import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+
+const repoRoot = resolve(import.meta.dirname, '..')
+const { values: args } = parseArgs({
+  options: {
+    write: { type: 'boolean', default: false },
+    files: { type: 'string', default: '2000' },
+    repeats: { type: 'string', default: '3' }
+  }
+})
+const FILE_COUNT = positiveInteger(args.files, '--files')
+// The fixed part of the tree (.airflowignore, common/, one __init__.py per folder) is 56 files.
+if (FILE_COUNT < 100) throw new Error(`--files must be at least 100, got ${FILE_COUNT}`)
+const REPEATS = positiveInteger(args.repeats, '--repeats')
+const PREFIX = 'dags'
+/** Per-process ceiling: a hung tool fails the benchmark instead of stalling it. */
+const TOOL_TIMEOUT_MS = 300_000
+
+const TARGETS = {
+  firstUpload: 'action no slower than aws s3 sync',
+  oneChange: 'action ≥ 10x faster than aws s3 sync',
+  noChange: 'action process < 1 s'
+}
+
+function positiveInteger(text, flag) {
+  const value = Number(text)
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${flag} must be a positive integer, got '${text}'`)
+  return value
+}
+
+// ---------------------------------------------------------------------------------------------
+// The DAG tree: deterministic (seeded), so every run of the benchmark syncs the same bytes.
+
+function mulberry32(seed) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+const TEAMS = ['finance', 'marketing', 'growth', 'platform', 'data_science', 'ops', 'sales', 'risk']
+const DOMAINS = ['ingest', 'transform', 'reporting', 'ml', 'exports', 'quality']
+const VERBS = [
+  'load',
+  'sync',
+  'refresh',
+  'build',
+  'score',
+  'export',
+  'audit',
+  'backfill',
+  'aggregate',
+  'clean'
+]
+const NOUNS = [
+  'orders',
+  'customers',
+  'events',
+  'invoices',
+  'sessions',
+  'campaigns',
+  'ledger',
+  'inventory',
+  'leads',
+  'payments'
+]
+const CRONS = [
+  '0 3 * * *',
+  '*/15 * * * *',
+  '30 6 * * 1-5',
+  '0 */4 * * *',
+  '@daily',
+  '@hourly',
+  '15 2 1 * *'
+]
+
+/** Writes `count` files under `root` and returns the relative paths of the DAG modules. */
+function generateTree(root, count) {
+  const rng = mulberry32(20240611)
+  const pick = (list) => list[Math.floor(rng() * list.length)]
+  const int = (min, max) => min + Math.floor(rng() * (max - min + 1))
+  // Log-uniform sizes: most files are small, a few approach the upper bound.
+  const size = (min, max) =>
+    Math.round(Math.exp(Math.log(min) + rng() * (Math.log(max) - Math.log(min))))
+  const written = []
+  const dagModules = []
+  const write = (path, text) => {
+    mkdirSync(dirname(join(root, path)), { recursive: true })
+    writeFileSync(join(root, path), text)
+    written.push(path)
+  }
+
+  write('.airflowignore', 'common/\n.*_test\\.py\nscratch/\n')
+  const commonModules = [
+    'hooks/warehouse',
+    'hooks/slack',
+    'operators/dbt',
+    'operators/quality',
+    'utils/dates',
+    'utils/naming'
+  ]
+  write(
+    'common/__init__.py',
+    '"""Shared helpers imported by the DAGs (listed in .airflowignore)."""\n'
+  )
+  for (const module of commonModules)
+    write(`common/${module}.py`, pythonHelper(module, size(300, 6000), rng))
+  const folders = TEAMS.flatMap((team) => DOMAINS.map((domain) => ({ team, domain })))
+  for (const { team, domain } of folders) {
+    write(`${team}/${domain}/__init__.py`, `"""${team} ${domain} pipelines."""\n`)
+  }
+
+  for (let n = 0; written.length < count; n++) {
+    const { team, domain } = pick(folders)
+    const name = `${pick(VERBS)}_${pick(NOUNS)}_${n}`
+    const kind = rng()
+    if (kind < 0.7) {
+      const path = `${team}/${domain}/${name}.py`
+      write(
+        path,
+        dagModule({
+          team,
+          domain,
+          name,
+          target: size(300, 20_000),
+          cron: pick(CRONS),
+          retries: int(0, 9),
+          rng
+        })
+      )
+      dagModules.push(path)
+    } else if (kind < 0.9) {
+      write(`${team}/${domain}/sql/${name}.sql`, sqlFile(name, size(200, 8000), rng))
+    } else {
+      write(`${team}/${domain}/config/${name}.yaml`, yamlFile(team, name, size(100, 3000), rng))
+    }
+  }
+  return { files: written, dagModules }
+}
+
+function dagModule({ team, domain, name, target, cron, retries, rng }) {
+  const dagId = `${team}_${domain}_${name}`
+  let text = `"""${name.replace(/_/g, ' ')} for ${team}/${domain}."""
+from __future__ import annotations
+
+import pendulum
+from airflow import DAG
+from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
+
+default_args = {"owner": "${team}", "retries": ${retries}, "retry_delay": pendulum.duration(minutes=5)}
+
+with DAG(
+    dag_id="${dagId}",
+    schedule="${cron}",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    default_args=default_args,
+    tags=["${team}", "${domain}"],
+) as dag:
+`
+  const tasks = []
+  while (text.length < target) {
+    const task = `step_${tasks.length}`
+    tasks.push(task)
+    text += `    ${task} = SQLExecuteQueryOperator(
+        task_id="${task}",
+        conn_id="warehouse",
+        sql="sql/${name}.sql",
+        params={"partition": "{{ ds }}", "batch": ${Math.floor(rng() * 100_000)}},
+    )
+`
+  }
+  if (tasks.length > 1) text += `    ${tasks.join(' >> ')}\n`
+  else text += '    pass\n'
+  return text
+}
+
+function pythonHelper(module, target, rng) {
+  let text = `"""common.${module.replace('/', '.')}"""\nfrom __future__ import annotations\n\n`
+  for (let i = 0; text.length < target; i++) {
+    text += `\ndef helper_${i}(value: int = ${Math.floor(rng() * 1000)}) -> int:\n    return value * ${i + 1}\n`
+  }
+  return text
+}
+
+function sqlFile(name, target, rng) {
+  let text = `-- ${name}\nSELECT\n    id,\n    updated_at`
+  for (let i = 0; text.length < target - 80; i++)
+    text += `,\n    col_${i}_${Math.floor(rng() * 10_000)}`
+  return `${text}\nFROM staging.${name}\nWHERE ds = '{{ ds }}'\n  AND updated_at >= '{{ prev_ds }}';\n`
+}
+
+function yamlFile(team, name, target, rng) {
+  let text = `owner: ${team}\npipeline: ${name}\nsla_minutes: ${Math.floor(rng() * 240)}\ncolumns:\n`
+  for (let i = 0; text.length < target; i++)
+    text += `  - name: col_${i}\n    type: ${rng() < 0.5 ? 'string' : 'bigint'}\n`
+  return text
+}
+
+/** A realistic one-character commit: bump the DAG's retries (0-9, so the size stays the same). */
+function sameSizeEdit(root, path) {
+  const file = join(root, path)
+  const before = readFileSync(file, 'utf8')
+  const after = before.replace(
+    /"retries": (\d)/,
+    (_, digit) => `"retries": ${(Number(digit) + 1) % 10}`
+  )
+  if (after === before || Buffer.byteLength(after) !== Buffer.byteLength(before)) {
+    throw new Error(`could not make a same-size edit in ${path}`)
+  }
+  writeFileSync(file, after)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the two tools.
+
+const toolEnv = (home) => ({
+  AWS_ACCESS_KEY_ID: 'test',
+  AWS_SECRET_ACCESS_KEY: 'test',
+  AWS_REGION: 'us-east-1',
+  // The CLI (botocore) reads AWS_DEFAULT_REGION.
+  AWS_DEFAULT_REGION: 'us-east-1',
+  // No user config file can change either tool's behaviour (concurrency, addressing, profiles).
+  AWS_CONFIG_FILE: join(home, 'no-aws-config'),
+  AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials'),
+  AWS_EC2_METADATA_DISABLED: 'true'
+})
+
+/**
+ * A counting proxy that also notes, for each request, when it had fully arrived and when moto had
+ * answered it, so a run's wall time can be split into "waiting on S3" and the tool's own work.
+ */
+async function startTimedProxy(target) {
+  const pending = new Map()
+  const spans = []
+  const proxy = await startProxy(target, {
+    intercept: ({ method, url }) => {
+      const key = `${method} ${url}`
+      if (!pending.has(key)) pending.set(key, [])
+      pending.get(key).push(performance.now())
+      return undefined
+    },
+    rewrite: ({ method, url }) => {
+      const start = pending.get(`${method} ${url}`)?.shift()
+      if (start !== undefined) spans.push({ start, end: performance.now() })
+      return undefined
+    }
+  })
+  return Object.assign(proxy, { spans })
+}
+
+/** Total time at least one request was in flight: concurrent requests count once. */
+function busyMs(spans) {
+  let total = 0
+  let reach = -Infinity
+  for (const { start, end } of [...spans].sort((a, b) => a.start - b.start)) {
+    if (end <= reach) continue
+    total += end - Math.max(start, reach)
+    reach = end
+  }
+  return total
+}
+
+/** Runs `fn` and returns its result with the requests `proxy` saw meanwhile, and their timing. */
+async function counted(proxy, fn) {
+  const first = proxy.requests.length
+  const firstSpan = proxy.spans.length
+  const started = performance.now()
+  const result = await fn()
+  const requests = proxy.requests.slice(first)
+  const spans = proxy.spans.slice(firstSpan)
+  const byMethod = {}
+  for (const { method } of requests) byMethod[method] = (byMethod[method] ?? 0) + 1
+  const failed = requests.filter(({ status }) => status >= 400).length
+  return {
+    ...result,
+    requests: requests.length,
+    byMethod,
+    failedRequests: failed,
+    // From the call to the first request: process start and loading (the action lists the
+    // bucket while it hashes; the CLI scans first).
+    beforeFirstRequestMs:
+      spans.length === 0 ? undefined : Math.min(...spans.map((s) => s.start)) - started,
+    s3Ms: busyMs(spans)
+  }
+}
+
+async function runDeployDags(ctx, { workspace, source, bucket }) {
+  return counted(ctx.actionProxy, async () => {
+    const result = await runAction({
+      action: 'deploy-dags',
+      node: ctx.node24,
+      workspace,
+      inputs: { source, bucket, prefix: PREFIX, 'endpoint-url': ctx.actionProxy.url },
+      env: toolEnv(ctx.home),
+      timeoutMs: TOOL_TIMEOUT_MS
+    })
+    if (result.exitCode !== 0) {
+      throw new Error(
+        `deploy-dags failed (exit ${result.exitCode}):\n${tail(result.stdout)}\n${tail(result.stderr)}`
+      )
+    }
+    return {
+      ms: result.durationMs,
+      uploaded: Number(result.outputs.uploaded),
+      outputs: result.outputs
+    }
+  })
+}
+
+async function runAwsSync(ctx, { dir, bucket }) {
+  return counted(ctx.cliProxy, async () => {
+    const argv = ['s3', 'sync', dir, `s3://${bucket}/${PREFIX}`, '--endpoint-url', ctx.cliProxy.url]
+    const { code, stdout, stderr, ms } = await timedSpawn('aws', argv, {
+      ...process.env,
+      ...toolEnv(ctx.home)
+    })
+    if (code !== 0)
+      throw new Error(`aws s3 sync failed (exit ${code}):\n${tail(stdout)}\n${tail(stderr)}`)
+    // One "upload: <file> to s3://..." line per object; progress lines are separated by \r.
+    const uploaded = stdout.split(/[\r\n]+/).filter((line) => line.startsWith('upload: ')).length
+    return { ms, uploaded }
+  })
+}
+
+function timedSpawn(command, argv, env) {
+  return new Promise((resolvePromise, reject) => {
+    const started = performance.now()
+    const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.stderr.on('data', (chunk) => (stderr += chunk))
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`${command} ${argv.join(' ')} did not finish within ${TOOL_TIMEOUT_MS} ms`))
+    }, TOOL_TIMEOUT_MS)
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolvePromise({ code, stdout, stderr, ms: performance.now() - started })
+    })
+  })
+}
+
+const tail = (text) => text.split('\n').slice(-15).join('\n')
+
+/** Median wall time of a bare process start, for reference. */
+function bareStartMs(command, argv, runs = 5) {
+  const times = []
+  for (let i = 0; i < runs; i++) {
+    const started = performance.now()
+    const result = spawnSync(command, argv, { stdio: 'ignore', timeout: 30_000 })
+    if (result.status !== 0)
+      throw new Error(`${command} ${argv.join(' ')} exited with ${result.status}`)
+    times.push(performance.now() - started)
+  }
+  return median(times)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks on what landed in the buckets (read straight from moto, so the proxies don't count them).
+
+async function listKeys(s3, bucket) {
+  const keys = []
+  let token
+  do {
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}/`, ContinuationToken: token })
+    )
+    for (const item of page.Contents ?? []) keys.push(item.Key)
+    token = page.IsTruncated ? page.NextContinuationToken : undefined
+  } while (token !== undefined)
+  return keys
+}
+
+async function objectText(s3, bucket, key) {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  return response.Body.transformToString('utf-8')
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}
+
+const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`
+const thousands = (n) => n.toLocaleString('en-US')
+const methods = (byMethod) =>
+  Object.entries(byMethod)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([method, n]) => `${thousands(n)} ${method}`)
+    .join(', ')
+
+function commandOutput(command, argv) {
+  try {
+    const result = spawnSync(command, argv, { encoding: 'utf8', timeout: 30_000 })
+    // aws CLI v1 prints its version on stderr, v2 on stdout.
+    return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || 'unknown'
+  } catch {
+    return 'unknown'
+  }
+}
+
+/** 1-minute load average: other work on the machine during the run skews every figure. */
+const loadAverage = () => loadavg()[0].toFixed(2)
+
+const BUNDLE = join(repoRoot, 'dist', 'deploy-dags', 'index.js')
+const bundleDigest = () =>
+  createHash('sha256').update(readFileSync(BUNDLE)).digest('hex').slice(0, 16)
+
+function machineInfo(node24) {
+  return {
+    loadBefore: loadAverage(),
+    nproc: commandOutput('nproc', []),
+    cpu: cpus()[0]?.model?.trim() ?? 'unknown',
+    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
+    kernel: release(),
+    node24: execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim(),
+    benchNode: process.version,
+    moto: commandOutput('python3', ['-c', 'import moto;print(moto.__version__)']),
+    aws: commandOutput('aws', ['--version'])
+  }
+}
+
+async function main() {
+  const node24 = nodeRuntimes()[0].path
+  const home = mkdtempSync(join(tmpdir(), 'bench-deploy-dags-'))
+  const cleanups = [() => rmSync(home, { recursive: true, force: true })]
+  const cleanup = async () => {
+    while (cleanups.length > 0) await cleanups.pop()()
+  }
+  // Ctrl-C: still stop moto and the proxies, and remove the temporary trees.
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.once(signal, () => {
+      console.error(`\n${signal}: cleaning up`)
+      cleanup().finally(() => process.exit(130))
+    })
+  }
+
+  try {
+    const machine = machineInfo(node24)
+    const bundle = bundleDigest()
+    console.log(
+      `machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memory}, Linux ${machine.kernel}, ` +
+        `load average ${machine.loadBefore}`
+    )
+    console.log(`node ${machine.node24} (action), moto ${machine.moto}, ${machine.aws}`)
+    if (Number(machine.loadBefore) >= Number(machine.nproc)) {
+      console.log('warning: the machine is already busy; the figures will be noisy')
+    }
+
+    const moto = await startMoto()
+    cleanups.push(() => moto.stop())
+    const actionProxy = await startTimedProxy(moto.endpoint)
+    cleanups.push(() => actionProxy.stop())
+    const cliProxy = await startTimedProxy(moto.endpoint)
+    cleanups.push(() => cliProxy.stop())
+    // This client only sets up and checks the buckets; the SDK's notice about the Node running
+    // the benchmark script (the action itself runs under Node 24) is noise here.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
+    const s3 = new S3Client({
+      endpoint: moto.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'test', secretAccessKey: 'test' }
+    })
+    cleanups.push(() => s3.destroy())
+    const ctx = { home, node24, actionProxy, cliProxy }
+
+    // Every checkout lives in its own workspace folder, as actions/checkout would create it.
+    const checkout = (name) => ({
+      workspace: join(home, name),
+      source: 'dags',
+      dir: join(home, name, 'dags')
+    })
+    let current = checkout('checkout-0')
+    const { files, dagModules } = generateTree(current.dir, FILE_COUNT)
+    const treeBytes = files.reduce((sum, path) => sum + statSync(join(current.dir, path)).size, 0)
+    console.log(
+      `tree: ${thousands(files.length)} files, ${(treeBytes / 1024 ** 2).toFixed(1)} MiB in ${current.dir}`
+    )
+
+    const problems = []
+    const check = (ok, message) => {
+      if (!ok) {
+        problems.push(message)
+        console.log(`  CHECK FAILED: ${message}`)
+      }
+    }
+
+    // 1. First full upload, repeated into a new pair of empty buckets each round. The order of
+    // the two tools alternates, so neither always runs against the emptier (or warmer) moto.
+    const firsts = []
+    let buckets
+    for (let round = 1; round <= REPEATS; round++) {
+      buckets = { action: `bench-deploy-dags-${round}`, cli: `bench-aws-s3-sync-${round}` }
+      for (const bucket of Object.values(buckets)) {
+        await s3.send(new CreateBucketCommand({ Bucket: bucket }))
+      }
+      console.log(`\n1. first full upload, round ${round}/${REPEATS}`)
+      const runFirst = {
+        action: () => runDeployDags(ctx, { ...current, bucket: buckets.action }),
+        cli: () => runAwsSync(ctx, { ...current, bucket: buckets.cli })
+      }
+      const order = round % 2 === 1 ? ['action', 'cli'] : ['cli', 'action']
+      const first = {}
+      for (const tool of order) first[tool] = await runFirst[tool]()
+      logRun('deploy-dags', first.action)
+      logRun('aws s3 sync', first.cli)
+      check(
+        first.action.uploaded === files.length,
+        `first upload: deploy-dags uploaded ${first.action.uploaded}, expected ${files.length}`
+      )
+      check(
+        first.cli.uploaded === files.length,
+        `first upload: aws s3 sync uploaded ${first.cli.uploaded}, expected ${files.length}`
+      )
+      const actionKeys = await listKeys(s3, buckets.action)
+      // The action also keeps its manifest object under the prefix.
+      check(
+        actionKeys.length === files.length + 1,
+        `first upload: ${actionKeys.length} objects in the action's bucket, expected ${files.length + 1}`
+      )
+      const cliKeys = await listKeys(s3, buckets.cli)
+      check(
+        cliKeys.length === files.length,
+        `first upload: ${cliKeys.length} objects in the CLI's bucket, expected ${files.length}`
+      )
+      firsts.push(first)
+    }
+
+    // 2 and 3, repeated on the last pair of buckets: each round is the next commit checked out
+    // afresh, deployed, then deployed again with nothing changed.
+    const rounds = []
+    for (let round = 1; round <= REPEATS; round++) {
+      const next = checkout(`checkout-${round}`)
+      // cpSync does not preserve timestamps: every file gets a new mtime, as after actions/checkout.
+      const copyStarted = Date.now()
+      cpSync(current.dir, next.dir, { recursive: true })
+      const anyFile = statSync(join(next.dir, files[files.length - 1]))
+      check(
+        anyFile.mtimeMs >= copyStarted - 1000,
+        `round ${round}: the copied tree kept old mtimes`
+      )
+      const edited = dagModules[(round * 97) % dagModules.length]
+      sameSizeEdit(next.dir, edited)
+      rmSync(current.workspace, { recursive: true, force: true })
+      current = next
+
+      console.log(`\n2. fresh checkout, one same-size edit (${edited}), round ${round}/${REPEATS}`)
+      const action = await runDeployDags(ctx, { ...current, bucket: buckets.action })
+      const cli = await runAwsSync(ctx, { ...current, bucket: buckets.cli })
+      logRun('deploy-dags', action)
+      logRun('aws s3 sync', cli)
+      console.log(
+        `  deploy-dags output uploaded=${action.outputs.uploaded}, changes=${action.outputs.changes}`
+      )
+      check(
+        action.uploaded === 1,
+        `round ${round}: deploy-dags uploaded ${action.outputs.uploaded} files after a one-file edit, expected 1 (changes: ${action.outputs.changes})`
+      )
+      const changes = JSON.parse(action.outputs.changes ?? '{}')
+      check(
+        JSON.stringify(changes.uploaded) === JSON.stringify([`${PREFIX}/${edited}`]),
+        `round ${round}: deploy-dags reported uploading ${JSON.stringify(changes.uploaded)}, expected ["${PREFIX}/${edited}"]`
+      )
+      const expected = readFileSync(join(current.dir, edited), 'utf8')
+      for (const bucket of Object.values(buckets)) {
+        const stored = await objectText(s3, bucket, `${PREFIX}/${edited}`)
+        check(
+          stored === expected,
+          `round ${round}: s3://${bucket}/${PREFIX}/${edited} does not hold the edited file`
+        )
+      }
+
+      console.log(`3. nothing changed, round ${round}/${REPEATS}`)
+      const actionIdle = await runDeployDags(ctx, { ...current, bucket: buckets.action })
+      const cliIdle = await runAwsSync(ctx, { ...current, bucket: buckets.cli })
+      logRun('deploy-dags', actionIdle)
+      logRun('aws s3 sync', cliIdle)
+      check(
+        actionIdle.uploaded === 0,
+        `round ${round}: deploy-dags uploaded ${actionIdle.uploaded} files with nothing changed, expected 0`
+      )
+      check(
+        actionIdle.outputs.changed === 'false',
+        `round ${round}: deploy-dags reported changed=${actionIdle.outputs.changed} with nothing changed`
+      )
+      rounds.push({ edited, action, cli, actionIdle, cliIdle })
+    }
+
+    const nodeStartMs = bareStartMs(node24, ['-e', ''])
+    const awsStartMs = bareStartMs('aws', ['--version'])
+    machine.loadAfter = loadAverage()
+    // A rebuild during the run would mix two bundles' figures.
+    if (bundleDigest() !== bundle)
+      throw new Error(`${BUNDLE} changed during the benchmark; run it again`)
+    const results = summarize({ firsts, rounds, nodeStartMs, awsStartMs })
+    const table = renderTable(results)
+    console.log(`\n${table}\n`)
+    for (const line of results.verdicts) console.log(line)
+    if (problems.length > 0) {
+      console.log(`\n${problems.length} correctness check(s) failed:`)
+      for (const problem of problems) console.log(`  - ${problem}`)
+    }
+
+    if (args.write) {
+      const report = renderReport({
+        results,
+        table,
+        machine,
+        bundle,
+        files: files.length,
+        treeBytes,
+        problems
+      })
+      writeFileSync(join(repoRoot, 'BENCHMARKS.md'), await formatMarkdown(report))
+      console.log('\nwrote BENCHMARKS.md')
+    }
+    if (problems.length > 0) process.exitCode = 1
+  } finally {
+    await cleanup()
+  }
+}
+
+function logRun(label, run) {
+  console.log(
+    `  ${label.padEnd(12)} ${seconds(run.ms).padStart(8)}  ${thousands(run.requests).padStart(6)} requests (${methods(run.byMethod)})` +
+      `${run.failedRequests > 0 ? `, ${run.failedRequests} answered >= 400` : ''}  uploaded ${run.uploaded}` +
+      `  [${split(run)}]`
+  )
+}
+
+/** Where a run's wall time went, as seen from the proxy. */
+const split = (run) =>
+  `${run.beforeFirstRequestMs === undefined ? 'no request' : `1st request at ${seconds(run.beforeFirstRequestMs)}`}, ` +
+  `waiting on S3 ${seconds(run.s3Ms)}`
+
+function summarize({ firsts, rounds, nodeStartMs, awsStartMs }) {
+  const med = (pick) => median(rounds.map(pick))
+  const s1 = {
+    actionMs: median(firsts.map((f) => f.action.ms)),
+    cliMs: median(firsts.map((f) => f.cli.ms)),
+    actionRequests: median(firsts.map((f) => f.action.requests)),
+    cliRequests: median(firsts.map((f) => f.cli.requests)),
+    actionUploaded: firsts.map((f) => f.action.uploaded),
+    cliUploaded: firsts.map((f) => f.cli.uploaded)
+  }
+  const s2 = {
+    actionMs: med((r) => r.action.ms),
+    cliMs: med((r) => r.cli.ms),
+    actionRequests: med((r) => r.action.requests),
+    cliRequests: med((r) => r.cli.requests),
+    actionUploaded: rounds.map((r) => r.action.uploaded),
+    cliUploaded: rounds.map((r) => r.cli.uploaded)
+  }
+  s2.speedup = s2.cliMs / s2.actionMs
+  const s3 = {
+    actionMs: med((r) => r.actionIdle.ms),
+    cliMs: med((r) => r.cliIdle.ms),
+    actionRequests: med((r) => r.actionIdle.requests),
+    cliRequests: med((r) => r.cliIdle.requests),
+    actionUploaded: rounds.map((r) => r.actionIdle.uploaded),
+    cliUploaded: rounds.map((r) => r.cliIdle.uploaded),
+    actionBeforeFirstRequestMs: med((r) => r.actionIdle.beforeFirstRequestMs ?? 0),
+    actionS3Ms: med((r) => r.actionIdle.s3Ms)
+  }
+  const met = {
+    firstUpload: s1.actionMs <= s1.cliMs,
+    oneChange: s2.speedup >= 10,
+    noChange: s3.actionMs < 1000
+  }
+  const verdict = (key, detail) =>
+    `${met[key] ? 'target met' : 'TARGET MISSED'}: ${TARGETS[key]} (${detail})`
+  const verdicts = [
+    verdict(
+      'firstUpload',
+      `${seconds(s1.actionMs)} vs ${seconds(s1.cliMs)}, ${(s1.cliMs / s1.actionMs).toFixed(2)}x, median of ${firsts.length}`
+    ),
+    verdict('oneChange', `${s2.speedup.toFixed(1)}x, median of ${rounds.length}`),
+    verdict(
+      'noChange',
+      `${seconds(s3.actionMs)}, median of ${rounds.length}: first request after ` +
+        `${seconds(s3.actionBeforeFirstRequestMs)} (Node start, bundle load; the listing then runs alongside hashing), ` +
+        `${seconds(s3.actionS3Ms)} waiting on moto; bare node -e '' ${seconds(nodeStartMs)}`
+    )
+  ]
+  return { firsts, rounds, s1, s2, s3, met, verdicts, nodeStartMs, awsStartMs }
+}
+
+function renderTable({ firsts, rounds, s1, s2, s3, met, nodeStartMs, awsStartMs }) {
+  const n = rounds.length
+  const list = (values) => values.join('/')
+  const rows = [
+    ['Scenario', 'deploy-dags (Node 24)', 'aws s3 sync', 'Target'],
+    [
+      `1. first full upload (median of ${firsts.length})`,
+      `${seconds(s1.actionMs)}, ${thousands(s1.actionRequests)} req, ${list(s1.actionUploaded)} uploaded`,
+      `${seconds(s1.cliMs)}, ${thousands(s1.cliRequests)} req, ${list(s1.cliUploaded)} uploaded`,
+      `action ≤ CLI: ${met.firstUpload ? 'met' : 'target missed'} (${(s1.cliMs / s1.actionMs).toFixed(2)}x)`
+    ],
+    [
+      `2. fresh checkout, 1 edit (median of ${n})`,
+      `${seconds(s2.actionMs)}, ${thousands(s2.actionRequests)} req, ${list(s2.actionUploaded)} uploaded`,
+      `${seconds(s2.cliMs)}, ${thousands(s2.cliRequests)} req, ${list(s2.cliUploaded)} uploaded`,
+      `≥ 10x: ${met.oneChange ? 'met' : 'target missed'} (${s2.speedup.toFixed(1)}x)`
+    ],
+    [
+      `3. nothing changed (median of ${n})`,
+      `${seconds(s3.actionMs)}, ${thousands(s3.actionRequests)} req, ${list(s3.actionUploaded)} uploaded`,
+      `${seconds(s3.cliMs)}, ${thousands(s3.cliRequests)} req, ${list(s3.cliUploaded)} uploaded (reference)`,
+      `< 1 s: ${met.noChange ? 'met' : 'target missed'}`
+    ],
+    [
+      'bare process start (median of 5)',
+      `${seconds(nodeStartMs)} (node -e '')`,
+      `${seconds(awsStartMs)} (aws --version)`,
+      ''
+    ]
+  ]
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  const line = (row) => `| ${row.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`
+  return [
+    line(rows[0]),
+    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
+    ...rows.slice(1).map(line)
+  ].join('\n')
+}
+
+function renderReport({ results, table, machine, bundle, files, treeBytes, problems }) {
+  const { firsts, rounds } = results
+  const runRow = (label, run) =>
+    `| ${label} | ${seconds(run.ms)} | ${run.beforeFirstRequestMs === undefined ? '-' : seconds(run.beforeFirstRequestMs)} | ` +
+    `${seconds(run.s3Ms)} | ${thousands(run.requests)} (${methods(run.byMethod)}) | ${run.uploaded} |`
+  const perRun = [
+    '| Run | Wall time | First request at | Waiting on S3 | Requests | Uploaded |',
+    '|-----|-----------|------------------|---------------|----------|----------|',
+    ...firsts.flatMap((f, i) => [
+      runRow(`1. round ${i + 1} deploy-dags`, f.action),
+      runRow(`1. round ${i + 1} aws s3 sync`, f.cli)
+    ]),
+    ...rounds.flatMap((r, i) => [
+      runRow(`2. round ${i + 1} deploy-dags (edit \`${r.edited}\`)`, r.action),
+      runRow(`2. round ${i + 1} aws s3 sync`, r.cli),
+      runRow(`3. round ${i + 1} deploy-dags`, r.actionIdle),
+      runRow(`3. round ${i + 1} aws s3 sync`, r.cliIdle)
+    ])
+  ].join('\n')
+  return `# Benchmarks
+
+<!-- Generated by \`node bench/deploy-dags.mjs --write\`; edit the script, not this file. -->
+
+## deploy-dags vs \`aws s3 sync\`
+
+Measured ${new Date().toISOString()} with:
+
+\`\`\`sh
+node scripts/ensure-node24.mjs   # once: the Node 24 runtime action.yml declares
+npm run build                    # dist/deploy-dags/index.js, the bundle under test
+node bench/deploy-dags.mjs --write
+\`\`\`
+
+${table}
+
+${results.verdicts.map((line) => `- ${line}`).join('\n')}
+${
+  problems.length === 0
+    ? '- Correctness checks passed: each tool uploaded what the scenario expects, and both buckets hold the edited file.'
+    : `- **${problems.length} correctness check(s) failed:**\n${problems.map((p) => `  - ${p}`).join('\n')}`
+}
+
+### Setup
+
+- Tree: ${thousands(files)} generated files, ${(treeBytes / 1024 ** 2).toFixed(1)} MiB (seeded, the same on every run):
+  \`.airflowignore\`, \`common/\` helpers, ${TEAMS.length}×${DOMAINS.length} team/domain folders with
+  \`__init__.py\`, DAG modules (~70%, 300 B to ~20 KB), \`sql/*.sql\` (~20%) and \`config/*.yaml\` (~10%).
+- One moto_server on loopback; each tool has its own bucket and its own recording proxy in front
+  of that server, which counts its requests.
+- deploy-dags: \`dist/deploy-dags/index.js\` run by \`test-support/runner.mjs\` as the GitHub runner
+  runs it (inputs as \`INPUT_*\`, action.yml defaults, concurrency 16), under Node ${machine.node24};
+  bundle SHA-256 \`${bundle}…\`.
+  Wall time is the process's, start to exit.
+- aws CLI: \`aws s3 sync <checkout>/dags s3://<bucket>/dags --endpoint-url <proxy>\`, default
+  settings (no config file). Wall time is the process's, start to exit.
+- Scenario 1 is repeated ${firsts.length} times, each into a new pair of empty buckets, the tool
+  that goes first alternating between rounds.
+- Scenario 2 copies the previous checkout to a new folder (so every mtime is newer than the
+  objects, as after \`actions/checkout\`) and bumps one DAG's \`"retries": N\` digit: one file, same
+  size, different content. Scenario 3 deploys that same checkout again. Both are repeated
+  ${rounds.length} times, each round on the next "commit"; the table gives medians.
+- Requests are counted at the proxies. The action's include ListObjectsV2 pages, the manifest GET
+  and PUT, and the uploads; the CLI's include its ListObjectsV2 pages and uploads.
+- "First request at" is the time from launching the tool to its first request reaching the proxy
+  (process start, loading, scanning; the action lists the bucket while it hashes). "Waiting on S3" is
+  the time at least one of the tool's requests was in flight at the proxy.
+- moto is not S3: its cost per request differs from AWS's (listing is comparatively slow in moto,
+  loopback has no network latency), so the S3-bound parts of these figures, and the ratios between
+  the tools, would differ against AWS. Both tools share one machine with
+  moto and the proxies (${machine.nproc} CPUs here): figures move between runs (by seconds for full
+  uploads, by about 0.1 s for the action's short runs), more so when other work is running.
+
+### Machine
+
+| | |
+|-|-|
+| CPUs (\`nproc\`) | ${machine.nproc} (${machine.cpu}) |
+| Memory | ${machine.memory} |
+| Kernel (\`uname -r\`) | ${machine.kernel} |
+| Node (action) | ${machine.node24} |
+| Node (benchmark script) | ${machine.benchNode} |
+| Load average (1 min) before the run / at its end (the run itself keeps 2-3 processes busy) | ${machine.loadBefore} / ${machine.loadAfter} |
+| moto | ${machine.moto} |
+| aws CLI | ${machine.aws} |
+
+### Every run
+
+${perRun}
+`
+}
+
+/** Formats like `npm run format`, so `npm run lint` accepts the file; plain text without prettier. */
+async function formatMarkdown(text) {
+  const prettier = await import('prettier').catch(() => undefined)
+  if (prettier === undefined) return text
+  const target = join(repoRoot, 'BENCHMARKS.md')
+  const options = (await prettier.resolveConfig(target)) ?? {}
+  return prettier.format(text, { ...options, filepath: target })
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? (error.stack ?? error.message) : error)
+  process.exitCode = 1
+})
