@@ -22,6 +22,7 @@ import {
   createBucket,
   credentials,
   freshCheckout,
+  removeWorkspaces,
   s3For,
   withoutManifest,
   workspaceWith
@@ -37,6 +38,7 @@ beforeAll(async () => {
   s3 = s3For(moto.endpoint)
 })
 afterAll(async () => {
+  removeWorkspaces()
   s3?.destroy()
   await Promise.all(proxies.map((p) => p.stop()))
   await moto?.stop()

@@ -15,6 +15,7 @@ import {
   createBucket,
   credentials,
   freshCheckout,
+  removeWorkspaces,
   s3For,
   withoutManifest,
   workspaceWith
@@ -27,6 +28,7 @@ beforeAll(async () => {
   s3 = s3For(moto.endpoint)
 })
 afterAll(async () => {
+  removeWorkspaces()
   s3?.destroy()
   await moto?.stop()
 })

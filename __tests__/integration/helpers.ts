@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-s3'
 import {
   cpSync,
+  rmSync,
   mkdirSync,
   mkdtempSync,
   utimesSync,
@@ -38,9 +39,17 @@ export async function createBucket(s3: S3Client, name = 'dags'): Promise<string>
   return bucket
 }
 
+const madeFolders: string[] = []
+
+/** Removes every workspace and checkout the helpers made; call from afterAll. */
+export function removeWorkspaces(): void {
+  for (const folder of madeFolders.splice(0)) rmSync(folder, { recursive: true, force: true })
+}
+
 /** A checkout: `files` written under the workspace (paths relative to it). */
 export function workspaceWith(files: Record<string, string | Buffer>): string {
   const root = mkdtempSync(join(tmpdir(), 'workspace-'))
+  madeFolders.push(root)
   for (const [path, content] of Object.entries(files)) {
     mkdirSync(dirname(join(root, path)), { recursive: true })
     writeFileSync(join(root, path), content)
@@ -51,6 +60,7 @@ export function workspaceWith(files: Record<string, string | Buffer>): string {
 /** What actions/checkout gives a new job: the same bytes, every mtime new. */
 export function freshCheckout(workspace: string): string {
   const copy = mkdtempSync(join(tmpdir(), 'checkout-'))
+  madeFolders.push(copy)
   cpSync(workspace, copy, { recursive: true })
   const later = new Date(Date.now() + 3600_000)
   const touch = (dir: string) => {

@@ -35,6 +35,16 @@ describe('changesJson', () => {
   })
 })
 
+describe('changesJson byte limit', () => {
+  it('measures the limit in UTF-8 bytes, as the runner does', () => {
+    const plan = planWith(300, 0)
+    plan.uploads.forEach((u, i) => (u.key = `dags/日本語のダグ_${i}.py`))
+    const text = changesJson(plan, 4000)
+    expect(Buffer.byteLength(text, 'utf8')).toBeLessThanOrEqual(4000)
+    expect(JSON.parse(text).truncated).toBe(true)
+  })
+})
+
 describe('summaryMarkdown', () => {
   it('shows the plan in a dry run and caps the key lists', () => {
     const text = summaryMarkdown({

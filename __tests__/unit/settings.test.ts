@@ -99,6 +99,9 @@ describe('readSettings', () => {
     delete process.env.AWS_REGION
     setInputs({ ...valid, region: '', 'endpoint-url': 'http://127.0.0.1:5000' })
     expect(readAwsTarget()).toEqual({ region: 'us-east-1', endpointUrl: 'http://127.0.0.1:5000' })
+    // S3-compatible stores name regions their own way (Cloudflare R2: auto).
+    setInputs({ ...valid, region: 'auto', 'endpoint-url': 'https://r2.example.com' })
+    expect(readAwsTarget().region).toBe('auto')
   })
 
   it.each([

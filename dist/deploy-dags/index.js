@@ -64055,20 +64055,12 @@ const REGION_PATTERN = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/;
  */
 function readAwsTarget(env = process.env) {
     const endpointUrl = optionalString('endpoint-url');
-    if (endpointUrl !== undefined) {
-        let url;
-        try {
-            url = new URL(endpointUrl);
-        }
-        catch {
-            throw new errors/* InputError */.dz('endpoint-url', `must be an http:// or https:// URL, got '${endpointUrl}'`);
-        }
-        if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-            throw new errors/* InputError */.dz('endpoint-url', `must be an http:// or https:// URL, got '${endpointUrl}'`);
-        }
+    if (endpointUrl !== undefined && !isHttpUrl(endpointUrl)) {
+        throw new errors/* InputError */.dz('endpoint-url', `must be an http:// or https:// URL, got '${endpointUrl}'`);
     }
     const fromInput = optionalString('region');
-    if (fromInput !== undefined && !REGION_PATTERN.test(fromInput)) {
+    // S3-compatible stores name regions freely (R2 uses "auto"); AWS regions have one shape.
+    if (fromInput !== undefined && endpointUrl === undefined && !REGION_PATTERN.test(fromInput)) {
         throw new errors/* InputError */.dz('region', `must be an AWS region such as eu-west-1, got '${fromInput}'`);
     }
     const region = fromInput ??
@@ -64080,6 +64072,15 @@ function readAwsTarget(env = process.env) {
         throw new errors/* InputError */.dz('region', 'no AWS region given: set the region input, or AWS_REGION (aws-actions/configure-aws-credentials sets it)');
     }
     return endpointUrl === undefined ? { region } : { region, endpointUrl };
+}
+function isHttpUrl(text) {
+    try {
+        const url = new URL(text);
+        return url.protocol === 'http:' || url.protocol === 'https:';
+    }
+    catch {
+        return false;
+    }
 }
 function nonEmpty(value) {
     return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -64610,12 +64611,14 @@ function changesJson(plan, limit = CHANGES_LIMIT) {
     const uploaded = plan.uploads.map((u) => u.key);
     const deleted = plan.deletes.map((d) => d.key);
     const full = JSON.stringify({ uploaded, deleted });
-    if (full.length <= limit)
+    // The runner's limit is in bytes; keys may hold multi-byte characters.
+    const fits = (text) => Buffer.byteLength(text, 'utf8') <= limit;
+    if (fits(full))
         return full;
     // Halve the lists until the document fits, and say so: consumers must not take it as complete.
     let keep = Math.max(uploaded.length, deleted.length);
     let text = full;
-    while (text.length > limit && keep > 0) {
+    while (!fits(text) && keep > 0) {
         keep = Math.floor(keep / 2);
         text = JSON.stringify({
             uploaded: uploaded.slice(0, keep),
@@ -64627,9 +64630,10 @@ function changesJson(plan, limit = CHANGES_LIMIT) {
     }
     return text;
 }
+const bytesToUpload = (plan) => plan.uploads.reduce((sum, u) => sum + u.file.size, 0);
 function setOutputs(report) {
     const { plan } = report;
-    const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0);
+    const uploadedBytes = bytesToUpload(plan);
     const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0;
     core/* setOutput */.uH(Output.Changed, String(changed));
     core/* setOutput */.uH(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length));
@@ -64642,7 +64646,7 @@ function setOutputs(report) {
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
 function summaryMarkdown(report) {
     const { plan } = report;
-    const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0);
+    const uploadedBytes = bytesToUpload(plan);
     const deletedBytes = plan.deletes.reduce((sum, d) => sum + d.size, 0);
     const title = {
         deployed: 'DAGs deployed',

@@ -20,25 +20,12 @@ const REGION_PATTERN = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/
  */
 export function readAwsTarget(env: NodeJS.ProcessEnv = process.env): AwsTarget {
   const endpointUrl = optionalString('endpoint-url')
-  if (endpointUrl !== undefined) {
-    let url: URL
-    try {
-      url = new URL(endpointUrl)
-    } catch {
-      throw new InputError(
-        'endpoint-url',
-        `must be an http:// or https:// URL, got '${endpointUrl}'`
-      )
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new InputError(
-        'endpoint-url',
-        `must be an http:// or https:// URL, got '${endpointUrl}'`
-      )
-    }
+  if (endpointUrl !== undefined && !isHttpUrl(endpointUrl)) {
+    throw new InputError('endpoint-url', `must be an http:// or https:// URL, got '${endpointUrl}'`)
   }
   const fromInput = optionalString('region')
-  if (fromInput !== undefined && !REGION_PATTERN.test(fromInput)) {
+  // S3-compatible stores name regions freely (R2 uses "auto"); AWS regions have one shape.
+  if (fromInput !== undefined && endpointUrl === undefined && !REGION_PATTERN.test(fromInput)) {
     throw new InputError('region', `must be an AWS region such as eu-west-1, got '${fromInput}'`)
   }
   const region =
@@ -54,6 +41,15 @@ export function readAwsTarget(env: NodeJS.ProcessEnv = process.env): AwsTarget {
     )
   }
   return endpointUrl === undefined ? { region } : { region, endpointUrl }
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return url.protocol === 'http:' || url.protocol === 'https:'
+  } catch {
+    return false
+  }
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

@@ -163,7 +163,7 @@ export function deleteRefusal(
 /** The manifest after a run: entries verified by the plan plus the objects just uploaded. */
 export function nextManifest(
   plan: SyncPlan,
-  uploaded: readonly { path: string; sha256: string; size: number; etag: string }[]
+  uploaded: readonly (ManifestEntry & { path: string })[]
 ): Manifest {
   const next: Manifest = { ...plan.verified }
   for (const { path, sha256, size, etag } of uploaded) next[path] = { sha256, size, etag }

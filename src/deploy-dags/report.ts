@@ -21,11 +21,13 @@ export function changesJson(plan: SyncPlan, limit = CHANGES_LIMIT): string {
   const uploaded = plan.uploads.map((u) => u.key)
   const deleted = plan.deletes.map((d) => d.key)
   const full = JSON.stringify({ uploaded, deleted })
-  if (full.length <= limit) return full
+  // The runner's limit is in bytes; keys may hold multi-byte characters.
+  const fits = (text: string) => Buffer.byteLength(text, 'utf8') <= limit
+  if (fits(full)) return full
   // Halve the lists until the document fits, and say so: consumers must not take it as complete.
   let keep = Math.max(uploaded.length, deleted.length)
   let text = full
-  while (text.length > limit && keep > 0) {
+  while (!fits(text) && keep > 0) {
     keep = Math.floor(keep / 2)
     text = JSON.stringify({
       uploaded: uploaded.slice(0, keep),
@@ -38,9 +40,11 @@ export function changesJson(plan: SyncPlan, limit = CHANGES_LIMIT): string {
   return text
 }
 
+const bytesToUpload = (plan: SyncPlan) => plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
+
 export function setOutputs(report: Report): void {
   const { plan } = report
-  const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
+  const uploadedBytes = bytesToUpload(plan)
   const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0
   core.setOutput(Output.Changed, String(changed))
   core.setOutput(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length))
@@ -57,7 +61,7 @@ export function setOutputs(report: Report): void {
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
 export function summaryMarkdown(report: Report): string {
   const { plan } = report
-  const uploadedBytes = plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
+  const uploadedBytes = bytesToUpload(plan)
   const deletedBytes = plan.deletes.reduce((sum, d) => sum + d.size, 0)
   const title = {
     deployed: 'DAGs deployed',

@@ -4,16 +4,17 @@ import { describeAwsFailure } from '../common/aws.js'
 import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
 import { deleteKeys, uploadFile, writeManifest } from './bucket.js'
-import { manifestKey, nextManifest, sameManifest, type Manifest, type SyncPlan } from './plan.js'
+import {
+  manifestKey,
+  nextManifest,
+  sameManifest,
+  type Manifest,
+  type ManifestEntry,
+  type SyncPlan
+} from './plan.js'
 import type { DeploySettings } from './settings.js'
 
-export interface Uploaded {
-  path: string
-  key: string
-  sha256: string
-  size: number
-  etag: string
-}
+export type Uploaded = ManifestEntry & { path: string; key: string }
 
 /**
  * Carries out a plan: every upload first, then the manifest, then the deletes. A failed upload
