@@ -1,9 +1,13 @@
 import { describe, expect, it } from '@jest/globals'
-import { Input, Output } from '../../src/deploy-dags/constants.js'
+import * as deployDags from '../../src/deploy-dags/constants.js'
+import * as invokeLambda from '../../src/invoke-lambda/constants.js'
 import { inputVariable, loadAction, parseFileCommands } from '../../test-support/runner.mjs'
 
-describe('actions/deploy-dags/action.yml', () => {
-  const { metadata } = loadAction('deploy-dags')
+describe.each([
+  ['deploy-dags', deployDags],
+  ['invoke-lambda', invokeLambda]
+])('actions/%s/action.yml', (name, { Input, Output }) => {
+  const { metadata } = loadAction(name)
 
   it('declares exactly the inputs and outputs the code reads and sets', () => {
     expect(Object.keys(metadata.inputs ?? {}).sort()).toEqual(Object.values(Input).sort())
@@ -11,8 +15,12 @@ describe('actions/deploy-dags/action.yml', () => {
   })
 
   it('runs on node24 from the committed bundle', () => {
-    expect(metadata.runs).toEqual({ using: 'node24', main: '../../dist/deploy-dags/index.js' })
+    expect(metadata.runs).toEqual({ using: 'node24', main: `../../dist/${name}/index.js` })
   })
+})
+
+describe('deploy-dags defaults', () => {
+  const { metadata } = loadAction('deploy-dags')
 
   it('keeps the documented defaults', () => {
     const inputs = metadata.inputs ?? {}
@@ -22,6 +30,18 @@ describe('actions/deploy-dags/action.yml', () => {
     expect(inputs['max-delete-percent']?.default).toBe('50')
     expect(inputs.exclude?.default?.split('\n').filter(Boolean)).toEqual(['__pycache__/', '*.pyc'])
     expect(inputs.bucket?.required).toBe(true)
+  })
+})
+
+describe('invoke-lambda defaults', () => {
+  it('match the constants the code falls back to', () => {
+    const inputs = loadAction('invoke-lambda').metadata.inputs ?? {}
+    expect(inputs.timeout?.default).toBe(String(invokeLambda.DEFAULT_TIMEOUT_SECONDS))
+    expect(inputs['ready-timeout']?.default).toBe(
+      String(invokeLambda.DEFAULT_READY_TIMEOUT_SECONDS)
+    )
+    expect(inputs['invocation-type']?.default).toBe('RequestResponse')
+    expect(inputs['function-name']?.required).toBe(true)
   })
 })
 

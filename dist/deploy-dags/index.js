@@ -64099,10 +64099,15 @@ function clientConfig(target, tuning = {}) {
         retryMode: 'standard',
         customUserAgent: USER_AGENT,
         requestHandler: new dist_cjs.NodeHttpHandler({
+            // keepAlive also turns on TCP keep-alive probes, which keep a long silent request (a
+            // 15-minute Lambda invocation) from being dropped by NAT gateways on the way.
             httpAgent: new external_node_http_.Agent({ keepAlive: true, maxSockets }),
             httpsAgent: new external_node_https_.Agent({ keepAlive: true, maxSockets }),
             connectionTimeout: tuning.connectionTimeoutMs ?? 10_000,
-            requestTimeout: tuning.requestTimeoutMs ?? 120_000
+            socketTimeout: tuning.idleTimeoutMs ?? 120_000,
+            ...(tuning.deadlineMs !== undefined
+                ? { requestTimeout: tuning.deadlineMs, throwOnRequestTimeout: true }
+                : {})
         })
     };
 }
@@ -64111,7 +64116,9 @@ function awsErrorCode(error) {
     if (typeof error !== 'object' || error === null)
         return undefined;
     const shape = error;
-    return shape.Code ?? shape.name ?? shape.code;
+    // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
+    const name = shape.name === 'Error' ? undefined : shape.name;
+    return shape.Code ?? name ?? shape.code;
 }
 function awsStatusCode(error) {
     if (typeof error !== 'object' || error === null)

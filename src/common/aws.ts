@@ -62,7 +62,10 @@ export interface ClientTuning {
   /** Attempts per request, including the first; the SDK backs off on throttling and 5xx. */
   maxAttempts?: number
   connectionTimeoutMs?: number
-  requestTimeoutMs?: number
+  /** Fail a request when its socket has been silent this long. */
+  idleTimeoutMs?: number
+  /** Fail a request that has not completed this long after it started. */
+  deadlineMs?: number
 }
 
 /**
@@ -79,10 +82,15 @@ export function clientConfig(target: AwsTarget, tuning: ClientTuning = {}) {
     retryMode: 'standard',
     customUserAgent: USER_AGENT,
     requestHandler: new NodeHttpHandler({
+      // keepAlive also turns on TCP keep-alive probes, which keep a long silent request (a
+      // 15-minute Lambda invocation) from being dropped by NAT gateways on the way.
       httpAgent: new http.Agent({ keepAlive: true, maxSockets }),
       httpsAgent: new https.Agent({ keepAlive: true, maxSockets }),
       connectionTimeout: tuning.connectionTimeoutMs ?? 10_000,
-      requestTimeout: tuning.requestTimeoutMs ?? 120_000
+      socketTimeout: tuning.idleTimeoutMs ?? 120_000,
+      ...(tuning.deadlineMs !== undefined
+        ? { requestTimeout: tuning.deadlineMs, throwOnRequestTimeout: true }
+        : {})
     })
   }
 }
@@ -98,7 +106,9 @@ interface AwsErrorShape {
 export function awsErrorCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined
   const shape = error as AwsErrorShape
-  return shape.Code ?? shape.name ?? shape.code
+  // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
+  const name = shape.name === 'Error' ? undefined : shape.name
+  return shape.Code ?? name ?? shape.code
 }
 
 export function awsStatusCode(error: unknown): number | undefined {
