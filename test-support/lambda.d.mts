@@ -1,2 +1,5 @@
 export function useLambdaWithoutDocker(endpoint: string): Promise<void>
-export function createEchoFunction(endpoint: string, name: string): Promise<{ name: string; arn: string }>
+export function createEchoFunction(
+  endpoint: string,
+  name: string
+): Promise<{ name: string; arn: string }>

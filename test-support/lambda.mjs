@@ -40,22 +40,21 @@ export async function createEchoFunction(endpoint, name) {
   const lambda = new LambdaClient(clientOptions(endpoint))
   try {
     if (roleArn === undefined) {
-      const role = await iam
-        .send(
-          new CreateRoleCommand({
-            RoleName: `lambda-exec-${process.pid}`,
-            AssumeRolePolicyDocument: JSON.stringify({
-              Version: '2012-10-17',
-              Statement: [
-                {
-                  Effect: 'Allow',
-                  Principal: { Service: 'lambda.amazonaws.com' },
-                  Action: 'sts:AssumeRole'
-                }
-              ]
-            })
+      const role = await iam.send(
+        new CreateRoleCommand({
+          RoleName: `lambda-exec-${process.pid}`,
+          AssumeRolePolicyDocument: JSON.stringify({
+            Version: '2012-10-17',
+            Statement: [
+              {
+                Effect: 'Allow',
+                Principal: { Service: 'lambda.amazonaws.com' },
+                Action: 'sts:AssumeRole'
+              }
+            ]
           })
-        )
+        })
+      )
       roleArn = role.Role.Arn
     }
     const created = await lambda.send(
