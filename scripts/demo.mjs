@@ -1,10 +1,11 @@
 // Runs the pack locally end to end, without an AWS account: starts moto_server, creates the DAG
-// bucket, and runs the bundled actions on examples/ exactly as the GitHub runner would, printing
-// each step's outputs and job summary. Leaves nothing running.
+// bucket and the worker-refresh function, and runs the bundled actions on examples/ exactly as
+// the GitHub runner would, printing each step's outputs and job summary. Leaves nothing running.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
 import { startMoto } from '../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
 
@@ -35,15 +36,18 @@ try {
     new PutObjectCommand({ Bucket: bucket, Key: 'dags/retired_dag.py', Body: '# retired\n' })
   )
   s3.destroy()
+  // The worker-refresh function; moto's stands in by answering with the event it was sent.
+  await useLambdaWithoutDocker(moto.endpoint)
+  await createEchoFunction(moto.endpoint, 'airflow-refresh-workers')
 
-  const step = async (title, inputs) => {
-    console.log(`━━ ${title}`)
+  const step = async (action, title, inputs) => {
+    console.log(`━━ ${action}: ${title}`)
     const result = await runAction({
-      action: 'deploy-dags',
+      action,
       node: node24.path,
       workspace,
       env: credentials,
-      inputs: { bucket, 'endpoint-url': moto.endpoint, ...inputs }
+      inputs: { 'endpoint-url': moto.endpoint, ...inputs }
     })
     for (const [name, value] of Object.entries(result.outputs)) console.log(`  ${name} = ${value}`)
     console.log(`\n${result.summary.replace(/^/gm, '  │ ')}`)
@@ -54,13 +58,30 @@ try {
     return result
   }
 
-  await step('deploy-dags: first deploy (uploads the DAGs, removes the retired one)', {
-    'max-delete-percent': '100'
+  const deployed = await step(
+    'deploy-dags',
+    'first deploy (uploads the DAGs, removes the retired one)',
+    {
+      bucket,
+      'max-delete-percent': '100'
+    }
+  )
+  await step('invoke-lambda', 'have the workers pull the new DAGs', {
+    'function-name': 'airflow-refresh-workers',
+    qualifier: 'live',
+    payload: JSON.stringify({
+      repository: 'octo-org/airflow',
+      sha: 'ffac537e6cbbf934b08745a378932722df287a53',
+      bucket,
+      prefix: 'dags',
+      changes: JSON.parse(deployed.outputs.changes ?? '{}')
+    })
   })
-  await step('deploy-dags: the same commit again (nothing to do)', {})
+  await step('deploy-dags', 'the same commit again (nothing to do)', { bucket })
   const dag = join(workspace, 'dags', 'orders_daily.py')
   writeFileSync(dag, readFileSync(dag, 'utf8').replace('"@daily"', '"@hourly"'))
-  await step('deploy-dags: dry run of an edited DAG (the plan a pull request would show)', {
+  await step('deploy-dags', 'dry run of an edited DAG (the plan a pull request would show)', {
+    bucket,
     'dry-run': 'true'
   })
 } finally {
