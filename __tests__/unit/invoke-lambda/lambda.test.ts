@@ -67,6 +67,19 @@ describe('invokeFunction', () => {
     expect(waits).toHaveLength(2)
   })
 
+  it('retries a connection that could not be opened', async () => {
+    lambdaMock
+      .on(InvokeCommand)
+      .rejectsOnce(
+        Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })
+      )
+      .resolves({ StatusCode: 200 })
+    await expect(invokeFunction(client, settings, noWait)).resolves.toMatchObject({
+      StatusCode: 200
+    })
+    expect(lambdaMock.commandCalls(InvokeCommand)).toHaveLength(2)
+  })
+
   it('gives up on throttling after the attempt limit', async () => {
     lambdaMock.on(InvokeCommand).rejects(awsError('TooManyRequestsException', 429))
     await expect(invokeFunction(client, settings, noWait)).rejects.toThrow(
