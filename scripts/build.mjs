@@ -18,6 +18,18 @@ const root = resolve(import.meta.dirname, '..')
 const check = process.argv.includes('--check')
 const outRoot = check ? mkdtempSync(join(tmpdir(), 'dist-check-')) : join(root, 'dist')
 
+/**
+ * CommonJS modules in the bundle (ssh2's compiled crypto among them) read __dirname and
+ * __filename, which ES modules do not define; the bundle's own location stands in for them.
+ */
+const COMMONJS_GLOBALS = [
+  "import { fileURLToPath as __bundleFileURLToPath } from 'node:url'",
+  "import { dirname as __bundleDirname } from 'node:path'",
+  'const __filename = __bundleFileURLToPath(import.meta.url)',
+  'const __dirname = __bundleDirname(__filename)',
+  ''
+].join('\n')
+
 const actions = readdirSync(join(root, 'actions'), { withFileTypes: true })
   .filter(
     (entry) => entry.isDirectory() && existsSync(join(root, 'actions', entry.name, 'action.yml'))
@@ -30,9 +42,12 @@ for (const name of actions) {
   const outDir = join(outRoot, name)
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
-  writeFileSync(join(outDir, 'index.js'), code)
+  writeFileSync(join(outDir, 'index.js'), COMMONJS_GLOBALS + code)
   for (const [file, asset] of Object.entries(assets)) {
     if (file.endsWith('.node')) throw new Error(`${name}: native addon ${file} would be bundled`)
+    // ssh2 ships a Windows helper for the PuTTY agent; no action of ours talks to an agent, and a
+    // committed executable is not something to review in every bundle diff.
+    if (file.endsWith('.exe')) continue
     mkdirSync(dirname(join(outDir, file)), { recursive: true })
     writeFileSync(join(outDir, file), asset.source)
   }

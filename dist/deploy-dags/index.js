@@ -1,3 +1,7 @@
+import { fileURLToPath as __bundleFileURLToPath } from 'node:url'
+import { dirname as __bundleDirname } from 'node:path'
+const __filename = __bundleFileURLToPath(import.meta.url)
+const __dirname = __bundleDirname(__filename)
 import { createRequire as __WEBPACK_EXTERNAL_createRequire } from "module";
 /******/ var __webpack_modules__ = ({
 
