@@ -37,9 +37,18 @@ const actions = readdirSync(join(root, 'actions'), { withFileTypes: true })
   .map((entry) => entry.name)
   .sort()
 
-for (const name of actions) {
-  const { code, assets } = await bundle(name)
-  const outDir = join(outRoot, name)
+// An action's entry is src/<name>/index.ts; one with a post step also has src/<name>/post-index.ts,
+// bundled on its own so a killed main step can never be mistaken for the post step.
+const bundles = actions.flatMap((name) => [
+  { name, entry: join(root, 'src', name, 'index.ts'), out: name },
+  ...(existsSync(join(root, 'src', name, 'post-index.ts'))
+    ? [{ name, entry: join(root, 'src', name, 'post-index.ts'), out: join(name, 'post') }]
+    : [])
+])
+
+for (const { name, entry, out } of bundles) {
+  const { code, assets } = await bundle(name, entry)
+  const outDir = join(outRoot, out)
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, 'index.js'), COMMONJS_GLOBALS + code)
@@ -51,12 +60,12 @@ for (const name of actions) {
     mkdirSync(dirname(join(outDir, file)), { recursive: true })
     writeFileSync(join(outDir, file), asset.source)
   }
-  console.log(`dist/${name}: ${Math.round(code.length / 1024)} KiB`)
+  console.log(`dist/${out}: ${Math.round(code.length / 1024)} KiB`)
 }
 
-async function bundle(name) {
+async function bundle(name, entry) {
   try {
-    return await ncc(join(root, 'src', name, 'index.ts'), {
+    return await ncc(entry, {
       // ESM output: @actions/core 3 and @actions/github 9 ship only as ES modules.
       esm: true,
       minify: false,

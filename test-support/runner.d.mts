@@ -36,6 +36,7 @@ export interface RunOptions {
   node?: string
   workspace?: string
   cancelAfterMs?: number
+  killAfter?: { ms: number; signal: NodeJS.Signals; when?: (stdout: string) => boolean }
   timeoutMs?: number
   keepFiles?: boolean
 }

@@ -104,6 +104,7 @@ function resolveDefault(value, context) {
  *   node?: string,
  *   workspace?: string,
  *   cancelAfterMs?: number,
+ *   killAfter?: { ms: number, signal: NodeJS.Signals, when?: (stdout: string) => boolean },
  *   timeoutMs?: number,
  *   keepFiles?: boolean
  * }} options
@@ -244,6 +245,28 @@ function runEntry(nodePath, entry, env, cwd, options) {
     child.stderr.on('data', (chunk) => (stderr += chunk))
     const timers = []
     let cancelled = false
+    if (options.killAfter !== undefined) {
+      // A main step killed from outside: SIGTERM alone, or SIGKILL as a force-terminated job gets.
+      // With `when`, the clock starts once the step's output shows it reached that point.
+      const { ms, signal, when } = options.killAfter
+      const arm = () =>
+        timers.push(
+          setTimeout(() => {
+            cancelled = true
+            child.kill(signal)
+          }, ms)
+        )
+      if (when === undefined) arm()
+      else {
+        let armed = false
+        child.stdout.on('data', () => {
+          if (!armed && when(stdout)) {
+            armed = true
+            arm()
+          }
+        })
+      }
+    }
     if (options.cancelAfterMs !== undefined) {
       // The runner cancels a step with SIGINT, then SIGTERM 7.5 s later, then kills it.
       timers.push(

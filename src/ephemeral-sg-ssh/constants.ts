@@ -1,0 +1,53 @@
+export const Input = {
+  SecurityGroupIds: 'security-group-ids',
+  Port: 'port',
+  Ip: 'ip',
+  IpLookupUrls: 'ip-lookup-urls',
+  Hosts: 'hosts',
+  Username: 'username',
+  PrivateKey: 'private-key',
+  Passphrase: 'passphrase',
+  KnownHosts: 'known-hosts',
+  HostFingerprints: 'host-fingerprints',
+  InsecureSkipHostKeyCheck: 'insecure-skip-host-key-check',
+  JumpHost: 'jump-host',
+  Upload: 'upload',
+  Script: 'script',
+  Env: 'env',
+  Parallel: 'parallel',
+  FailFast: 'fail-fast',
+  ConnectTimeout: 'connect-timeout',
+  CommandTimeout: 'command-timeout',
+  RuleTtl: 'rule-ttl',
+  Region: 'region',
+  EndpointUrl: 'endpoint-url'
+} as const
+
+export const Output = {
+  Ip: 'ip',
+  RuleIds: 'rule-ids',
+  Results: 'results',
+  ExposureSeconds: 'exposure-seconds'
+} as const
+
+/** Names of the values the main step hands to the post step. */
+export const State = {
+  /** JSON list of {groupId, ruleId} this run created; saved right after each rule is made. */
+  Rules: 'rules',
+  /** JSON list of rule ids confirmed gone. */
+  Revoked: 'revoked',
+  OpenedAt: 'opened-at',
+  /** A folder under RUNNER_TEMP holding nothing secret, removed by the post step. */
+  WorkDir: 'work-dir'
+} as const
+
+/** Tag that marks the rules this action creates, so leaked ones can be found and swept. */
+export const MANAGED_BY_TAG = 'managed-by'
+export const MANAGED_BY_VALUE = 'airflow-aws-deploy-actions/ephemeral-sg-ssh'
+export const CREATED_AT_TAG = 'created-at'
+
+export const DEFAULT_IP_LOOKUP_URLS = [
+  'https://checkip.amazonaws.com',
+  'https://api.ipify.org',
+  'https://ipv4.icanhazip.com'
+]

@@ -1,0 +1,198 @@
+import * as core from '@actions/core'
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  DescribeSecurityGroupRulesCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+  RevokeSecurityGroupIngressCommand,
+  type IpPermission,
+  type Tag
+} from '@aws-sdk/client-ec2'
+import { awsErrorCode, clientConfig, describeAwsFailure, type AwsTarget } from '../common/aws.js'
+import { InputError, errorMessage } from '../common/errors.js'
+import { Input, MANAGED_BY_TAG, MANAGED_BY_VALUE } from './constants.js'
+import { expiredRules, type OpenedRule, type TaggedRule } from './rules.js'
+
+export function createEc2Client(target: AwsTarget): EC2Client {
+  // Short timeouts: revocation must fit in the 7.5 s the runner leaves between SIGINT and SIGTERM.
+  return new EC2Client(clientConfig(target, { connectionTimeoutMs: 3_000, idleTimeoutMs: 10_000 }))
+}
+
+/** Fails, before anything is opened, when a group does not exist or cannot be read. */
+export async function requireGroups(
+  ec2: EC2Client,
+  groupIds: readonly string[],
+  region: string
+): Promise<void> {
+  try {
+    const { SecurityGroups = [] } = await ec2.send(
+      new DescribeSecurityGroupsCommand({ GroupIds: [...groupIds] })
+    )
+    const found = new Set(SecurityGroups.map((group) => group.GroupId))
+    const missing = groupIds.filter((id) => !found.has(id))
+    if (missing.length > 0)
+      throw new InputError(Input.SecurityGroupIds, `${missing.join(', ')} not found in ${region}`)
+  } catch (error) {
+    if (error instanceof InputError) throw error
+    if (awsErrorCode(error) === 'InvalidGroup.NotFound') {
+      throw new InputError(Input.SecurityGroupIds, `${errorMessage(error)} (region ${region})`)
+    }
+    throw describeAwsFailure(error, 'Reading the security groups', {
+      UnauthorizedOperation: 'access denied; the job role needs ec2:DescribeSecurityGroups'
+    })
+  }
+}
+
+async function taggedRules(ec2: EC2Client, groupIds: readonly string[]): Promise<TaggedRule[]> {
+  const rules: TaggedRule[] = []
+  let token: string | undefined
+  do {
+    const page = await ec2.send(
+      new DescribeSecurityGroupRulesCommand({
+        Filters: [
+          { Name: 'group-id', Values: [...groupIds] },
+          { Name: `tag:${MANAGED_BY_TAG}`, Values: [MANAGED_BY_VALUE] }
+        ],
+        NextToken: token
+      })
+    )
+    for (const rule of page.SecurityGroupRules ?? []) {
+      if (!rule.SecurityGroupRuleId || !rule.GroupId || rule.IsEgress) continue
+      const tags = Object.fromEntries(
+        (rule.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])
+      )
+      rules.push({ groupId: rule.GroupId, ruleId: rule.SecurityGroupRuleId, tags })
+    }
+    token = page.NextToken
+  } while (token)
+  return rules
+}
+
+/**
+ * Revokes rules this action left behind in earlier runs (force-terminated jobs never clean up)
+ * once they are older than the TTL. Best effort: a failure here is a warning, not a failed deploy.
+ */
+export async function sweepLeakedRules(
+  ec2: EC2Client,
+  groupIds: readonly string[],
+  ttlSeconds: number,
+  now = new Date()
+): Promise<string[]> {
+  try {
+    const leaked = expiredRules(await taggedRules(ec2, groupIds), now, ttlSeconds)
+    if (leaked.length === 0) return []
+    const { revoked, failed } = await revokeRules(ec2, leaked)
+    for (const { rule, reason } of failed)
+      core.warning(`Could not sweep leaked rule ${rule.ruleId} in ${rule.groupId}: ${reason}`)
+    if (revoked.length > 0)
+      core.info(`Swept ${revoked.length} rule(s) left by earlier runs: ${revoked.join(', ')}`)
+    return revoked
+  } catch (error) {
+    core.warning(`Could not look for rules left by earlier runs: ${errorMessage(error)}`)
+    return []
+  }
+}
+
+/**
+ * Adds one ingress rule and returns its id. An identical rule that already exists (someone
+ * else's) is reported as `duplicate`: the run goes on through it and never revokes it.
+ */
+export async function openRule(
+  ec2: EC2Client,
+  groupId: string,
+  permission: IpPermission,
+  tags: Tag[]
+): Promise<{ ruleId: string } | { duplicate: true }> {
+  try {
+    const response = await ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: groupId,
+        IpPermissions: [permission],
+        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tags }]
+      })
+    )
+    const ruleId = response.SecurityGroupRules?.[0]?.SecurityGroupRuleId
+    if (!ruleId) throw new Error(`EC2 returned no rule id for the rule added to ${groupId}`)
+    return { ruleId }
+  } catch (error) {
+    if (awsErrorCode(error) === 'InvalidPermission.Duplicate') return { duplicate: true }
+    throw describeAwsFailure(error, `Opening ${groupId}`, {
+      UnauthorizedOperation:
+        'access denied; the job role needs ec2:AuthorizeSecurityGroupIngress and ec2:CreateTags',
+      RulesPerSecurityGroupLimitExceeded: `${groupId} has no room for another rule (rules per security group limit)`
+    })
+  }
+}
+
+const GONE = new Set([
+  'InvalidPermission.NotFound',
+  'InvalidSecurityGroupRuleId.NotFound',
+  'InvalidGroup.NotFound'
+])
+
+/**
+ * Revokes rules by SecurityGroupRuleId only, never by protocol/port/CIDR (which would also
+ * remove an identical rule someone else made). Each rule is tried up to three times and a
+ * failure for one group does not stop the others. The result is confirmed by listing the groups.
+ */
+export async function revokeRules(
+  ec2: EC2Client,
+  rules: readonly OpenedRule[],
+  attempts = 3
+): Promise<{ revoked: string[]; failed: { rule: OpenedRule; reason: string }[] }> {
+  const failed: { rule: OpenedRule; reason: string }[] = []
+  await Promise.all(
+    rules.map(async (rule) => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await ec2.send(
+            new RevokeSecurityGroupIngressCommand({
+              GroupId: rule.groupId,
+              SecurityGroupRuleIds: [rule.ruleId]
+            })
+          )
+          return
+        } catch (error) {
+          if (GONE.has(awsErrorCode(error) ?? '')) return
+          if (attempt >= attempts) {
+            failed.push({ rule, reason: errorMessage(error) })
+            return
+          }
+          await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+        }
+      }
+    })
+  )
+  const stillThere = await remainingRules(ec2, rules).catch((error: unknown) => {
+    // Without confirmation every rule not known to have failed stays in doubt.
+    core.warning(`Could not confirm the revocation: ${errorMessage(error)}`)
+    return new Set(rules.map((rule) => rule.ruleId))
+  })
+  const failedIds = new Set(failed.map((entry) => entry.rule.ruleId))
+  for (const rule of rules) {
+    if (stillThere.has(rule.ruleId) && !failedIds.has(rule.ruleId)) {
+      failed.push({ rule, reason: 'still present after revocation' })
+    }
+  }
+  const failedNow = new Set(failed.map((entry) => entry.rule.ruleId))
+  return { revoked: rules.map((rule) => rule.ruleId).filter((id) => !failedNow.has(id)), failed }
+}
+
+async function remainingRules(ec2: EC2Client, rules: readonly OpenedRule[]): Promise<Set<string>> {
+  if (rules.length === 0) return new Set()
+  const groupIds = [...new Set(rules.map((rule) => rule.groupId))]
+  const present = new Set<string>()
+  let token: string | undefined
+  do {
+    const page = await ec2.send(
+      new DescribeSecurityGroupRulesCommand({
+        Filters: [{ Name: 'group-id', Values: groupIds }],
+        NextToken: token
+      })
+    )
+    for (const rule of page.SecurityGroupRules ?? [])
+      if (rule.SecurityGroupRuleId) present.add(rule.SecurityGroupRuleId)
+    token = page.NextToken
+  } while (token)
+  return new Set(rules.map((rule) => rule.ruleId).filter((id) => present.has(id)))
+}

@@ -1,0 +1,86 @@
+import * as core from '@actions/core'
+import { errorMessage } from '../common/errors.js'
+import { GroupAccess } from './access.js'
+import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
+import { createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
+import { lookupPublicAddress, type RunnerAddress } from './ip.js'
+import { setOutputs, summaryMarkdown } from './report.js'
+import { runContext } from './rules.js'
+import { readSettings, type SshSettings } from './settings.js'
+
+/**
+ * ephemeral-sg-ssh: open the security groups to this runner's address only, deploy over SSH,
+ * and close them again whatever happens (finally here, signals, and the post step).
+ */
+export async function run(): Promise<void> {
+  const settings = await readSettings()
+  maskSecrets(settings)
+  const address = await runnerAddress(settings)
+  const ec2 = createEc2Client(settings.target)
+  const access = new GroupAccess(ec2)
+  const stopOnSignal = (signal: NodeJS.Signals) => {
+    core.warning(`${signal} received: closing the security groups before exiting`)
+    closeAllConnections()
+    void access.close().finally(() => process.exit(1))
+  }
+  let results: HostResult[] = []
+  let unclosed: Awaited<ReturnType<GroupAccess['close']>> = []
+  try {
+    await requireGroups(ec2, settings.groupIds, settings.target.region)
+    await sweepLeakedRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
+    process.once('SIGINT', stopOnSignal)
+    process.once('SIGTERM', stopOnSignal)
+    await access.open(settings.groupIds, address, settings.port, runContext())
+    results = await deployToHosts(settings)
+  } finally {
+    unclosed = await access
+      .close()
+      .catch((error: unknown) =>
+        access.opened.map((rule) => ({ rule, reason: errorMessage(error) }))
+      )
+    process.removeListener('SIGINT', stopOnSignal)
+    process.removeListener('SIGTERM', stopOnSignal)
+    ec2.destroy()
+    const report = {
+      address,
+      port: settings.port,
+      rules: access.opened,
+      results,
+      exposureSeconds: access.exposureSeconds()
+    }
+    setOutputs(report)
+    if (process.env.GITHUB_STEP_SUMMARY) {
+      await core.summary
+        .addRaw(summaryMarkdown({ ...report, unclosed: unclosed.map((entry) => entry.rule) }), true)
+        .write()
+    }
+  }
+
+  if (unclosed.length > 0) {
+    throw new Error(
+      `could not close ${unclosed.map(({ rule, reason }) => `${rule.ruleId} in ${rule.groupId} (${reason})`).join(', ')}; the post step will try again`
+    )
+  }
+  const failed = results.filter((result) => result.status !== 'succeeded')
+  if (failed.length > 0) {
+    throw new Error(
+      `deploy failed on ${failed.length} of ${results.length} host(s): ${failed.map((result) => `${result.host}: ${result.error ?? result.status}`).join('; ')}`
+    )
+  }
+}
+
+async function runnerAddress(settings: SshSettings): Promise<RunnerAddress> {
+  if (settings.ip) return settings.ip
+  const { address, source } = await lookupPublicAddress(settings.ipLookupUrls)
+  core.info(`This runner's public address is ${address.address} (from ${source})`)
+  return address
+}
+
+/** The key, its passphrase and each line of the key, so no fragment of them reaches a log. */
+function maskSecrets(settings: SshSettings): void {
+  core.setSecret(settings.privateKey)
+  for (const line of settings.privateKey.split(/\r?\n/)) {
+    if (line.trim().length >= 8 && !line.startsWith('-----')) core.setSecret(line.trim())
+  }
+  if (settings.passphrase) core.setSecret(settings.passphrase)
+}

@@ -1,0 +1,26 @@
+export interface HostKey {
+  type: string
+  path: string
+  publicKey: string
+  fingerprint: string
+}
+export interface Sshd {
+  host: string
+  port: number
+  user: string
+  hostKeys: HostKey[]
+  knownHosts: string
+  log(): string
+  stop(): Promise<void>
+}
+export function sshdAvailable(): boolean
+export function makeClientKey(
+  dir: string,
+  options?: { type?: string; passphrase?: string }
+): { privateKey: string; publicKey: string; path: string }
+export function fingerprintOf(publicKeyPath: string): string
+export function startSshd(options: {
+  authorizedKeys: string[]
+  hostKeyTypes?: string[]
+  allowTcpForwarding?: boolean
+}): Promise<Sshd>
