@@ -58,13 +58,25 @@ export function parseFileCommands(text) {
   return values
 }
 
-/** Workflow commands printed on stdout (`::error::…`), decoded as the runner decodes them. */
+/**
+ * Workflow commands printed on stdout (`::error::…`), decoded as the runner decodes them. Like the
+ * runner, `::stop-commands::TOKEN` turns command processing off until a line `::TOKEN::`.
+ */
 export function parseWorkflowCommands(stdout) {
   const commands = []
+  let stopToken
   for (const line of stdout.split(/\r?\n/)) {
+    if (stopToken !== undefined) {
+      if (line === `::${stopToken}::`) stopToken = undefined
+      continue
+    }
     const match = line.match(/^::([a-z-]+)(?: ([^:]*))?::(.*)$/)
     if (!match) continue
     const [, command, properties = '', message] = match
+    if (command === 'stop-commands') {
+      stopToken = message
+      continue
+    }
     commands.push({ command, properties, message: unescape(message) })
   }
   return commands

@@ -1,7 +1,15 @@
 // A real OpenSSH sshd (Debian's openssh-server) on a free loopback port, with its own host keys,
 // an authorized client key and a temporary config, for tests, the benchmark and the demo.
 import { execFileSync, spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync, chmodSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  existsSync,
+  chmodSync
+} from 'node:fs'
 import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { connect } from 'node:net'
@@ -21,20 +29,40 @@ export function sshdAvailable() {
 export function makeClientKey(dir, { type = 'ed25519', passphrase = '' } = {}) {
   const path = join(dir, `client_${type}_${passphrase ? 'enc' : 'plain'}`)
   if (!existsSync(path)) {
-    execFileSync('ssh-keygen', ['-q', '-t', type, '-N', passphrase, '-C', 'deploy@test', '-f', path])
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      type,
+      '-N',
+      passphrase,
+      '-C',
+      'deploy@test',
+      '-f',
+      path
+    ])
   }
-  return { privateKey: readFileSync(path, 'utf8'), publicKey: readFileSync(`${path}.pub`, 'utf8').trim(), path }
+  return {
+    privateKey: readFileSync(path, 'utf8'),
+    publicKey: readFileSync(`${path}.pub`, 'utf8').trim(),
+    path
+  }
 }
 
 /** The SHA256:… fingerprint of a public key file, as ssh-keygen prints it. */
 export function fingerprintOf(publicKeyPath) {
-  return execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', publicKeyPath], { encoding: 'utf8' }).split(' ')[1]
+  return execFileSync('ssh-keygen', ['-l', '-E', 'sha256', '-f', publicKeyPath], {
+    encoding: 'utf8'
+  }).split(' ')[1]
 }
 
 /**
  * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean }} options
  */
-export async function startSshd({ authorizedKeys, hostKeyTypes = ['ed25519'], allowTcpForwarding = false }) {
+export async function startSshd({
+  authorizedKeys,
+  hostKeyTypes = ['ed25519'],
+  allowTcpForwarding = false
+}) {
   if (!SSHD) throw new Error('sshd not found: install Debian openssh-server (.ci/run does)')
   // sshd refuses to start without its privilege-separation directory.
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })

@@ -79,6 +79,7 @@ describe.each(nodeRuntimes())('deploy-dags under $label', ({ path: node }) => {
       's3-uri': `s3://${bucket}/dags/`
     })
     expect(JSON.parse(first.outputs.changes!).uploaded.sort()).toEqual(Object.keys(deployedKeys))
+    expect(first.outputs['changes-file']!.startsWith(first.runnerTemp)).toBe(true)
     expect(withoutManifest(await bucketContents(s3, bucket))).toEqual({
       ...deployedKeys,
       'dags-old/legacy.py': 'old'

@@ -71,7 +71,7 @@ describe.each(nodeRuntimes())('invoke-lambda under $label', ({ path: node }) => 
     expect(JSON.parse(result.outputs.response!)).toEqual(event)
     expect(result.outputs['request-id']).not.toBe('')
     expect(result.summary).toContain('### Lambda succeeded')
-    expect(result.summary).toContain('| Qualifier | `live` |')
+    expect(result.summary).toContain('| Function | `refresh-workers:live` |')
   })
 
   it('reads the event from payload-file and keeps the whole response in response-file', async () => {
@@ -108,8 +108,9 @@ describe.each(nodeRuntimes())('invoke-lambda under $label', ({ path: node }) => 
 })
 
 describe('invoke-lambda failures', () => {
+  // A log line that looks like a workflow command must be shown, not obeyed.
   const log =
-    'START RequestId: 1 Version: 1\n[ERROR] ValueError: no such bucket: dags\nEND RequestId: 1\n'
+    'START RequestId: 1 Version: 1\n::warning::injected by the function\n[ERROR] ValueError: no such bucket: dags\nEND RequestId: 1\n'
   const failingFunction: ProxyHooks = {
     rewrite: (req, res) =>
       isInvoke(req)
@@ -142,6 +143,8 @@ describe('invoke-lambda failures', () => {
     expect(result.stdout).toContain('[ERROR] ValueError: no such bucket: dags')
     expect(result.outputs['function-error']).toBe('Unhandled')
     expect(result.outputs['log-result']).toBe(log)
+    expect(result.stdout).toContain('::warning::injected by the function')
+    expect(result.warnings).toEqual([])
     expect(result.summary).toContain('### Lambda failed (Unhandled)')
   })
 
@@ -269,7 +272,7 @@ describe('invoke-lambda failures', () => {
     })
     expect(run.exitCode).toBe(0)
     expect(run.outputs.response).toBe('')
-    expect(run.warnings).toEqual([expect.stringContaining('too large for a step output')])
+    expect(run.warnings).toEqual([expect.stringContaining('too large to pass on inline')])
     expect(readFileSync(run.outputs['response-file']!, 'utf8')).toBe(big)
   })
 

@@ -1,7 +1,12 @@
 import { describe, expect, it } from '@jest/globals'
 import * as deployDags from '../../src/deploy-dags/constants.js'
 import * as invokeLambda from '../../src/invoke-lambda/constants.js'
-import { inputVariable, loadAction, parseFileCommands } from '../../test-support/runner.mjs'
+import {
+  inputVariable,
+  loadAction,
+  parseFileCommands,
+  parseWorkflowCommands
+} from '../../test-support/runner.mjs'
 
 describe.each([
   ['deploy-dags', deployDags],
@@ -49,6 +54,12 @@ describe('runner model', () => {
   it('names input variables as the runner does', () => {
     expect(inputVariable('dry-run')).toBe('INPUT_DRY-RUN')
     expect(inputVariable('my input')).toBe('INPUT_MY_INPUT')
+  })
+
+  it('ignores workflow commands between stop-commands and its token, as the runner does', () => {
+    const stdout =
+      '::warning::real\n::stop-commands::abc\n::error::shown, not obeyed\n::abc::\n::error::real'
+    expect(parseWorkflowCommands(stdout).map((c) => c.message)).toEqual(['real', 'real'])
   })
 
   it('reads file commands in both forms', () => {

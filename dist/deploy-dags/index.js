@@ -63956,7 +63956,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6617);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(463);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63966,7 +63966,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6617:
+/***/ 463:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64244,6 +64244,7 @@ const Output = {
     Unchanged: 'unchanged',
     UploadedBytes: 'uploaded-bytes',
     Changes: 'changes',
+    ChangesFile: 'changes-file',
     S3Uri: 's3-uri'
 };
 /**
@@ -64611,14 +64612,64 @@ function sameManifest(a, b) {
     return JSON.stringify(sortManifest(a)) === JSON.stringify(sortManifest(b));
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:os"
+var external_node_os_ = __nccwpck_require__(8161);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/common/runner.ts
+
+
+
+
+
+/**
+ * The most a step output should carry inline. Outputs often become another step's `with:`
+ * input, which reaches that action as one environment variable, and Linux refuses to start a
+ * process with a variable over 128 KiB (E2BIG). Anything larger goes to a file as well.
+ */
+const INLINE_OUTPUT_LIMIT = 64 * 1024;
+async function writeJobSummary(markdown) {
+    if (process.env.GITHUB_STEP_SUMMARY)
+        await core/* summary */.z.addRaw(markdown, true).write();
+}
+/**
+ * Prints text that someone else wrote (a function's log, a remote script's output) with workflow
+ * commands switched off, so a line such as `::add-mask::` or `::error::` in it is shown, not obeyed.
+ */
+function printUntrusted(write) {
+    const token = randomUUID();
+    process.stdout.write(`::stop-commands::${token}\n`);
+    const resume = () => process.stdout.write(`::${token}::\n`);
+    try {
+        const done = write((line) => process.stdout.write(`${line}\n`));
+        if (done instanceof Promise)
+            return done.finally(resume);
+        resume();
+        return undefined;
+    }
+    catch (error) {
+        resume();
+        throw error;
+    }
+}
+/** Writes a file under RUNNER_TEMP (emptied by the runner after the job) and returns its path. */
+async function writeRunnerTempFile(folder, name, content) {
+    const dir = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), folder);
+    await (0,promises_.mkdir)(dir, { recursive: true });
+    const path = (0,external_node_path_.join)(dir, name.replace(/[^\w.-]/g, '_'));
+    await (0,promises_.writeFile)(path, content);
+    return path;
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/report.ts
 
 
 
-/** Step outputs are capped by the runner (1 MiB each); keep `changes` well below that. */
-const CHANGES_LIMIT = 512 * 1024;
+
 const SUMMARY_KEYS = 200;
-function changesJson(plan, limit = CHANGES_LIMIT) {
+function changesJson(plan, limit = INLINE_OUTPUT_LIMIT) {
     const uploaded = plan.uploads.map((u) => u.key);
     const deleted = plan.deletes.map((d) => d.key);
     const full = JSON.stringify({ uploaded, deleted });
@@ -64642,7 +64693,13 @@ function changesJson(plan, limit = CHANGES_LIMIT) {
     return text;
 }
 const bytesToUpload = (plan) => plan.uploads.reduce((sum, u) => sum + u.file.size, 0);
-function setOutputs(report) {
+/** What changed, in full: `changes` is capped so it can be passed on inline; this never is. */
+function fullChanges(report) {
+    if (report.outcome === 'refused')
+        return JSON.stringify({ uploaded: [], deleted: [] });
+    return changesJson(report.plan, Number.POSITIVE_INFINITY);
+}
+function setOutputs(report, changesFile) {
     const { plan } = report;
     const uploadedBytes = bytesToUpload(plan);
     const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0;
@@ -64652,6 +64709,7 @@ function setOutputs(report) {
     core/* setOutput */.uH(Output.Unchanged, String(plan.unchanged.length));
     core/* setOutput */.uH(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes));
     core/* setOutput */.uH(Output.Changes, report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan));
+    core/* setOutput */.uH(Output.ChangesFile, changesFile);
     core/* setOutput */.uH(Output.S3Uri, report.uri);
 }
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
@@ -64685,18 +64743,13 @@ function summaryMarkdown(report) {
     return lines.join('\n');
 }
 async function writeReport(report) {
-    setOutputs(report);
-    if (process.env.GITHUB_STEP_SUMMARY) {
-        await core/* summary */.z.addRaw(summaryMarkdown(report), true).write();
-    }
+    const changesFile = await writeRunnerTempFile('deploy-dags', `changes-${process.env.GITHUB_RUN_ID ?? 'local'}-${Date.now().toString(36)}.json`, fullChanges(report));
+    setOutputs(report, changesFile);
+    await writeJobSummary(summaryMarkdown(report));
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
 var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);

@@ -58018,7 +58018,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(288);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5446);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -58028,7 +58028,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 288:
+/***/ 5446:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -58260,8 +58260,6 @@ const PAYLOAD_LIMITS = {
     DryRun: 6 * 1024 * 1024,
     Event: 1024 * 1024
 };
-/** The runner caps a step output at 1 MiB; larger responses are only in the response file. */
-const RESPONSE_OUTPUT_LIMIT = 512 * 1024;
 /** Lambda's longest run is 15 minutes; the default wait covers it with a margin. */
 const DEFAULT_TIMEOUT_SECONDS = 960;
 const DEFAULT_READY_TIMEOUT_SECONDS = 300;
@@ -58302,22 +58300,26 @@ function backoffMs(attempt, random = Math.random) {
 
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-function createLambdaClients(target, timeoutSeconds) {
+/** How the Invoke client waits: see the comments; unit-tested because each line prevents a bug. */
+function invokerTuning(timeoutSeconds) {
     const timeoutMs = timeoutSeconds * 1000;
     return {
-        control: new dist_cjs/* LambdaClient */.Nox(clientConfig(target)),
-        invoker: new dist_cjs/* LambdaClient */.Nox(clientConfig(target, {
-            // Retries are decided by isSafeToRetry: an SDK retry after a socket timeout is how a
-            // long function ends up running twice.
-            maxAttempts: 1,
-            // Lambda sends nothing until the function returns, so the socket is silent for as
-            // long as the function runs: the idle limit must not be shorter than the timeout.
-            idleTimeoutMs: timeoutMs + 5_000,
-            deadlineMs: timeoutMs
-        }))
+        // Retries are decided by isSafeToRetry: an SDK retry after a socket timeout is how a long
+        // function ends up running twice.
+        maxAttempts: 1,
+        // Lambda sends nothing until the function returns, so the socket is silent for as long as
+        // the function runs: an idle limit shorter than the timeout would cut a long run short.
+        idleTimeoutMs: timeoutMs + 5_000,
+        deadlineMs: timeoutMs
     };
 }
-const describeFunction = (settings) => `function '${settings.functionName}'${settings.qualifier ? ` (qualifier ${settings.qualifier})` : ''}`;
+function createLambdaClients(target, timeoutSeconds) {
+    return {
+        control: new dist_cjs/* LambdaClient */.Nox(clientConfig(target)),
+        invoker: new dist_cjs/* LambdaClient */.Nox(clientConfig(target, invokerTuning(timeoutSeconds)))
+    };
+}
+const describeFunction = (settings) => `function '${settings.label}'`;
 function notFoundHint(settings) {
     const hint = `${describeFunction(settings)} was not found in ${settings.target.region}. Check function-name, qualifier and region.`;
     return { ResourceNotFoundException: hint };
@@ -58374,7 +58376,7 @@ async function readConfiguration(client, settings) {
 /**
  * Invokes once, retrying only what provably did not run the function (see isSafeToRetry).
  */
-async function invokeFunction(client, settings, pause = sleep) {
+async function invokeFunction(client, settings, pause = sleep, untilReady) {
     const command = new dist_cjs/* InvokeCommand */.mdN({
         FunctionName: settings.functionName,
         Qualifier: settings.qualifier,
@@ -58390,6 +58392,12 @@ async function invokeFunction(client, settings, pause = sleep) {
         catch (error) {
             if (!isSafeToRetry(error) || attempt >= INVOKE_ATTEMPTS)
                 throw error;
+            if (awsErrorCode(error) === 'ResourceNotReadyException' && untilReady !== undefined) {
+                // An Inactive function wakes up (Pending, minutes for VPC functions) when invoked.
+                lib_core/* info */.pq(`${describeFunction(settings)} is not ready (it was inactive); waiting for it`);
+                await untilReady();
+                continue;
+            }
             const wait = backoffMs(attempt);
             lib_core/* info */.pq(`Lambda did not run the function (${awsErrorCode(error) ?? (0,errors/* errorMessage */.gJ)(error)}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`);
             await pause(wait);
@@ -58400,7 +58408,11 @@ async function invokeFunction(client, settings, pause = sleep) {
 function describeInvokeFailure(error, settings) {
     const doing = `Invoking ${describeFunction(settings)}`;
     if (awsErrorCode(error) === 'TimeoutError' && !isSafeToRetry(error)) {
-        return new Error(`${doing} failed: no response within ${settings.timeoutSeconds} s (timeout). The function may still be running; it was not invoked a second time.`);
+        // The HTTP handler names resets and broken pipes TimeoutError too; only these two are time.
+        if (/requestTimeout|inactivity/.test((0,errors/* errorMessage */.gJ)(error))) {
+            return new Error(`${doing} failed: no response within ${settings.timeoutSeconds} s (timeout). The function may still be running; it was not invoked a second time.`);
+        }
+        return new Error(`${doing} failed: the connection broke after the request was sent (${(0,errors/* errorMessage */.gJ)(error)}). The function may have run; it was not invoked a second time.`);
     }
     return describeAwsFailure(error, doing, {
         ...notFoundHint(settings),
@@ -58410,12 +58422,59 @@ function describeInvokeFailure(error, settings) {
     });
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/common/runner.ts
+
+
+
+
+
+/**
+ * The most a step output should carry inline. Outputs often become another step's `with:`
+ * input, which reaches that action as one environment variable, and Linux refuses to start a
+ * process with a variable over 128 KiB (E2BIG). Anything larger goes to a file as well.
+ */
+const INLINE_OUTPUT_LIMIT = 64 * 1024;
+async function writeJobSummary(markdown) {
+    if (process.env.GITHUB_STEP_SUMMARY)
+        await lib_core/* summary */.z.addRaw(markdown, true).write();
+}
+/**
+ * Prints text that someone else wrote (a function's log, a remote script's output) with workflow
+ * commands switched off, so a line such as `::add-mask::` or `::error::` in it is shown, not obeyed.
+ */
+function printUntrusted(write) {
+    const token = (0,external_node_crypto_.randomUUID)();
+    process.stdout.write(`::stop-commands::${token}\n`);
+    const resume = () => process.stdout.write(`::${token}::\n`);
+    try {
+        const done = write((line) => process.stdout.write(`${line}\n`));
+        if (done instanceof Promise)
+            return done.finally(resume);
+        resume();
+        return undefined;
+    }
+    catch (error) {
+        resume();
+        throw error;
+    }
+}
+/** Writes a file under RUNNER_TEMP (emptied by the runner after the job) and returns its path. */
+async function writeRunnerTempFile(folder, name, content) {
+    const dir = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), folder);
+    await (0,promises_.mkdir)(dir, { recursive: true });
+    const path = (0,external_node_path_.join)(dir, name.replace(/[^\w.-]/g, '_'));
+    await (0,promises_.writeFile)(path, content);
+    return path;
+}
+
 ;// CONCATENATED MODULE: ./src/common/summary.ts
 // Formatting for job summaries and logs, shared by every action of the pack.
 function formatBytes(bytes) {
@@ -58490,30 +58549,20 @@ function excerpt(text, max) {
 
 
 
-
-
-/**
- * Writes the whole response to a file under RUNNER_TEMP (the runner empties it after the job),
- * so a response larger than a step output can carry is still available to later steps.
- */
-async function writeResponseFile(result) {
-    const dir = (0,external_node_path_.join)(process.env.RUNNER_TEMP || (0,external_node_os_.tmpdir)(), 'invoke-lambda');
-    await (0,promises_.mkdir)(dir, { recursive: true });
-    const name = `response-${result.requestId ?? Date.now().toString(36)}.json`.replace(/[^\w.-]/g, '_');
-    const path = (0,external_node_path_.join)(dir, name);
-    await (0,promises_.writeFile)(path, result.responseText);
-    return path;
+/** The whole response, in a file later steps can read whatever its size. */
+function writeResponseFile(result) {
+    return writeRunnerTempFile('invoke-lambda', `response-${result.requestId ?? Date.now().toString(36)}.json`, result.responseText);
 }
 function setOutputs(result, responseFile) {
     lib_core/* setOutput */.uH(Output.StatusCode, String(result.statusCode));
     lib_core/* setOutput */.uH(Output.FunctionError, result.functionError ?? '');
     const size = Buffer.byteLength(result.responseText, 'utf8');
-    if (size <= RESPONSE_OUTPUT_LIMIT) {
+    if (size <= INLINE_OUTPUT_LIMIT) {
         lib_core/* setOutput */.uH(Output.Response, result.responseText);
     }
     else {
         lib_core/* setOutput */.uH(Output.Response, '');
-        lib_core/* warning */.$e(`The response is ${formatBytes(size)}, too large for a step output; read it from the response-file output (${responseFile})`);
+        lib_core/* warning */.$e(`The response is ${formatBytes(size)}, too large to pass on inline; read it from the response-file output (${responseFile})`);
     }
     lib_core/* setOutput */.uH(Output.ResponseFile, responseFile);
     lib_core/* setOutput */.uH(Output.ExecutedVersion, result.executedVersion ?? '');
@@ -58525,8 +58574,7 @@ function summaryMarkdown(settings, result, durationMs) {
         ? `failed (${result.functionError})`
         : { RequestResponse: 'succeeded', Event: 'queued', DryRun: 'permitted (dry run)' }[settings.invocationType];
     const rows = [
-        ['Function', markdownCode(settings.functionName)],
-        ['Qualifier', settings.qualifier ? markdownCode(settings.qualifier) : '(unqualified)'],
+        ['Function', markdownCode(settings.label)],
         ['Invocation type', settings.invocationType],
         ['Status code', String(result.statusCode)],
         ['Executed version', result.executedVersion ?? ''],
@@ -58546,10 +58594,6 @@ function summaryMarkdown(settings, result, durationMs) {
     }
     return lines.join('\n');
 }
-async function writeSummary(markdown) {
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await lib_core/* summary */.z.addRaw(markdown, true).write();
-}
 
 ;// CONCATENATED MODULE: ./src/invoke-lambda/function-name.ts
 const NAME = '[a-zA-Z0-9_-]{1,64}';
@@ -58561,23 +58605,21 @@ const QUALIFIER_PATTERN = new RegExp(`^${QUALIFIER}$`);
 function parseFunctionReference(value) {
     let match = FULL_ARN.exec(value);
     if (match)
-        return clean({ region: match[1], name: match[3], qualifier: match[4] });
+        return { region: match[1], name: match[3], qualifier: match[4] };
     match = PARTIAL_ARN.exec(value);
     if (match)
-        return clean({ name: match[2], qualifier: match[3] });
+        return { name: match[2], qualifier: match[3] };
     match = PLAIN.exec(value);
     if (match)
-        return clean({ name: match[1], qualifier: match[2] });
+        return { name: match[1], qualifier: match[2] };
     return undefined;
-}
-function clean(reference) {
-    return Object.fromEntries(Object.entries(reference).filter(([, value]) => value !== undefined));
 }
 
 ;// CONCATENATED MODULE: ./src/invoke-lambda/json-error.ts
 /**
- * Finds where a JSON text goes wrong. V8's own messages give a position only for some errors,
- * and people fixing a payload in a workflow file need a line and a column.
+ * Finds where a JSON text goes wrong, with a position for a line and a column. V8's own messages
+ * give a position only for some errors, and quote the input itself, which would put the payload
+ * into the step's log.
  */
 function locateJsonError(text) {
     let i = 0;
@@ -58706,6 +58748,8 @@ function locateJsonError(text) {
 
 /**
  * Checks that `text` is one JSON document and fits Lambda's quota for the invocation type.
+ * JSON.parse is not used for the message: V8's errors quote the input, which would copy the
+ * payload (often holding keys or tokens) into the log.
  * Lambda itself would reject bad JSON only after the request, or, for Event, not at all: the
  * function would then fail later where nobody is watching.
  */
@@ -58778,8 +58822,12 @@ async function readSettings() {
         throw new errors/* InputError */.dz(Input.Region, `is ${target.region}, but function-name is an ARN in ${reference.region}; set region: ${reference.region}`);
     }
     const payload = await readPayload(invocationType);
+    const label = qualifier !== undefined && reference.qualifier === undefined
+        ? `${functionName}:${qualifier}`
+        : functionName;
     return {
         functionName,
+        label,
         ...(qualifier !== undefined ? { qualifier } : {}),
         ...(payload !== undefined ? { payload } : {}),
         invocationType,
@@ -58820,29 +58868,32 @@ function checked(input, text, invocationType) {
 
 
 
+
 /** invoke-lambda: run the function, show its log, and fail the step when the function fails. */
 async function run() {
-    const started = Date.now();
     const settings = await readSettings();
     const { control, invoker } = createLambdaClients(settings.target, settings.timeoutSeconds);
     try {
         if (settings.waitUntilReady && settings.invocationType !== 'DryRun') {
             await waitUntilReady(control, settings);
         }
-        const target = `${settings.functionName}${settings.qualifier ? `:${settings.qualifier}` : ''}`;
+        const target = settings.label;
         lib_core/* info */.pq(`Invoking ${target} (${settings.invocationType}, payload ${settings.payload?.length ?? 0} bytes)`);
-        const output = await invokeFunction(invoker, settings).catch((error) => {
+        const started = Date.now();
+        const untilReady = () => waitUntilReady(control, settings);
+        const output = await invokeFunction(invoker, settings, undefined, untilReady).catch((error) => {
             throw describeInvokeFailure(error, settings);
         });
         const result = decodeInvokeOutput(output);
         const durationMs = Date.now() - started;
         if (result.logTail) {
             lib_core/* startGroup */.Oh('Function log (last 4 KB)');
-            lib_core/* info */.pq(result.logTail);
+            const log = result.logTail;
+            printUntrusted((print) => log.replace(/\n$/, '').split('\n').forEach(print));
             lib_core/* endGroup */.N4();
         }
         setOutputs(result, await writeResponseFile(result));
-        await writeSummary(summaryMarkdown(settings, result, durationMs));
+        await writeJobSummary(summaryMarkdown(settings, result, durationMs));
         if (result.functionError !== undefined) {
             const message = `Lambda function ${target} failed (${result.functionError}): ${functionErrorSummary(result)}`;
             if (settings.failOnFunctionError)

@@ -22,6 +22,7 @@ export const Output = {
   Unchanged: 'unchanged',
   UploadedBytes: 'uploaded-bytes',
   Changes: 'changes',
+  ChangesFile: 'changes-file',
   S3Uri: 's3-uri'
 } as const
 

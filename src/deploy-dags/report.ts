@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { INLINE_OUTPUT_LIMIT, writeJobSummary, writeRunnerTempFile } from '../common/runner.js'
 import { capList, formatBytes, formatDuration, markdownCode } from '../common/summary.js'
 import { Output } from './constants.js'
 import type { SyncPlan } from './plan.js'
@@ -13,11 +14,9 @@ export interface Report {
   refusal?: string
 }
 
-/** Step outputs are capped by the runner (1 MiB each); keep `changes` well below that. */
-const CHANGES_LIMIT = 512 * 1024
 const SUMMARY_KEYS = 200
 
-export function changesJson(plan: SyncPlan, limit = CHANGES_LIMIT): string {
+export function changesJson(plan: SyncPlan, limit = INLINE_OUTPUT_LIMIT): string {
   const uploaded = plan.uploads.map((u) => u.key)
   const deleted = plan.deletes.map((d) => d.key)
   const full = JSON.stringify({ uploaded, deleted })
@@ -42,7 +41,13 @@ export function changesJson(plan: SyncPlan, limit = CHANGES_LIMIT): string {
 
 const bytesToUpload = (plan: SyncPlan) => plan.uploads.reduce((sum, u) => sum + u.file.size, 0)
 
-export function setOutputs(report: Report): void {
+/** What changed, in full: `changes` is capped so it can be passed on inline; this never is. */
+export function fullChanges(report: Report): string {
+  if (report.outcome === 'refused') return JSON.stringify({ uploaded: [], deleted: [] })
+  return changesJson(report.plan, Number.POSITIVE_INFINITY)
+}
+
+export function setOutputs(report: Report, changesFile: string): void {
   const { plan } = report
   const uploadedBytes = bytesToUpload(plan)
   const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0
@@ -55,6 +60,7 @@ export function setOutputs(report: Report): void {
     Output.Changes,
     report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan)
   )
+  core.setOutput(Output.ChangesFile, changesFile)
   core.setOutput(Output.S3Uri, report.uri)
 }
 
@@ -102,8 +108,11 @@ export function summaryMarkdown(report: Report): string {
 }
 
 export async function writeReport(report: Report): Promise<void> {
-  setOutputs(report)
-  if (process.env.GITHUB_STEP_SUMMARY) {
-    await core.summary.addRaw(summaryMarkdown(report), true).write()
-  }
+  const changesFile = await writeRunnerTempFile(
+    'deploy-dags',
+    `changes-${process.env.GITHUB_RUN_ID ?? 'local'}-${Date.now().toString(36)}.json`,
+    fullChanges(report)
+  )
+  setOutputs(report, changesFile)
+  await writeJobSummary(summaryMarkdown(report))
 }

@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
+import { writeJobSummary } from '../common/runner.js'
 import { GroupAccess } from './access.js'
 import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
 import { createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
@@ -49,11 +50,9 @@ export async function run(): Promise<void> {
       exposureSeconds: access.exposureSeconds()
     }
     setOutputs(report)
-    if (process.env.GITHUB_STEP_SUMMARY) {
-      await core.summary
-        .addRaw(summaryMarkdown({ ...report, unclosed: unclosed.map((entry) => entry.rule) }), true)
-        .write()
-    }
+    await writeJobSummary(
+      summaryMarkdown({ ...report, unclosed: unclosed.map((entry) => entry.rule) })
+    )
   }
 
   if (unclosed.length > 0) {

@@ -33,9 +33,6 @@ export const PAYLOAD_LIMITS: Record<InvocationType, number> = {
   Event: 1024 * 1024
 }
 
-/** The runner caps a step output at 1 MiB; larger responses are only in the response file. */
-export const RESPONSE_OUTPUT_LIMIT = 512 * 1024
-
 /** Lambda's longest run is 15 minutes; the default wait covers it with a margin. */
 export const DEFAULT_TIMEOUT_SECONDS = 960
 export const DEFAULT_READY_TIMEOUT_SECONDS = 300

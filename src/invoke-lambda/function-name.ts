@@ -1,8 +1,8 @@
 /** A function reference as Lambda accepts it: a name, a full ARN or a partial ARN. */
 export interface FunctionReference {
   name: string
-  region?: string
-  qualifier?: string
+  region?: string | undefined
+  qualifier?: string | undefined
 }
 
 const NAME = '[a-zA-Z0-9_-]{1,64}'
@@ -16,20 +16,10 @@ export const QUALIFIER_PATTERN = new RegExp(`^${QUALIFIER}$`)
 
 export function parseFunctionReference(value: string): FunctionReference | undefined {
   let match = FULL_ARN.exec(value)
-  if (match) return clean({ region: match[1], name: match[3]!, qualifier: match[4] })
+  if (match) return { region: match[1], name: match[3]!, qualifier: match[4] }
   match = PARTIAL_ARN.exec(value)
-  if (match) return clean({ name: match[2]!, qualifier: match[3] })
+  if (match) return { name: match[2]!, qualifier: match[3] }
   match = PLAIN.exec(value)
-  if (match) return clean({ name: match[1]!, qualifier: match[2] })
+  if (match) return { name: match[1]!, qualifier: match[2] }
   return undefined
-}
-
-function clean(reference: {
-  name: string
-  region?: string
-  qualifier?: string
-}): FunctionReference {
-  return Object.fromEntries(
-    Object.entries(reference).filter(([, value]) => value !== undefined)
-  ) as unknown as FunctionReference
 }

@@ -1,6 +1,7 @@
 /**
- * Finds where a JSON text goes wrong. V8's own messages give a position only for some errors,
- * and people fixing a payload in a workflow file need a line and a column.
+ * Finds where a JSON text goes wrong, with a position for a line and a column. V8's own messages
+ * give a position only for some errors, and quote the input itself, which would put the payload
+ * into the step's log.
  */
 export function locateJsonError(text: string): { position: number; reason: string } | undefined {
   let i = 0

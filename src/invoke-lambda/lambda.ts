@@ -21,26 +21,28 @@ export interface LambdaClients {
   invoker: LambdaClient
 }
 
-export function createLambdaClients(target: AwsTarget, timeoutSeconds: number): LambdaClients {
+/** How the Invoke client waits: see the comments; unit-tested because each line prevents a bug. */
+export function invokerTuning(timeoutSeconds: number) {
   const timeoutMs = timeoutSeconds * 1000
   return {
-    control: new LambdaClient(clientConfig(target)),
-    invoker: new LambdaClient(
-      clientConfig(target, {
-        // Retries are decided by isSafeToRetry: an SDK retry after a socket timeout is how a
-        // long function ends up running twice.
-        maxAttempts: 1,
-        // Lambda sends nothing until the function returns, so the socket is silent for as
-        // long as the function runs: the idle limit must not be shorter than the timeout.
-        idleTimeoutMs: timeoutMs + 5_000,
-        deadlineMs: timeoutMs
-      })
-    )
+    // Retries are decided by isSafeToRetry: an SDK retry after a socket timeout is how a long
+    // function ends up running twice.
+    maxAttempts: 1,
+    // Lambda sends nothing until the function returns, so the socket is silent for as long as
+    // the function runs: an idle limit shorter than the timeout would cut a long run short.
+    idleTimeoutMs: timeoutMs + 5_000,
+    deadlineMs: timeoutMs
   }
 }
 
-const describeFunction = (settings: InvokeSettings) =>
-  `function '${settings.functionName}'${settings.qualifier ? ` (qualifier ${settings.qualifier})` : ''}`
+export function createLambdaClients(target: AwsTarget, timeoutSeconds: number): LambdaClients {
+  return {
+    control: new LambdaClient(clientConfig(target)),
+    invoker: new LambdaClient(clientConfig(target, invokerTuning(timeoutSeconds)))
+  }
+}
+
+const describeFunction = (settings: InvokeSettings) => `function '${settings.label}'`
 
 export function notFoundHint(settings: InvokeSettings): Record<string, string> {
   const hint = `${describeFunction(settings)} was not found in ${settings.target.region}. Check function-name, qualifier and region.`
@@ -119,7 +121,8 @@ async function readConfiguration(client: LambdaClient, settings: InvokeSettings)
 export async function invokeFunction(
   client: LambdaClient,
   settings: InvokeSettings,
-  pause: Sleep = sleep
+  pause: Sleep = sleep,
+  untilReady?: () => Promise<void>
 ): Promise<InvokeCommandOutput> {
   const command = new InvokeCommand({
     FunctionName: settings.functionName,
@@ -134,6 +137,12 @@ export async function invokeFunction(
       return await client.send(command)
     } catch (error) {
       if (!isSafeToRetry(error) || attempt >= INVOKE_ATTEMPTS) throw error
+      if (awsErrorCode(error) === 'ResourceNotReadyException' && untilReady !== undefined) {
+        // An Inactive function wakes up (Pending, minutes for VPC functions) when invoked.
+        core.info(`${describeFunction(settings)} is not ready (it was inactive); waiting for it`)
+        await untilReady()
+        continue
+      }
       const wait = backoffMs(attempt)
       core.info(
         `Lambda did not run the function (${awsErrorCode(error) ?? errorMessage(error)}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`
@@ -147,8 +156,14 @@ export async function invokeFunction(
 export function describeInvokeFailure(error: unknown, settings: InvokeSettings): Error {
   const doing = `Invoking ${describeFunction(settings)}`
   if (awsErrorCode(error) === 'TimeoutError' && !isSafeToRetry(error)) {
+    // The HTTP handler names resets and broken pipes TimeoutError too; only these two are time.
+    if (/requestTimeout|inactivity/.test(errorMessage(error))) {
+      return new Error(
+        `${doing} failed: no response within ${settings.timeoutSeconds} s (timeout). The function may still be running; it was not invoked a second time.`
+      )
+    }
     return new Error(
-      `${doing} failed: no response within ${settings.timeoutSeconds} s (timeout). The function may still be running; it was not invoked a second time.`
+      `${doing} failed: the connection broke after the request was sent (${errorMessage(error)}). The function may have run; it was not invoked a second time.`
     )
   }
   return describeAwsFailure(error, doing, {

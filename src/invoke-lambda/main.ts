@@ -5,13 +5,13 @@ import {
   invokeFunction,
   waitUntilReady
 } from './lambda.js'
-import { setOutputs, summaryMarkdown, writeResponseFile, writeSummary } from './report.js'
+import { printUntrusted, writeJobSummary } from '../common/runner.js'
+import { setOutputs, summaryMarkdown, writeResponseFile } from './report.js'
 import { decodeInvokeOutput, functionErrorSummary } from './result.js'
 import { readSettings } from './settings.js'
 
 /** invoke-lambda: run the function, show its log, and fail the step when the function fails. */
 export async function run(): Promise<void> {
-  const started = Date.now()
   const settings = await readSettings()
   const { control, invoker } = createLambdaClients(settings.target, settings.timeoutSeconds)
   try {
@@ -19,23 +19,28 @@ export async function run(): Promise<void> {
       await waitUntilReady(control, settings)
     }
 
-    const target = `${settings.functionName}${settings.qualifier ? `:${settings.qualifier}` : ''}`
+    const target = settings.label
     core.info(
       `Invoking ${target} (${settings.invocationType}, payload ${settings.payload?.length ?? 0} bytes)`
     )
-    const output = await invokeFunction(invoker, settings).catch((error: unknown) => {
-      throw describeInvokeFailure(error, settings)
-    })
+    const started = Date.now()
+    const untilReady = () => waitUntilReady(control, settings)
+    const output = await invokeFunction(invoker, settings, undefined, untilReady).catch(
+      (error: unknown) => {
+        throw describeInvokeFailure(error, settings)
+      }
+    )
     const result = decodeInvokeOutput(output)
     const durationMs = Date.now() - started
 
     if (result.logTail) {
       core.startGroup('Function log (last 4 KB)')
-      core.info(result.logTail)
+      const log = result.logTail
+      printUntrusted((print) => log.replace(/\n$/, '').split('\n').forEach(print))
       core.endGroup()
     }
     setOutputs(result, await writeResponseFile(result))
-    await writeSummary(summaryMarkdown(settings, result, durationMs))
+    await writeJobSummary(summaryMarkdown(settings, result, durationMs))
 
     if (result.functionError !== undefined) {
       const message = `Lambda function ${target} failed (${result.functionError}): ${functionErrorSummary(result)}`

@@ -5,6 +5,8 @@ export type PayloadCheck = { ok: true; bytes: Buffer } | { ok: false; problem: s
 
 /**
  * Checks that `text` is one JSON document and fits Lambda's quota for the invocation type.
+ * JSON.parse is not used for the message: V8's errors quote the input, which would copy the
+ * payload (often holding keys or tokens) into the log.
  * Lambda itself would reject bad JSON only after the request, or, for Event, not at all: the
  * function would then fail later where nobody is watching.
  */

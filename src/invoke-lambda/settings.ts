@@ -22,6 +22,8 @@ import { checkPayload } from './payload.js'
 export interface InvokeSettings {
   /** As given (name, ARN or partial ARN): Lambda resolves it. */
   functionName: string
+  /** The function and qualifier as people read them in logs: `name:qualifier`. */
+  label: string
   qualifier?: string
   payload?: Buffer
   invocationType: InvocationType
@@ -81,8 +83,13 @@ export async function readSettings(): Promise<InvokeSettings> {
     )
   }
   const payload = await readPayload(invocationType)
+  const label =
+    qualifier !== undefined && reference.qualifier === undefined
+      ? `${functionName}:${qualifier}`
+      : functionName
   return {
     functionName,
+    label,
     ...(qualifier !== undefined ? { qualifier } : {}),
     ...(payload !== undefined ? { payload } : {}),
     invocationType,

@@ -9,6 +9,7 @@ import { INVOKE_ATTEMPTS } from '../../../src/invoke-lambda/constants.js'
 import {
   describeInvokeFailure,
   invokeFunction,
+  invokerTuning,
   waitUntilReady
 } from '../../../src/invoke-lambda/lambda.js'
 import type { InvokeSettings } from '../../../src/invoke-lambda/settings.js'
@@ -18,6 +19,7 @@ const client = new LambdaClient({ region: 'us-east-1' })
 const noWait = async () => undefined
 const settings: InvokeSettings = {
   functionName: 'refresh-workers',
+  label: 'refresh-workers:live',
   qualifier: 'live',
   payload: Buffer.from('{"a":1}'),
   invocationType: 'RequestResponse',
@@ -96,7 +98,11 @@ describe('invokeFunction', () => {
       })
     ],
     ['a 5xx', awsError('ServiceException', 500)],
-    ['a reset connection', Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })]
+    [
+      'a reset connection',
+      // The HTTP handler renames resets to TimeoutError, keeping the code.
+      Object.assign(new Error('read ECONNRESET'), { name: 'TimeoutError', code: 'ECONNRESET' })
+    ]
   ])('never invokes again after %s', async (_label, failure) => {
     lambdaMock.on(InvokeCommand).rejectsOnce(failure).resolves({ StatusCode: 200 })
     await expect(invokeFunction(client, settings, noWait)).rejects.toBe(failure)
@@ -104,11 +110,36 @@ describe('invokeFunction', () => {
   })
 })
 
+describe('invokerTuning', () => {
+  it('never retries in the SDK, and lets the socket stay silent longer than the timeout', () => {
+    const tuning = invokerTuning(960)
+    expect(tuning.maxAttempts).toBe(1)
+    expect(tuning.deadlineMs).toBe(960_000)
+    expect(tuning.idleTimeoutMs).toBeGreaterThan(tuning.deadlineMs)
+  })
+})
+
+describe('invokeFunction on an inactive function', () => {
+  it('waits until it is ready, then invokes again', async () => {
+    lambdaMock
+      .on(InvokeCommand)
+      .rejectsOnce(awsError('ResourceNotReadyException', 502))
+      .resolves({ StatusCode: 200 })
+    let waited = 0
+    const output = await invokeFunction(client, settings, noWait, async () => {
+      waited++
+    })
+    expect(output.StatusCode).toBe(200)
+    expect(waited).toBe(1)
+    expect(lambdaMock.commandCalls(InvokeCommand)).toHaveLength(2)
+  })
+})
+
 describe('describeInvokeFailure', () => {
   it.each([
     [
       awsError('ResourceNotFoundException', 404),
-      "function 'refresh-workers' (qualifier live) was not found in eu-west-1. Check function-name, qualifier and region."
+      "function 'refresh-workers:live' was not found in eu-west-1. Check function-name, qualifier and region."
     ],
     [
       awsError('AccessDeniedException', 403),
@@ -132,9 +163,7 @@ describe('describeInvokeFailure', () => {
     ]
   ])('%s', (error, message) => {
     const described = describeInvokeFailure(error, settings)
-    expect(described.message).toContain(
-      "Invoking function 'refresh-workers' (qualifier live) failed: "
-    )
+    expect(described.message).toContain("Invoking function 'refresh-workers:live' failed: ")
     expect(described.message).toContain(message)
   })
 })
@@ -195,7 +224,7 @@ describe('waitUntilReady', () => {
       .on(GetFunctionConfigurationCommand)
       .rejects(awsError('ResourceNotFoundException', 404))
     await expect(waitUntilReady(client, settings, noWait)).rejects.toThrow(
-      "function 'refresh-workers' (qualifier live) was not found in eu-west-1"
+      "function 'refresh-workers:live' was not found in eu-west-1"
     )
   })
 })

@@ -35,6 +35,7 @@ describe('readSettings', () => {
     setInputs(valid)
     expect(await readSettings()).toEqual({
       functionName: 'refresh-workers',
+      label: 'refresh-workers',
       invocationType: 'RequestResponse',
       failOnFunctionError: true,
       logTail: true,
@@ -58,7 +59,11 @@ describe('readSettings', () => {
       ...valid,
       'function-name': 'arn:aws:lambda:eu-west-1:123456789012:function:refresh:live'
     })
-    expect((await readSettings()).qualifier).toBe('live')
+    const fromArn = await readSettings()
+    expect(fromArn.qualifier).toBe('live')
+    expect(fromArn.label).toBe('arn:aws:lambda:eu-west-1:123456789012:function:refresh:live')
+    setInputs({ ...valid, qualifier: 'live' })
+    expect((await readSettings()).label).toBe('refresh-workers:live')
   })
 
   it.each([
