@@ -2,6 +2,7 @@ export interface ProxiedRequest {
   method: string
   url: string
   headers: Record<string, string | string[] | undefined>
+  body: string
   status: number
 }
 export interface ProxyHooks {

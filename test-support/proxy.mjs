@@ -26,6 +26,8 @@ export async function startProxy(target, hooks = {}) {
         method: req.method ?? 'GET',
         url: req.url ?? '/',
         headers: req.headers,
+        // The start of the request body: enough to see a query-protocol Action=… parameter.
+        body: Buffer.concat(chunks).subarray(0, 2000).toString('utf8'),
         status: 0
       }
       requests.push(entry)

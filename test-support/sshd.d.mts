@@ -23,4 +23,5 @@ export function startSshd(options: {
   authorizedKeys: string[]
   hostKeyTypes?: string[]
   allowTcpForwarding?: boolean
+  port?: number
 }): Promise<Sshd>

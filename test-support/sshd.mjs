@@ -56,12 +56,13 @@ export function fingerprintOf(publicKeyPath) {
 }
 
 /**
- * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean }} options
+ * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean, port?: number }} options
  */
 export async function startSshd({
   authorizedKeys,
   hostKeyTypes = ['ed25519'],
-  allowTcpForwarding = false
+  allowTcpForwarding = false,
+  port: fixedPort
 }) {
   if (!SSHD) throw new Error('sshd not found: install Debian openssh-server (.ci/run does)')
   // sshd refuses to start without its privilege-separation directory.
@@ -75,7 +76,7 @@ export async function startSshd({
     return { type, path, publicKey, fingerprint: fingerprintOf(`${path}.pub`) }
   })
   writeFileSync(join(dir, 'authorized_keys'), authorizedKeys.join('\n') + '\n', { mode: 0o600 })
-  const port = await freePort()
+  const port = fixedPort ?? (await freePort())
   const config = [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',

@@ -64635,23 +64635,30 @@ async function writeJobSummary(markdown) {
         await core/* summary */.z.addRaw(markdown, true).write();
 }
 /**
- * Prints text that someone else wrote (a function's log, a remote script's output) with workflow
- * commands switched off, so a line such as `::add-mask::` or `::error::` in it is shown, not obeyed.
+ * Switches workflow commands off until `end()`, for text someone else wrote (a function's log, a
+ * remote script's output): a line such as `::add-mask::` or `::error::` in it is shown, not
+ * obeyed. The token is random, so that text cannot switch them back on.
  */
-function printUntrusted(write) {
+function untrustedOutput() {
     const token = randomUUID();
+    let open = true;
     process.stdout.write(`::stop-commands::${token}\n`);
-    const resume = () => process.stdout.write(`::${token}::\n`);
+    return {
+        print: (line) => process.stdout.write(`${line}\n`),
+        end: () => {
+            if (open)
+                process.stdout.write(`::${token}::\n`);
+            open = false;
+        }
+    };
+}
+async function printUntrusted(write) {
+    const output = untrustedOutput();
     try {
-        const done = write((line) => process.stdout.write(`${line}\n`));
-        if (done instanceof Promise)
-            return done.finally(resume);
-        resume();
-        return undefined;
+        await write(output.print);
     }
-    catch (error) {
-        resume();
-        throw error;
+    finally {
+        output.end();
     }
 }
 /** Writes a file under RUNNER_TEMP (emptied by the runner after the job) and returns its path. */

@@ -16,21 +16,31 @@ export async function writeJobSummary(markdown: string): Promise<void> {
 }
 
 /**
- * Prints text that someone else wrote (a function's log, a remote script's output) with workflow
- * commands switched off, so a line such as `::add-mask::` or `::error::` in it is shown, not obeyed.
+ * Switches workflow commands off until `end()`, for text someone else wrote (a function's log, a
+ * remote script's output): a line such as `::add-mask::` or `::error::` in it is shown, not
+ * obeyed. The token is random, so that text cannot switch them back on.
  */
-export function printUntrusted(write: (print: (line: string) => void) => void | Promise<void>) {
+export function untrustedOutput(): { print: (line: string) => void; end: () => void } {
   const token = randomUUID()
+  let open = true
   process.stdout.write(`::stop-commands::${token}\n`)
-  const resume = () => process.stdout.write(`::${token}::\n`)
+  return {
+    print: (line) => process.stdout.write(`${line}\n`),
+    end: () => {
+      if (open) process.stdout.write(`::${token}::\n`)
+      open = false
+    }
+  }
+}
+
+export async function printUntrusted(
+  write: (print: (line: string) => void) => void | Promise<void>
+): Promise<void> {
+  const output = untrustedOutput()
   try {
-    const done = write((line) => process.stdout.write(`${line}\n`))
-    if (done instanceof Promise) return done.finally(resume)
-    resume()
-    return undefined
-  } catch (error) {
-    resume()
-    throw error
+    await write(output.print)
+  } finally {
+    output.end()
   }
 }
 

@@ -119,7 +119,10 @@ function matchesPattern(pattern: string, name: string): boolean {
   if (pattern.startsWith('|1|')) {
     const [, , salt, hash] = pattern.split('|')
     if (salt === undefined || hash === undefined) return false
-    const digest = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64')
+    // OpenSSH hashes host names lower-cased, as it matches plain patterns without case.
+    const digest = createHmac('sha1', Buffer.from(salt, 'base64'))
+      .update(name.toLowerCase())
+      .digest('base64')
     return digest === hash
   }
   const regex = new RegExp(

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
-import { writeJobSummary } from '../common/runner.js'
+import { untrustedOutput, writeJobSummary } from '../common/runner.js'
 import { GroupAccess } from './access.js'
 import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
 import { createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
@@ -16,10 +16,17 @@ import { readSettings, type SshSettings } from './settings.js'
 export async function run(): Promise<void> {
   const settings = await readSettings()
   maskSecrets(settings)
+  if (settings.insecure) {
+    core.warning(
+      'insecure-skip-host-key-check: host keys are not verified, so whoever can intercept the connection can pose as the servers and receive the upload and the script; pin them with known-hosts or host-fingerprints'
+    )
+  }
   const address = await runnerAddress(settings)
   const ec2 = createEc2Client(settings.target)
   const access = new GroupAccess(ec2)
+  let hostOutput: ReturnType<typeof untrustedOutput> | undefined
   const stopOnSignal = (signal: NodeJS.Signals) => {
+    hostOutput?.end()
     core.warning(`${signal} received: closing the security groups before exiting`)
     closeAllConnections()
     void access.close().finally(() => process.exit(1))
@@ -32,7 +39,13 @@ export async function run(): Promise<void> {
     process.once('SIGINT', stopOnSignal)
     process.once('SIGTERM', stopOnSignal)
     await access.open(settings.groupIds, address, settings.port, runContext())
-    results = await deployToHosts(settings)
+    // The hosts' output is theirs: a line like ::add-mask:: or ::error:: is shown, not obeyed.
+    hostOutput = untrustedOutput()
+    try {
+      results = await deployToHosts(settings)
+    } finally {
+      hostOutput.end()
+    }
   } finally {
     unclosed = await access
       .close()

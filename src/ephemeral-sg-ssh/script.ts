@@ -1,3 +1,5 @@
+import { StringDecoder } from 'node:string_decoder'
+
 /** Quotes a value for a POSIX shell: single quotes, with embedded ones closed and escaped. */
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`
@@ -38,9 +40,11 @@ export function unpackCommand(remote: string): string {
  */
 export function lineSplitter(emit: (line: string) => void) {
   let pending = ''
+  // A multi-byte character can be split across two chunks of channel data.
+  const decoder = new StringDecoder('utf8')
   return {
     push(chunk: Buffer | string) {
-      pending += chunk.toString()
+      pending += typeof chunk === 'string' ? chunk : decoder.write(chunk)
       let newline = pending.indexOf('\n')
       while (newline >= 0) {
         emit(pending.slice(0, newline).replace(/\r$/, ''))
@@ -49,6 +53,7 @@ export function lineSplitter(emit: (line: string) => void) {
       }
     },
     flush() {
+      pending += decoder.end()
       if (pending !== '') emit(pending)
       pending = ''
     }

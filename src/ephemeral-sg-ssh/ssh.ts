@@ -26,7 +26,13 @@ export function checkPrivateKey(
     return { input: 'private-key', error: `cannot be read as an SSH private key (${message})` }
   }
   const first = Array.isArray(parsed) ? parsed[0] : parsed
-  return { type: first?.type ?? 'unknown' }
+  if (first === undefined || !first.isPrivateKey()) {
+    return {
+      input: 'private-key',
+      error: 'is a public key; give the private key (the file without .pub)'
+    }
+  }
+  return { type: first.type }
 }
 
 /** A host's key did not match its pins: never retried, the connection is not trusted. */

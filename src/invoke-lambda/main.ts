@@ -36,7 +36,7 @@ export async function run(): Promise<void> {
     if (result.logTail) {
       core.startGroup('Function log (last 4 KB)')
       const log = result.logTail
-      printUntrusted((print) => log.replace(/\n$/, '').split('\n').forEach(print))
+      await printUntrusted((print) => log.replace(/\n$/, '').split('\n').forEach(print))
       core.endGroup()
     }
     setOutputs(result, await writeResponseFile(result))

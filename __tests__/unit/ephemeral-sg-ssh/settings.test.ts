@@ -1,0 +1,429 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { InputError } from '../../../src/common/errors.js'
+import { DEFAULT_IP_LOOKUP_URLS } from '../../../src/ephemeral-sg-ssh/constants.js'
+import { readSettings } from '../../../src/ephemeral-sg-ssh/settings.js'
+import { generateKey } from './ssh-keys.js'
+
+// Made at load time: the it.each tables below are built before any beforeAll runs.
+const keys = mkdtempSync(join(tmpdir(), 'ssh-settings-keys-'))
+const client = generateKey(keys, 'client', ['-t', 'ed25519'])
+const encrypted = generateKey(keys, 'encrypted', ['-t', 'ed25519'], 'secret')
+const encryptedPem = generateKey(
+  keys,
+  'encrypted-pem',
+  ['-t', 'rsa', '-b', '2048', '-m', 'PEM'],
+  'secret'
+)
+const webKey = generateKey(keys, 'web', ['-t', 'ed25519'])
+const bastionKey = generateKey(keys, 'bastion', ['-t', 'rsa', '-b', '2048'])
+
+afterAll(() => {
+  rmSync(keys, { recursive: true, force: true })
+})
+
+let saved: NodeJS.ProcessEnv
+let workdir: string
+let previousCwd: string
+
+function setInputs(inputs: Record<string, string>): void {
+  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key]
+  for (const [name, value] of Object.entries(inputs))
+    process.env[`INPUT_${name.toUpperCase()}`] = value
+}
+
+beforeEach(() => {
+  saved = { ...process.env }
+  delete process.env.AWS_REGION
+  delete process.env.AWS_DEFAULT_REGION
+  previousCwd = process.cwd()
+  workdir = mkdtempSync(join(tmpdir(), 'ssh-settings-'))
+  process.chdir(workdir)
+  mkdirSync(join(workdir, 'dist'))
+  writeFileSync(join(workdir, 'dist', 'index.html'), '<h1>hi</h1>')
+})
+afterEach(() => {
+  process.chdir(previousCwd)
+  rmSync(workdir, { recursive: true, force: true })
+  process.env = saved
+})
+
+const knownHosts = () => `web-1 ${webKey.type} ${webKey.base64}`
+const valid = () => ({
+  'security-group-ids': 'sg-0123456789abcdef0',
+  hosts: 'deploy@web-1',
+  'private-key': client.privateKey,
+  'known-hosts': knownHosts(),
+  script: 'systemctl restart app',
+  region: 'eu-west-1'
+})
+
+async function inputError(inputs: Record<string, string>): Promise<InputError> {
+  setInputs(inputs)
+  const error = await readSettings().then(
+    () => undefined,
+    (error: unknown) => error
+  )
+  if (!(error instanceof InputError))
+    throw new Error(`expected an InputError, got ${String(error)}`)
+  return error
+}
+
+describe('readSettings', () => {
+  it('reads a minimal configuration with the defaults', async () => {
+    setInputs(valid())
+    expect(await readSettings()).toEqual({
+      groupIds: ['sg-0123456789abcdef0'],
+      port: 22,
+      ipLookupUrls: DEFAULT_IP_LOOKUP_URLS,
+      hosts: [
+        {
+          target: { user: 'deploy', host: 'web-1', port: 22, label: 'deploy@web-1' },
+          username: 'deploy',
+          trust: {
+            pins: [
+              {
+                patterns: ['web-1'],
+                keyType: 'ssh-ed25519',
+                fingerprint: webKey.fingerprint,
+                revoked: false,
+                source: 'known-hosts line 1'
+              }
+            ]
+          }
+        }
+      ],
+      privateKey: client.privateKey.trim(),
+      insecure: false,
+      uploads: [],
+      script: 'systemctl restart app',
+      env: [],
+      parallel: true,
+      failFast: false,
+      connectTimeoutSeconds: 60,
+      commandTimeoutSeconds: 1800,
+      ruleTtlSeconds: 21600,
+      target: { region: 'eu-west-1' }
+    })
+  })
+
+  it('reads a full configuration', async () => {
+    setInputs({
+      ...valid(),
+      'security-group-ids': 'sg-11111111, sg-22222222\nsg-11111111',
+      port: '2222',
+      ip: ' 2001:DB8::5 ',
+      'ip-lookup-urls': 'https://ip.example.com\n# comment\nhttps://ip2.example.com/raw',
+      hosts: 'web-1\nops@10.0.0.6:2200',
+      username: 'deploy',
+      'private-key': encrypted.privateKey,
+      passphrase: 'secret',
+      'known-hosts': `[web-1]:2222 ${webKey.type} ${webKey.base64}`,
+      'host-fingerprints': `[10.0.0.6]:2200 ${webKey.fingerprint}\nbastion ${bastionKey.fingerprint}`,
+      'jump-host': 'jump@bastion',
+      upload: 'dist:/var/www/app\ndist/index.html : /var/www/index.html',
+      env: 'STAGE=prod\nURL=https://x/?a=1',
+      parallel: 'false',
+      'fail-fast': 'true',
+      'connect-timeout': '30',
+      'command-timeout': '600',
+      'rule-ttl': '3600',
+      'endpoint-url': 'http://127.0.0.1:5000'
+    })
+    const settings = await readSettings()
+    expect(settings).toMatchObject({
+      groupIds: ['sg-11111111', 'sg-22222222'],
+      port: 2222,
+      ip: { address: '2001:DB8::5', family: 6, cidr: '2001:db8::5/128' },
+      ipLookupUrls: ['https://ip.example.com', 'https://ip2.example.com/raw'],
+      passphrase: 'secret',
+      uploads: [
+        { local: 'dist', remote: '/var/www/app', localPath: join(workdir, 'dist') },
+        {
+          local: 'dist/index.html',
+          remote: '/var/www/index.html',
+          localPath: join(workdir, 'dist', 'index.html')
+        }
+      ],
+      env: [
+        { name: 'STAGE', value: 'prod' },
+        { name: 'URL', value: 'https://x/?a=1' }
+      ],
+      parallel: false,
+      failFast: true,
+      connectTimeoutSeconds: 30,
+      commandTimeoutSeconds: 600,
+      ruleTtlSeconds: 3600,
+      target: { region: 'eu-west-1', endpointUrl: 'http://127.0.0.1:5000' }
+    })
+    expect(
+      settings.hosts.map((host) => [host.username, host.target.host, host.target.port])
+    ).toEqual([
+      ['deploy', 'web-1', 2222],
+      ['ops', '10.0.0.6', 2200]
+    ])
+    expect(
+      settings.hosts.map((host) =>
+        'pins' in host.trust ? host.trust.pins.map((pin) => pin.source) : 'insecure'
+      )
+    ).toEqual([['known-hosts line 1'], ['host-fingerprints line 1']])
+    expect(settings.jump).toEqual({
+      target: { user: 'jump', host: 'bastion', port: 22, label: 'jump@bastion' },
+      username: 'jump',
+      trust: {
+        pins: [
+          {
+            patterns: ['bastion'],
+            fingerprint: bastionKey.fingerprint,
+            revoked: false,
+            source: 'host-fingerprints line 2'
+          }
+        ]
+      }
+    })
+  })
+
+  it('reaches the jump host on port 22 while the hosts use the port input', async () => {
+    setInputs({
+      ...valid(),
+      port: '2222',
+      hosts: 'deploy@web-1',
+      'known-hosts': `[web-1]:2222 ${webKey.type} ${webKey.base64}\nbastion ${bastionKey.type} ${bastionKey.base64}`,
+      'jump-host': 'jump@bastion'
+    })
+    const settings = await readSettings()
+    expect(settings.hosts[0]?.target.port).toBe(2222)
+    expect(settings.jump?.target.port).toBe(22)
+
+    setInputs({
+      ...valid(),
+      'known-hosts': `${knownHosts()}\n[bastion]:2200 ${bastionKey.type} ${bastionKey.base64}`,
+      'jump-host': 'jump@bastion:2200'
+    })
+    expect((await readSettings()).jump?.target.port).toBe(2200)
+  })
+
+  it('accepts an encrypted key with its passphrase, and upload without script', async () => {
+    setInputs({
+      ...valid(),
+      'private-key': encryptedPem.privateKey,
+      passphrase: 'secret',
+      script: '',
+      upload: 'dist:/srv/app'
+    })
+    const settings = await readSettings()
+    expect(settings.passphrase).toBe('secret')
+    expect(settings).not.toHaveProperty('script')
+    expect(settings.uploads).toHaveLength(1)
+  })
+
+  it('skips host-key checking only when told to', async () => {
+    setInputs({ ...valid(), 'known-hosts': '', 'insecure-skip-host-key-check': 'true' })
+    const settings = await readSettings()
+    expect(settings.insecure).toBe(true)
+    expect(settings.hosts[0]?.trust).toEqual({ insecure: true })
+  })
+
+  it.each<[string, Record<string, string>, string, string]>([
+    [
+      'missing security-group-ids',
+      { 'security-group-ids': '' },
+      'security-group-ids',
+      'security-group-ids: is required and was not given'
+    ],
+    [
+      'a bad group id',
+      { 'security-group-ids': 'sg-11111111,sg-nope' },
+      'security-group-ids',
+      "security-group-ids: 'sg-nope' is not a security group id"
+    ],
+    ['a bad port', { port: '70000' }, 'port', 'port: must be from 1 to 65535, got 70000'],
+    ['a port that is not a number', { port: 'ssh' }, 'port', 'port: must be a whole number'],
+    [
+      'a bad ip',
+      { ip: '203.0.113.300' },
+      'ip',
+      "ip: '203.0.113.300' is not an IPv4 or IPv6 address"
+    ],
+    [
+      'an ip with a prefix',
+      { ip: '203.0.113.7/24' },
+      'ip',
+      "ip: '203.0.113.7/24' is not an IPv4 or IPv6 address"
+    ],
+    [
+      'an http lookup URL',
+      { 'ip-lookup-urls': 'https://ok.example.com\nhttp://checkip.amazonaws.com' },
+      'ip-lookup-urls',
+      "ip-lookup-urls: 'http://checkip.amazonaws.com' is not an https:// URL"
+    ],
+    [
+      'a missing private key',
+      { 'private-key': '' },
+      'private-key',
+      'private-key: is required and was not given'
+    ],
+    [
+      'a garbage private key',
+      { 'private-key': 'not a key at all' },
+      'private-key',
+      'private-key: cannot be read as an SSH private key'
+    ],
+    [
+      'no host-key information',
+      { 'known-hosts': '' },
+      'known-hosts',
+      'known-hosts: no host keys given'
+    ],
+    [
+      'insecure-skip-host-key-check that is not a boolean',
+      { 'known-hosts': '', 'insecure-skip-host-key-check': 'yes' },
+      'insecure-skip-host-key-check',
+      "insecure-skip-host-key-check: must be true or false, got 'yes'"
+    ],
+    [
+      'a malformed known-hosts line',
+      { 'known-hosts': `${knownHosts()}\nweb-2 ssh-ed25519` },
+      'known-hosts',
+      "known-hosts: line 2 is not 'host key-type base64-key'"
+    ],
+    [
+      'a bad fingerprint',
+      { 'host-fingerprints': 'web-1 SHA256:short' },
+      'host-fingerprints',
+      "host-fingerprints: line 1: 'SHA256:short' is not a SHA256:… fingerprint"
+    ],
+    [
+      'a host with no known-hosts pin',
+      { hosts: 'deploy@web-1\ndeploy@web-2' },
+      'known-hosts',
+      'known-hosts: has no key for deploy@web-2 (looked for web-2)'
+    ],
+    [
+      'a host whose pin is for another port',
+      { hosts: 'deploy@web-1:2222' },
+      'known-hosts',
+      'known-hosts: has no key for deploy@web-1:2222 (looked for [web-1]:2222)'
+    ],
+    [
+      'a host with only a revoked key',
+      { 'known-hosts': `@revoked ${knownHosts()}` },
+      'known-hosts',
+      'known-hosts: has no key for deploy@web-1 (looked for web-1)'
+    ],
+    [
+      'a jump host with no pin',
+      { 'jump-host': 'jump@bastion' },
+      'known-hosts',
+      'known-hosts: has no key for jump@bastion (looked for bastion)'
+    ],
+    [
+      'a malformed host',
+      { hosts: 'deploy@web_1' },
+      'hosts',
+      "hosts: 'deploy@web_1': 'web_1' is not a host name or address"
+    ],
+    [
+      'a host with a bad port',
+      { hosts: 'deploy@web-1:99999' },
+      'hosts',
+      "hosts: 'deploy@web-1:99999': port 99999 is out of range (1-65535)"
+    ],
+    ['no hosts', { hosts: '' }, 'hosts', 'hosts: is required'],
+    [
+      'a malformed jump host',
+      { 'jump-host': 'jump@bad host' },
+      'jump-host',
+      "jump-host: 'jump@bad host': 'bad host' is not a host name or address"
+    ],
+    [
+      'a host without a user',
+      { hosts: 'web-1' },
+      'username',
+      'username: is needed for web-1 (or write it as user@web-1)'
+    ],
+    [
+      'a bad env line',
+      { env: 'STAGE=prod\nMY-VAR=x' },
+      'env',
+      "env: 'MY-VAR' is not NAME=value with a shell variable name"
+    ],
+    [
+      'an upload without a remote path',
+      { upload: 'dist' },
+      'upload',
+      "upload: 'dist' is not local:remote"
+    ],
+    [
+      'an upload of a missing local path',
+      { upload: 'build:/srv/app' },
+      'upload',
+      "upload: 'build' does not exist (looked in "
+    ],
+    [
+      'neither script nor upload',
+      { script: '' },
+      'script',
+      'script: nothing to do: give script and/or upload'
+    ],
+    [
+      'a bad timeout',
+      { 'command-timeout': '0' },
+      'command-timeout',
+      'command-timeout: must be from 1'
+    ]
+  ])('rejects %s', async (_case, override, input, message) => {
+    const error = await inputError({ ...valid(), ...override })
+    expect(error.input).toBe(input)
+    expect(error.message).toContain(message)
+  })
+
+  it('names the fingerprint input when only fingerprints are given', async () => {
+    const error = await inputError({
+      ...valid(),
+      'known-hosts': '',
+      'host-fingerprints': `web-1 ${webKey.fingerprint}`,
+      hosts: 'deploy@web-1\ndeploy@web-2'
+    })
+    expect(error.message).toBe('host-fingerprints: has no key for deploy@web-2 (looked for web-2)')
+  })
+
+  it('names the absolute path it looked for an upload in', async () => {
+    const error = await inputError({ ...valid(), upload: 'build:/srv/app' })
+    expect(error.message).toBe(
+      `upload: 'build' does not exist (looked in ${join(workdir, 'build')})`
+    )
+  })
+
+  it('asks for the passphrase of an encrypted key', async () => {
+    for (const key of [encrypted, encryptedPem]) {
+      const error = await inputError({ ...valid(), 'private-key': key.privateKey })
+      expect(error.message).toBe('passphrase: is needed: private-key is encrypted')
+    }
+  })
+
+  it('refuses a wrong passphrase', async () => {
+    for (const key of [encrypted, encryptedPem]) {
+      const error = await inputError({
+        ...valid(),
+        'private-key': key.privateKey,
+        passphrase: 'not the secret'
+      })
+      expect(error.message).toBe('passphrase: does not decrypt private-key')
+    }
+  })
+
+  it('refuses a public key given as private-key', async () => {
+    const error = await inputError({ ...valid(), 'private-key': client.publicLine })
+    expect(error.message).toBe(
+      'private-key: is a public key; give the private key (the file without .pub)'
+    )
+  })
+
+  it('checks the key before it looks at the hosts', async () => {
+    const error = await inputError({ ...valid(), 'private-key': 'garbage', hosts: 'bad host' })
+    expect(error.input).toBe('private-key')
+  })
+})
