@@ -65,8 +65,12 @@ export async function startSshd({
   port: fixedPort
 }) {
   if (!SSHD) throw new Error('sshd not found: install Debian openssh-server (.ci/run does)')
-  // sshd refuses to start without its privilege-separation directory.
-  mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
+  // sshd started as root refuses to run without its privilege-separation directory.
+  try {
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 })
+  } catch {
+    // not root: sshd then runs unprivileged and does not need it
+  }
   const dir = mkdtempSync(join(tmpdir(), 'sshd-'))
   chmodSync(dir, 0o755)
   const hostKeys = hostKeyTypes.map((type) => {
