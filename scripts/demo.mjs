@@ -5,9 +5,11 @@ import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
 import { startMoto } from '../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+import { makeClientKey, startSshd } from '../test-support/sshd.mjs'
 
 const root = resolve(import.meta.dirname, '..')
 const [node24] = nodeRuntimes()
@@ -20,10 +22,15 @@ const bucket = 'airflow-dags-demo'
 
 const moto = await startMoto()
 const workspace = mkdtempSync(join(tmpdir(), 'demo-workspace-'))
+const serverRoot = mkdtempSync(join(tmpdir(), 'demo-server-'))
+// The app server: a real sshd on loopback, reached with a deploy key.
+const deployKey = makeClientKey(mkdtempSync(join(tmpdir(), 'demo-keys-')))
+const appServer = await startSshd({ authorizedKeys: [deployKey.publicKey] })
 let failed = false
 try {
   console.log(`moto_server on ${moto.endpoint}; workspace ${workspace}\n`)
   cpSync(join(root, 'examples', 'dags'), join(workspace, 'dags'), { recursive: true })
+  cpSync(join(root, 'examples', 'app'), join(workspace, 'app'), { recursive: true })
   const s3 = new S3Client({
     endpoint: moto.endpoint,
     region: 'us-east-1',
@@ -49,6 +56,9 @@ try {
       env: credentials,
       inputs: { 'endpoint-url': moto.endpoint, ...inputs }
     })
+    const log = result.stdout.split('\n').filter((line) => line !== '' && !line.startsWith('::'))
+    for (const line of log.slice(0, 12)) console.log(`  > ${line}`)
+    if (log.length > 12) console.log(`  > … ${log.length - 12} more log lines`)
     for (const [name, value] of Object.entries(result.outputs)) console.log(`  ${name} = ${value}`)
     console.log(`\n${result.summary.replace(/^/gm, '  │ ')}`)
     if (result.exitCode !== 0) {
@@ -84,9 +94,39 @@ try {
     bucket,
     'dry-run': 'true'
   })
+
+  const ec2 = new EC2Client({
+    endpoint: moto.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }
+  })
+  const vpc = await ec2.send(new CreateVpcCommand({ CidrBlock: '10.0.0.0/16' }))
+  const group = await ec2.send(
+    new CreateSecurityGroupCommand({
+      GroupName: 'app-servers',
+      Description: 'front-end and API',
+      VpcId: vpc.Vpc.VpcId
+    })
+  )
+  ec2.destroy()
+  await step('ephemeral-sg-ssh', 'open the group to this runner, deploy the front-end, close it', {
+    'security-group-ids': group.GroupId,
+    ip: '203.0.113.10',
+    hosts: `127.0.0.1:${appServer.port}`,
+    username: appServer.user,
+    'private-key': deployKey.privateKey,
+    'known-hosts': appServer.knownHosts,
+    upload: `app/www:${serverRoot}/incoming`,
+    script: readFileSync(join(root, 'examples', 'app', 'deploy.sh'), 'utf8'),
+    env: `APP_ROOT=${serverRoot}\nRELEASE=ffac537e`
+  })
 } finally {
+  await appServer.stop()
   await moto.stop()
   rmSync(workspace, { recursive: true, force: true })
+  rmSync(serverRoot, { recursive: true, force: true })
 }
-console.log(failed ? 'demo: a step failed' : 'demo: every step succeeded; moto_server stopped')
+console.log(
+  failed ? 'demo: a step failed' : 'demo: every step succeeded; moto_server and sshd stopped'
+)
 process.exit(failed ? 1 : 0)
