@@ -1,36 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, it } from '@jest/globals'
 import { join } from 'node:path'
 import { readAwsTarget } from '../../src/common/aws.js'
 import { booleanInput, integerInput, listInput } from '../../src/common/inputs.js'
 import { readSettings } from '../../src/deploy-dags/settings.js'
+import { useInputSandbox } from '../support/input-sandbox.js'
 
-const variable = (name: string) => `INPUT_${name.toUpperCase()}`
-let saved: NodeJS.ProcessEnv
-let workdir: string
-let previousCwd: string
-
-function setInputs(inputs: Record<string, string>): void {
-  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key]
-  for (const [name, value] of Object.entries(inputs)) process.env[variable(name)] = value
-}
-
-beforeEach(() => {
-  saved = { ...process.env }
-  delete process.env.AWS_REGION
-  delete process.env.AWS_DEFAULT_REGION
-  previousCwd = process.cwd()
-  workdir = mkdtempSync(join(tmpdir(), 'settings-'))
-  mkdirSync(join(workdir, 'dags'))
-  writeFileSync(join(workdir, 'notes.txt'), 'x')
-  process.chdir(workdir)
-})
-afterEach(() => {
-  process.chdir(previousCwd)
-  rmSync(workdir, { recursive: true, force: true })
-  process.env = saved
-})
+const sandbox = useInputSandbox({ 'dags/': '', 'notes.txt': 'x' })
+const { setInputs } = sandbox
 
 const valid = { bucket: 'airflow-dags', region: 'eu-west-1', source: 'dags', prefix: 'dags' }
 
@@ -76,7 +52,7 @@ describe('readSettings', () => {
     })
     const settings = await readSettings()
     expect(settings.prefix).toBe('airflow/dags')
-    expect(settings.sourcePath).toBe(join(workdir, 'dags'))
+    expect(settings.sourcePath).toBe(join(sandbox.workdir(), 'dags'))
     expect(settings.deleteExtraneous).toBe(true)
     expect(settings.maxDeletePercent).toBe(50)
     expect(settings.concurrency).toBe(16)

@@ -1,11 +1,12 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { afterAll, describe, expect, it } from '@jest/globals'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../../src/common/errors.js'
 import { DEFAULT_IP_LOOKUP_URLS } from '../../../src/ephemeral-sg-ssh/constants.js'
 import { readSettings } from '../../../src/ephemeral-sg-ssh/settings.js'
 import { generateKey } from './ssh-keys.js'
+import { useInputSandbox } from '../../support/input-sandbox.js'
 
 // Made at load time: the it.each tables below are built before any beforeAll runs.
 const keys = mkdtempSync(join(tmpdir(), 'ssh-settings-keys-'))
@@ -24,31 +25,8 @@ afterAll(() => {
   rmSync(keys, { recursive: true, force: true })
 })
 
-let saved: NodeJS.ProcessEnv
-let workdir: string
-let previousCwd: string
-
-function setInputs(inputs: Record<string, string>): void {
-  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key]
-  for (const [name, value] of Object.entries(inputs))
-    process.env[`INPUT_${name.toUpperCase()}`] = value
-}
-
-beforeEach(() => {
-  saved = { ...process.env }
-  delete process.env.AWS_REGION
-  delete process.env.AWS_DEFAULT_REGION
-  previousCwd = process.cwd()
-  workdir = mkdtempSync(join(tmpdir(), 'ssh-settings-'))
-  process.chdir(workdir)
-  mkdirSync(join(workdir, 'dist'))
-  writeFileSync(join(workdir, 'dist', 'index.html'), '<h1>hi</h1>')
-})
-afterEach(() => {
-  process.chdir(previousCwd)
-  rmSync(workdir, { recursive: true, force: true })
-  process.env = saved
-})
+const sandbox = useInputSandbox({ 'dist/index.html': '<h1>hi</h1>' })
+const { setInputs } = sandbox
 
 const knownHosts = () => `web-1 ${webKey.type} ${webKey.base64}`
 const valid = () => ({
@@ -140,11 +118,11 @@ describe('readSettings', () => {
       ipLookupUrls: ['https://ip.example.com', 'https://ip2.example.com/raw'],
       passphrase: 'secret',
       uploads: [
-        { local: 'dist', remote: '/var/www/app', localPath: join(workdir, 'dist') },
+        { local: 'dist', remote: '/var/www/app', localPath: join(sandbox.workdir(), 'dist') },
         {
           local: 'dist/index.html',
           remote: '/var/www/index.html',
-          localPath: join(workdir, 'dist', 'index.html')
+          localPath: join(sandbox.workdir(), 'dist', 'index.html')
         }
       ],
       env: [
@@ -393,7 +371,7 @@ describe('readSettings', () => {
   it('names the absolute path it looked for an upload in', async () => {
     const error = await inputError({ ...valid(), upload: 'build:/srv/app' })
     expect(error.message).toBe(
-      `upload: 'build' does not exist (looked in ${join(workdir, 'build')})`
+      `upload: 'build' does not exist (looked in ${join(sandbox.workdir(), 'build')})`
     )
   })
 

@@ -1,32 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { describe, expect, it } from '@jest/globals'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { readSettings } from '../../../src/invoke-lambda/settings.js'
+import { useInputSandbox } from '../../support/input-sandbox.js'
 
-let saved: NodeJS.ProcessEnv
-let workdir: string
-let previousCwd: string
-
-function setInputs(inputs: Record<string, string>): void {
-  for (const key of Object.keys(process.env)) if (key.startsWith('INPUT_')) delete process.env[key]
-  for (const [name, value] of Object.entries(inputs))
-    process.env[`INPUT_${name.toUpperCase()}`] = value
-}
-
-beforeEach(() => {
-  saved = { ...process.env }
-  delete process.env.AWS_REGION
-  delete process.env.AWS_DEFAULT_REGION
-  previousCwd = process.cwd()
-  workdir = mkdtempSync(join(tmpdir(), 'invoke-settings-'))
-  process.chdir(workdir)
-})
-afterEach(() => {
-  process.chdir(previousCwd)
-  rmSync(workdir, { recursive: true, force: true })
-  process.env = saved
-})
+const sandbox = useInputSandbox()
+const { setInputs } = sandbox
 
 const valid = { 'function-name': 'refresh-workers', region: 'eu-west-1' }
 
@@ -49,7 +28,7 @@ describe('readSettings', () => {
   it('reads the payload inline or from a file', async () => {
     setInputs({ ...valid, payload: '{"sha": "abc"}' })
     expect((await readSettings()).payload?.toString()).toBe('{"sha": "abc"}')
-    writeFileSync(join(workdir, 'event.json'), '{"keys": []}')
+    writeFileSync(join(sandbox.workdir(), 'event.json'), '{"keys": []}')
     setInputs({ ...valid, 'payload-file': 'event.json' })
     expect((await readSettings()).payload?.toString()).toBe('{"keys": []}')
   })
@@ -103,7 +82,7 @@ describe('readSettings', () => {
   })
 
   it('names the file and the line of bad JSON in payload-file', async () => {
-    writeFileSync(join(workdir, 'event.json'), '{\n  "bucket": "dags"\n  "sha": "abc"\n}')
+    writeFileSync(join(sandbox.workdir(), 'event.json'), '{\n  "bucket": "dags"\n  "sha": "abc"\n}')
     setInputs({ ...valid, 'payload-file': 'event.json' })
     await expect(readSettings()).rejects.toThrow(
       "payload-file: is not valid JSON at line 3, column 3: expected ',' or '}'"
