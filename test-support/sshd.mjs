@@ -97,7 +97,9 @@ export async function startSshd({
     'Subsystem sftp internal-sftp',
     'MaxStartups 100:30:200',
     'MaxSessions 50',
-    'LogLevel VERBOSE'
+    'LogLevel VERBOSE',
+    // Accept any variable a client sends, so a test sees it if the action ever forwards its own.
+    'AcceptEnv *'
   ].join('\n')
   const configPath = join(dir, 'sshd_config')
   writeFileSync(configPath, config + '\n')

@@ -153,7 +153,10 @@ describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) 
     expect(run.exitCode).toBe(0)
     expect(run.stdout).toContain("release=v1.2 'quoted' $HOME")
     expect(run.stdout).toContain('started')
-    expect(run.stdout).toMatch(/Opened sg-\w+ to 203\.0\.113\.10\/32 on port 22 \(sgr-\w+\)/)
+    // The rule opens the port the action connects to: the server's.
+    expect(run.stdout).toMatch(
+      new RegExp(`Opened sg-\\w+ to 203\\.0\\.113\\.10/32 on port ${server.port} \\(sgr-\\w+\\)`)
+    )
     expect(readFileSync(join(target, 'www/index.html'), 'utf8')).toBe('<h1>hello</h1>')
     expect(statSync(join(target, 'bin/start.sh')).mode & 0o777).toBe(0o755)
     expect(statSync(join(target, 'www/index.html')).mode & 0o777).toBe(0o644)
@@ -246,8 +249,14 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the run is cancelled (SIGINT, then SIGTERM)', async () => {
     const groupId = await createGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'sleep 30' }), { cancelAfterMs: 2500 })
+    const run = await deploy(baseInputs(groupId, { script: 'echo started; sleep 30' }), {
+      cancelAfterMs: 2500
+    })
     expect(run.status).toBe('cancelled')
+    // The cancel came while the script ran, with the rule open.
+    expect(run.stdout).toContain('started')
+    expect(run.state.rules).toMatch(/sgr-/)
+    expect(run.warnings).toEqual([expect.stringContaining('SIGINT received')])
     expect(await rulesOf(groupId)).toEqual(before)
     expect(run.post?.exitCode).toBe(0)
   })
@@ -260,8 +269,8 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
         IpPermissions: [
           {
             IpProtocol: 'tcp',
-            FromPort: 22,
-            ToPort: 22,
+            FromPort: server.port,
+            ToPort: server.port,
             IpRanges: [{ CidrIp: '203.0.113.10/32', Description: 'office' }]
           }
         ]
@@ -271,9 +280,43 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
     const run = await deploy(baseInputs(groupId, { script: 'true' }))
     expect(run.exitCode).toBe(0)
     expect(run.stdout).toContain(
-      'already allows 203.0.113.10/32 on port 22; using that rule and leaving it in place'
+      `already allows 203.0.113.10/32 on port ${server.port}; using that rule and leaving it in place`
     )
     expect(run.outputs['rule-ids']).toBe('')
+    expect(await rulesOf(groupId)).toEqual(before)
+  })
+
+  it('warns when the identical rule belongs to another run of this action', async () => {
+    const groupId = await createGroup()
+    await ec2.send(
+      new AuthorizeSecurityGroupIngressCommand({
+        GroupId: groupId,
+        IpPermissions: [
+          {
+            IpProtocol: 'tcp',
+            FromPort: server.port,
+            ToPort: server.port,
+            IpRanges: [{ CidrIp: '203.0.113.10/32' }]
+          }
+        ],
+        TagSpecifications: [
+          {
+            ResourceType: 'security-group-rule',
+            Tags: [
+              { Key: 'managed-by', Value: 'airflow-aws-deploy-actions/ephemeral-sg-ssh' },
+              { Key: 'run-id', Value: '999' },
+              { Key: 'deploy-session', Value: 'another-run' }
+            ]
+          }
+        ]
+      })
+    )
+    const before = await rulesOf(groupId)
+    const run = await deploy(baseInputs(groupId, { script: 'true' }))
+    expect(run.exitCode).toBe(0)
+    expect(run.warnings).toEqual([
+      expect.stringContaining('through a rule of run 999 of this action')
+    ])
     expect(await rulesOf(groupId)).toEqual(before)
   })
 })
@@ -436,6 +479,71 @@ describe('ephemeral-sg-ssh behaviour', () => {
     }
   })
 
+  it('opens every group, for an IPv6 address with a /128 rule, and closes them all', async () => {
+    const first = await createGroup()
+    const second = await createGroup()
+    const before = [await rulesOf(first), await rulesOf(second)]
+    const opened: string[] = []
+    const run = await deploy(
+      baseInputs(`${first}, ${second}`, { ip: '2001:db8::7', script: 'true' }),
+      {
+        killAfter: {
+          ms: 60_000,
+          signal: 'SIGKILL',
+          when: (stdout) => {
+            for (const match of stdout.matchAll(/Opened (sg-\w+) to (\S+) on port/g))
+              opened.push(`${match[1]} ${match[2]}`)
+            return false
+          }
+        }
+      }
+    )
+    expect(run.errors).toEqual([])
+    expect(new Set(opened)).toEqual(
+      new Set([`${first} 2001:db8::7/128`, `${second} 2001:db8::7/128`])
+    )
+    expect(run.outputs['rule-ids']!.split(',')).toHaveLength(2)
+    expect([await rulesOf(first), await rulesOf(second)]).toEqual(before)
+  })
+
+  it('one host after the other, stopping at the first failure with fail-fast', async () => {
+    const groupId = await createGroup()
+    const second = await startSshd({ authorizedKeys: [key.publicKey] })
+    try {
+      const run = await deploy(
+        baseInputs(groupId, {
+          hosts: `127.0.0.1:${server.port}\n127.0.0.1:${second.port}`,
+          'known-hosts': `${server.knownHosts}\n${second.knownHosts}`,
+          parallel: 'false',
+          'fail-fast': 'true',
+          script: 'exit 5'
+        })
+      )
+      expect(run.exitCode).toBe(1)
+      const results = JSON.parse(run.outputs.results!)
+      expect(
+        results.map((r: { status: string; exitCode: number | null }) => [r.status, r.exitCode])
+      ).toEqual([
+        ['failed', 5],
+        ['skipped', null]
+      ])
+    } finally {
+      await second.stop()
+    }
+  })
+
+  it('stops a script that outlives command-timeout', async () => {
+    const groupId = await createGroup()
+    const before = await rulesOf(groupId)
+    const run = await deploy(
+      baseInputs(groupId, { script: 'echo waiting; sleep 60', 'command-timeout': '2' })
+    )
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toContain('script timed out after 2 s')
+    expect(run.durationMs).toBeLessThan(20_000)
+    expect(await rulesOf(groupId)).toEqual(before)
+  })
+
   it('retries the connection until the server answers (rule propagation)', async () => {
     const groupId = await createGroup()
     const port = await freePort()
@@ -505,7 +613,12 @@ describe('ephemeral-sg-ssh behaviour', () => {
         new AuthorizeSecurityGroupIngressCommand({
           GroupId: groupId,
           IpPermissions: [
-            { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr }] }
+            {
+              IpProtocol: 'tcp',
+              FromPort: server.port,
+              ToPort: server.port,
+              IpRanges: [{ CidrIp: cidr }]
+            }
           ],
           TagSpecifications: [
             {

@@ -1,7 +1,9 @@
 import * as core from '@actions/core'
 import type { EC2Client } from '@aws-sdk/client-ec2'
+import { randomUUID } from 'node:crypto'
+import { errorMessage } from '../common/errors.js'
 import { State } from './constants.js'
-import { openRule, revokeRules } from './ec2.js'
+import { duplicateOwner, openRule, revokeRules, sessionRules } from './ec2.js'
 import type { RunnerAddress } from './ip.js'
 import {
   ingressPermission,
@@ -11,58 +13,116 @@ import {
   type RunContext
 } from './rules.js'
 
+/** The rules to close: those we know by id, and any carrying our session tag whose id never arrived. */
+export async function rulesToClose(
+  ec2: EC2Client,
+  known: readonly OpenedRule[],
+  groupIds: readonly string[],
+  session: string | undefined
+): Promise<OpenedRule[]> {
+  const all = [...known]
+  if (session) {
+    const tagged = await sessionRules(ec2, groupIds, session).catch((error: unknown) => {
+      core.warning(`Could not look up this run's rules by tag: ${errorMessage(error)}`)
+      return []
+    })
+    for (const rule of tagged) if (!all.some((r) => r.ruleId === rule.ruleId)) all.push(rule)
+  }
+  return all
+}
+
 /**
- * The rules this run opened. Each rule id is written to the action state the moment EC2 returns
- * it, so the post step can close it even if this process is killed right after.
+ * The rules this run opened. A session id goes to the action state before the first rule is asked
+ * for and onto every rule as a tag; each rule id goes to the state the moment EC2 returns it. So
+ * the post step can close every rule even if this process is killed at any point.
  */
 export class GroupAccess {
   readonly opened: OpenedRule[] = []
+  readonly session = randomUUID()
   openedAt?: number
   closedAt?: number
   private closing?: Promise<{ rule: OpenedRule; reason: string }[]>
   private inFlight?: Promise<unknown>
 
-  constructor(private readonly ec2: EC2Client) {}
+  constructor(
+    private readonly ec2: EC2Client,
+    private readonly closer: EC2Client,
+    private readonly groupIds: readonly string[]
+  ) {}
 
   async open(
-    groupIds: readonly string[],
+    address: RunnerAddress,
+    ports: readonly number[],
+    context: RunContext,
+    ttlSeconds: number
+  ): Promise<void> {
+    core.saveState(State.Session, this.session)
+    for (const groupId of this.groupIds) {
+      for (const port of ports) {
+        if (this.closing) return
+        const permission = ingressPermission(address, port, ruleDescription(context))
+        const asked = Date.now()
+        const tags = ruleTags(context, new Date(asked), ttlSeconds, this.session)
+        const call = openRule(this.ec2, groupId, permission, tags)
+        this.inFlight = call
+        const result = await call
+        if ('ruleId' in result) {
+          this.record({ groupId, ruleId: result.ruleId }, asked)
+          core.info(`Opened ${groupId} to ${address.cidr} on port ${port} (${result.ruleId})`)
+          continue
+        }
+        await this.explainDuplicate(groupId, address, port, asked)
+      }
+    }
+  }
+
+  /** InvalidPermission.Duplicate: maybe our own rule (the SDK retried after a lost answer). */
+  private async explainDuplicate(
+    groupId: string,
     address: RunnerAddress,
     port: number,
-    context: RunContext
-  ): Promise<void> {
-    const permission = ingressPermission(address, port, ruleDescription(context))
-    for (const groupId of groupIds) {
-      if (this.closing) return
-      this.openedAt ??= Date.now()
-      core.saveState(State.OpenedAt, String(this.openedAt))
-      const call = openRule(this.ec2, groupId, permission, ruleTags(context, new Date()))
-      this.inFlight = call
-      const result = await call
-      if ('duplicate' in result) {
-        core.info(
-          `${groupId} already allows ${address.cidr} on port ${port}; using that rule and leaving it in place`
-        )
-        continue
+    asked: number
+  ) {
+    const owner = await duplicateOwner(this.ec2, groupId, address.cidr, port).catch(() => undefined)
+    if (owner?.session === this.session) {
+      for (const rule of await sessionRules(this.ec2, [groupId], this.session)) {
+        if (!this.opened.some((known) => known.ruleId === rule.ruleId)) this.record(rule, asked)
       }
-      this.opened.push({ groupId, ruleId: result.ruleId })
-      core.saveState(State.Rules, JSON.stringify(this.opened))
-      core.info(`Opened ${groupId} to ${address.cidr} on port ${port} (${result.ruleId})`)
+      core.info(`Opened ${groupId} to ${address.cidr} on port ${port}`)
+    } else if (owner?.runId !== undefined) {
+      core.warning(
+        `${groupId} already allows ${address.cidr} on port ${port} through a rule of run ${owner.runId} of this action; that run closes it when it ends, which can cut this deploy off. Give the two deploys one concurrency group.`
+      )
+    } else {
+      core.info(
+        `${groupId} already allows ${address.cidr} on port ${port}; using that rule and leaving it in place`
+      )
     }
+  }
+
+  private record(rule: OpenedRule, asked: number): void {
+    this.opened.push(rule)
+    this.openedAt ??= asked
+    core.saveState(State.Rules, JSON.stringify(this.opened))
   }
 
   /** Revokes every rule opened, once, however many times it is asked (finally, signals). */
   close(): Promise<{ rule: OpenedRule; reason: string }[]> {
     this.closing ??= (async () => {
       // A cancel can arrive while EC2 is creating a rule: wait for its id (briefly) so that
-      // rule is closed too, instead of being left to the post step or the sweep.
+      // rule is closed too; the session tag finds it if the id never comes.
       if (this.inFlight) {
+        let timer: NodeJS.Timeout | undefined
         await Promise.race([
           this.inFlight.catch(() => undefined),
-          new Promise((r) => setTimeout(r, 3000))
+          new Promise((resolve) => (timer = setTimeout(resolve, 3000)))
         ])
+        clearTimeout(timer)
       }
-      if (this.opened.length === 0) return []
-      const { revoked, failed } = await revokeRules(this.ec2, this.opened)
+      if (this.openedAt === undefined && this.inFlight === undefined) return []
+      const rules = await rulesToClose(this.closer, this.opened, this.groupIds, this.session)
+      if (rules.length === 0) return []
+      const { revoked, failed } = await revokeRules(this.closer, rules)
       this.closedAt = Date.now()
       core.saveState(State.Revoked, JSON.stringify(revoked))
       if (revoked.length > 0) core.info(`Closed ${revoked.join(', ')}`)

@@ -36,15 +36,20 @@ export const State = {
   Rules: 'rules',
   /** JSON list of rule ids confirmed gone. */
   Revoked: 'revoked',
-  OpenedAt: 'opened-at',
-  /** A folder under RUNNER_TEMP holding nothing secret, removed by the post step. */
-  WorkDir: 'work-dir'
+  /**
+   * A random id tagged on every rule of this run, saved before the first rule is asked for: a
+   * rule whose id never reached us (a retried authorize, a kill mid-call) is still found by it.
+   */
+  Session: 'session'
 } as const
 
 /** Tag that marks the rules this action creates, so leaked ones can be found and swept. */
 export const MANAGED_BY_TAG = 'managed-by'
 export const MANAGED_BY_VALUE = 'airflow-aws-deploy-actions/ephemeral-sg-ssh'
 export const CREATED_AT_TAG = 'created-at'
+/** When a leaked rule may be swept: fixed at creation, so no other run's TTL can cut it short. */
+export const EXPIRES_AT_TAG = 'expires-at'
+export const SESSION_TAG = 'deploy-session'
 
 export const DEFAULT_IP_LOOKUP_URLS = [
   'https://checkip.amazonaws.com',

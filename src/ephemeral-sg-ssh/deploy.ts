@@ -1,4 +1,5 @@
 import * as core from '@actions/core'
+import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
 import { connect, runScript, upload, type Connection, type Endpoint } from './ssh.js'
 import type { SshSettings } from './settings.js'
@@ -16,6 +17,12 @@ export interface HostResult {
 const open = new Set<Connection>()
 let stopping = false
 
+/**
+ * Hosts deployed at once. OpenSSH's default MaxStartups (10) throttles more simultaneous
+ * handshakes on one server, and a bastion is one server for every host behind it.
+ */
+const MAX_PARALLEL_HOSTS = 8
+
 /** Drops every SSH connection at once: on cancellation, and for fail-fast. */
 export function closeAllConnections(): void {
   stopping = true
@@ -28,7 +35,6 @@ export function closeAllConnections(): void {
  * and reports unless fail-fast asks to stop at the first failure.
  */
 export async function deployToHosts(settings: SshSettings): Promise<HostResult[]> {
-  stopping = false
   const labelled = settings.hosts.length > 1
   const deployOne = (endpoint: Endpoint) =>
     deployToHost(settings, endpoint, labelled ? `[${endpoint.target.label}] ` : '')
@@ -48,13 +54,17 @@ export async function deployToHosts(settings: SshSettings): Promise<HostResult[]
     }
     return results
   }
-  return Promise.all(
-    settings.hosts.map(async (endpoint) => {
-      const result = await deployOne(endpoint)
+  const results: HostResult[] = new Array(settings.hosts.length)
+  await forEachBounded(
+    settings.hosts.map((endpoint, index) => ({ endpoint, index })),
+    MAX_PARALLEL_HOSTS,
+    async ({ endpoint, index }) => {
+      const result = stopping ? skipped(endpoint) : await deployOne(endpoint)
+      results[index] = result
       if (result.status === 'failed' && settings.failFast) closeAllConnections()
-      return result
-    })
+    }
   )
+  return results
 }
 
 async function deployToHost(
@@ -76,7 +86,8 @@ async function deployToHost(
       credentials,
       started + settings.connectTimeoutSeconds * 1000,
       settings.jump,
-      (message) => core.info(`${prefix}${message}`)
+      (message) => core.info(`${prefix}${message}`),
+      () => stopping
     )
     if (stopping) throw new Error('stopped')
     open.add(connection)
@@ -97,6 +108,7 @@ async function deployToHost(
         commandTimeoutMs
       )
       exitCode = result.exitCode
+      if (stopping) throw new Error('stopped')
       if (result.timedOut)
         throw Object.assign(
           new Error(`script timed out after ${settings.commandTimeoutSeconds} s`),
@@ -122,7 +134,7 @@ async function deployToHost(
       status,
       exitCode: (error as { exitCode?: number | null }).exitCode ?? null,
       durationMs: Date.now() - started,
-      error: stopping ? 'stopped after another host failed (fail-fast)' : errorMessage(error)
+      error: stopping ? 'stopped before it finished (fail-fast or cancel)' : errorMessage(error)
     }
   } finally {
     if (connection) {

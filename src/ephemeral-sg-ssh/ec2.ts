@@ -5,17 +5,32 @@ import {
   DescribeSecurityGroupsCommand,
   EC2Client,
   RevokeSecurityGroupIngressCommand,
+  paginateDescribeSecurityGroupRules,
   type IpPermission,
   type Tag
 } from '@aws-sdk/client-ec2'
 import { awsErrorCode, clientConfig, describeAwsFailure, type AwsTarget } from '../common/aws.js'
 import { InputError, errorMessage } from '../common/errors.js'
-import { Input, MANAGED_BY_TAG, MANAGED_BY_VALUE } from './constants.js'
+import { Input, MANAGED_BY_TAG, MANAGED_BY_VALUE, SESSION_TAG } from './constants.js'
 import { expiredRules, type OpenedRule, type TaggedRule } from './rules.js'
 
 export function createEc2Client(target: AwsTarget): EC2Client {
-  // Short timeouts: revocation must fit in the 7.5 s the runner leaves between SIGINT and SIGTERM.
-  return new EC2Client(clientConfig(target, { connectionTimeoutMs: 3_000, idleTimeoutMs: 10_000 }))
+  return new EC2Client(clientConfig(target, { connectionTimeoutMs: 5_000, idleTimeoutMs: 20_000 }))
+}
+
+/**
+ * The client that closes: short, so that revoking fits in the 7.5 s the runner leaves between
+ * SIGINT and SIGTERM (revokeRules retries on top of it, and the post step follows anyway).
+ */
+export function createClosingEc2Client(target: AwsTarget): EC2Client {
+  return new EC2Client(
+    clientConfig(target, {
+      maxAttempts: 2,
+      connectionTimeoutMs: 2_000,
+      idleTimeoutMs: 3_000,
+      deadlineMs: 4_000
+    })
+  )
 }
 
 /** Fails, before anything is opened, when a group does not exist or cannot be read. */
@@ -43,29 +58,71 @@ export async function requireGroups(
   }
 }
 
-async function taggedRules(ec2: EC2Client, groupIds: readonly string[]): Promise<TaggedRule[]> {
+/** Ingress rules of the groups carrying `tag` (our managed-by tag unless told otherwise). */
+async function taggedRules(
+  ec2: EC2Client,
+  groupIds: readonly string[],
+  tag: { key: string; value: string } = { key: MANAGED_BY_TAG, value: MANAGED_BY_VALUE }
+): Promise<TaggedRule[]> {
   const rules: TaggedRule[] = []
-  let token: string | undefined
-  do {
-    const page = await ec2.send(
-      new DescribeSecurityGroupRulesCommand({
-        Filters: [
-          { Name: 'group-id', Values: [...groupIds] },
-          { Name: `tag:${MANAGED_BY_TAG}`, Values: [MANAGED_BY_VALUE] }
-        ],
-        NextToken: token
-      })
-    )
+  for await (const page of paginateDescribeSecurityGroupRules(
+    { client: ec2 },
+    {
+      Filters: [
+        { Name: 'group-id', Values: [...groupIds] },
+        { Name: `tag:${tag.key}`, Values: [tag.value] }
+      ]
+    }
+  )) {
     for (const rule of page.SecurityGroupRules ?? []) {
       if (!rule.SecurityGroupRuleId || !rule.GroupId || rule.IsEgress) continue
-      const tags = Object.fromEntries(
-        (rule.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? ''])
-      )
-      rules.push({ groupId: rule.GroupId, ruleId: rule.SecurityGroupRuleId, tags })
+      rules.push({
+        groupId: rule.GroupId,
+        ruleId: rule.SecurityGroupRuleId,
+        tags: tagMap(rule.Tags)
+      })
     }
-    token = page.NextToken
-  } while (token)
+  }
   return rules
+}
+
+const tagMap = (tags: Tag[] | undefined) =>
+  Object.fromEntries((tags ?? []).map((entry) => [entry.Key ?? '', entry.Value ?? '']))
+
+/** The rules tagged with this run's session id, whether or not their ids reached us. */
+export async function sessionRules(
+  ec2: EC2Client,
+  groupIds: readonly string[],
+  session: string
+): Promise<OpenedRule[]> {
+  const rules = await taggedRules(ec2, groupIds, { key: SESSION_TAG, value: session })
+  return rules.map(({ groupId, ruleId }) => ({ groupId, ruleId }))
+}
+
+/** Who made the rule that already allows this address and port: this action (which run), or not. */
+export async function duplicateOwner(
+  ec2: EC2Client,
+  groupId: string,
+  cidr: string,
+  port: number
+): Promise<{ session?: string; runId?: string } | undefined> {
+  const { SecurityGroupRules = [] } = await ec2.send(
+    new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] })
+  )
+  const match = SecurityGroupRules.find(
+    (rule) =>
+      !rule.IsEgress &&
+      rule.FromPort === port &&
+      rule.ToPort === port &&
+      (rule.CidrIpv4 === cidr || rule.CidrIpv6 === cidr)
+  )
+  if (match === undefined) return undefined
+  const tags = tagMap(match.Tags)
+  if (tags[MANAGED_BY_TAG] !== MANAGED_BY_VALUE) return {}
+  return {
+    ...(tags[SESSION_TAG] !== undefined ? { session: tags[SESSION_TAG] } : {}),
+    ...(tags['run-id'] !== undefined ? { runId: tags['run-id'] } : {})
+  }
 }
 
 /**
@@ -182,17 +239,13 @@ async function remainingRules(ec2: EC2Client, rules: readonly OpenedRule[]): Pro
   if (rules.length === 0) return new Set()
   const groupIds = [...new Set(rules.map((rule) => rule.groupId))]
   const present = new Set<string>()
-  let token: string | undefined
-  do {
-    const page = await ec2.send(
-      new DescribeSecurityGroupRulesCommand({
-        Filters: [{ Name: 'group-id', Values: groupIds }],
-        NextToken: token
-      })
-    )
-    for (const rule of page.SecurityGroupRules ?? [])
+  for await (const page of paginateDescribeSecurityGroupRules(
+    { client: ec2 },
+    { Filters: [{ Name: 'group-id', Values: groupIds }] }
+  )) {
+    for (const rule of page.SecurityGroupRules ?? []) {
       if (rule.SecurityGroupRuleId) present.add(rule.SecurityGroupRuleId)
-    token = page.NextToken
-  } while (token)
+    }
+  }
   return new Set(rules.map((rule) => rule.ruleId).filter((id) => present.has(id)))
 }

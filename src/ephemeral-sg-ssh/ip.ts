@@ -1,4 +1,5 @@
 import { isIP } from 'node:net'
+import { errorMessage } from '../common/errors.js'
 
 export interface RunnerAddress {
   address: string
@@ -37,7 +38,7 @@ export async function lookupPublicAddress(
       problems.push(`${url}: answered '${text.slice(0, 60)}', not an IP address`)
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code
-      problems.push(`${url}: ${cause ?? (error instanceof Error ? error.message : String(error))}`)
+      problems.push(`${url}: ${cause ?? errorMessage(error)}`)
     }
   }
   throw new Error(

@@ -3,7 +3,7 @@ import { errorMessage } from '../common/errors.js'
 import { untrustedOutput, writeJobSummary } from '../common/runner.js'
 import { GroupAccess } from './access.js'
 import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
-import { createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
+import { createClosingEc2Client, createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
 import { lookupPublicAddress, type RunnerAddress } from './ip.js'
 import { setOutputs, summaryMarkdown } from './report.js'
 import { runContext } from './rules.js'
@@ -23,9 +23,12 @@ export async function run(): Promise<void> {
   }
   const address = await runnerAddress(settings)
   const ec2 = createEc2Client(settings.target)
-  const access = new GroupAccess(ec2)
+  const closer = createClosingEc2Client(settings.target)
+  const access = new GroupAccess(ec2, closer, settings.groupIds)
+  let cancelled = false
   let hostOutput: ReturnType<typeof untrustedOutput> | undefined
   const stopOnSignal = (signal: NodeJS.Signals) => {
+    cancelled = true
     hostOutput?.end()
     core.warning(`${signal} received: closing the security groups before exiting`)
     closeAllConnections()
@@ -38,7 +41,8 @@ export async function run(): Promise<void> {
     await sweepLeakedRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
     process.once('SIGINT', stopOnSignal)
     process.once('SIGTERM', stopOnSignal)
-    await access.open(settings.groupIds, address, settings.port, runContext())
+    await access.open(address, settings.openPorts, runContext(), settings.ruleTtlSeconds)
+    if (cancelled) return
     // The hosts' output is theirs: a line like ::add-mask:: or ::error:: is shown, not obeyed.
     hostOutput = untrustedOutput()
     try {
@@ -55,6 +59,7 @@ export async function run(): Promise<void> {
     process.removeListener('SIGINT', stopOnSignal)
     process.removeListener('SIGTERM', stopOnSignal)
     ec2.destroy()
+    closer.destroy()
     const report = {
       address,
       port: settings.port,

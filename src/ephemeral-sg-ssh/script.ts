@@ -22,15 +22,24 @@ export function scriptFile(
 }
 
 /**
- * The remote command: store the script in a private temporary file, run it with bash and stdin
- * from /dev/null (a script reading stdin cannot swallow anything), remove the file, keep the code.
+ * The remote command: store the script in a private temporary file, open it, delete it at once
+ * (so the `env` values in it cannot outlive the run, even if the script is killed), and run it
+ * with bash from the open descriptor, stdin from /dev/null (a script reading stdin cannot swallow
+ * anything). bash's exit code is the command's.
  */
 export const RUN_SCRIPT_COMMAND =
-  'umask 077; f=$(mktemp) || exit 125; cat > "$f"; bash "$f" </dev/null; rc=$?; rm -f "$f"; exit $rc'
+  'umask 077; f=$(mktemp) || exit 125; cat > "$f"; exec 3<"$f"; rm -f -- "$f"; exec bash /dev/fd/3 </dev/null'
+
+/** A remote path for a shell: quoted, with a leading `~/` meaning the user's home as people expect. */
+export function remotePath(path: string): string {
+  if (path === '~') return '"$HOME"'
+  if (path.startsWith('~/')) return `"$HOME"/${shellQuote(path.slice(2))}`
+  return shellQuote(path)
+}
 
 /** The remote command that unpacks an upload stream into `remote` (created if missing). */
 export function unpackCommand(remote: string): string {
-  const dir = shellQuote(remote)
+  const dir = remotePath(remote)
   return `mkdir -p -- ${dir} && tar -x -p -f - -C ${dir}`
 }
 

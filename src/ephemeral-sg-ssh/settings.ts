@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
+import * as core from '@actions/core'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
 import {
@@ -24,6 +25,8 @@ import {
 export interface SshSettings {
   groupIds: string[]
   port: number
+  /** The ports the rules open: the bastion's when there is one, otherwise every host's. */
+  openPorts: number[]
   ip?: RunnerAddress
   ipLookupUrls: string[]
   hosts: Endpoint[]
@@ -123,9 +126,16 @@ export async function readSettings(): Promise<SshSettings> {
     throw new InputError(Input.Script, 'nothing to do: give script and/or upload')
   }
 
+  if (pins.some((pin) => pin.keyType === undefined) && !insecure) {
+    core.warning(
+      'host-fingerprints without a key type: every host key type is negotiated, so a server may present another type than the one pinned and fail the check; write lines as [host] ssh-ed25519 SHA256:…'
+    )
+  }
+  const openPorts = jump ? [jump.target.port] : [...new Set(hosts.map((host) => host.target.port))]
   return {
     groupIds: groups.ids,
     port,
+    openPorts,
     ...(ip !== undefined ? { ip } : {}),
     ipLookupUrls: ipLookupUrls.length > 0 ? ipLookupUrls : DEFAULT_IP_LOOKUP_URLS,
     hosts,

@@ -1,6 +1,7 @@
 import ssh2 from 'ssh2'
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2'
-import { dirname, posix } from 'node:path'
+import { posix } from 'node:path'
+import { errorMessage } from '../common/errors.js'
 import type { Readable } from 'node:stream'
 import { hostKeyAlgorithms, verifyHostKey, type HostKeyPin } from './host-keys.js'
 import { RUN_SCRIPT_COMMAND, lineSplitter, scriptFile, unpackCommand } from './script.js'
@@ -81,9 +82,16 @@ function connectOnce(
         return verdict.trusted
       }
     }
-    client.once('ready', () => resolve(client))
-    client.once('error', (error) => {
+    let ready = false
+    client.once('ready', () => {
+      ready = true
+      resolve(client)
+    })
+    // `on`, not `once`: a connection can fail again after it was up (a reset mid-deploy), and an
+    // unhandled 'error' would crash the process before its finally closes the security group.
+    client.on('error', (error) => {
       client.end()
+      if (ready) return
       if (mismatch !== undefined) {
         reject(new HostKeyMismatch(`host key of ${endpoint.target.label} not trusted: ${mismatch}`))
       } else {
@@ -113,7 +121,7 @@ function isTransient(error: unknown): boolean {
   if (level === 'client-timeout' || level === 'client-socket') return true
   // A jump host refusing to forward yet (the target's rule not in place) reads as a channel open failure.
   return /Timed out while waiting for handshake|Channel open failure|connect failed/i.test(
-    error instanceof Error ? error.message : ''
+    errorMessage(error)
   )
 }
 
@@ -131,7 +139,8 @@ export async function connect(
   credentials: Credentials,
   deadline: number,
   jump?: Endpoint,
-  onRetry?: (message: string) => void
+  onRetry?: (message: string) => void,
+  stopped: () => boolean = () => false
 ): Promise<Connection> {
   for (let attempt = 1; ; attempt++) {
     const remaining = deadline - Date.now()
@@ -168,10 +177,8 @@ export async function connect(
     } catch (error) {
       bastion?.end()
       const wait = Math.min(5000, 250 * 2 ** (attempt - 1))
-      if (!isTransient(error) || Date.now() + wait >= deadline) throw error
-      onRetry?.(
-        `${endpoint.target.label}: ${error instanceof Error ? error.message : String(error)}; retrying in ${wait} ms`
-      )
+      if (!isTransient(error) || stopped() || Date.now() + wait >= deadline) throw error
+      onRetry?.(`${endpoint.target.label}: ${errorMessage(error)}; retrying in ${wait} ms`)
       await new Promise((resolve) => setTimeout(resolve, wait))
     }
   }
@@ -264,7 +271,7 @@ export async function uploadEntries(pair: UploadPair, localPath: string) {
   if (pair.remote.endsWith('/')) return { entries, directory: pair.remote }
   return {
     entries: [{ ...entries[0]!, name: posix.basename(pair.remote) }],
-    directory: dirname(pair.remote) || '.'
+    directory: posix.dirname(pair.remote)
   }
 }
 

@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs'
 import { lstat, readdir, readlink, stat } from 'node:fs/promises'
 import { join, posix, relative, sep } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
+import { byText } from '../common/compare.js'
 
 /**
  * A POSIX tar stream (ustar with pax headers for long names) of a file or a folder's content.
@@ -37,7 +38,7 @@ export async function collectEntries(localPath: string): Promise<TarEntry[]> {
   const entries: TarEntry[] = []
   const walk = async (dir: string): Promise<void> => {
     const children = await readdir(dir, { withFileTypes: true })
-    children.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    children.sort((a, b) => byText(a.name, b.name))
     for (const child of children) {
       const absolutePath = join(dir, child.name)
       const name = relative(localPath, absolutePath).split(sep).join('/')
@@ -132,42 +133,62 @@ const shortName = (text: string) =>
     ? posix.basename(text).slice(0, 90)
     : text
 
+/** Bytes gathered before each write: one SSH packet per tiny header would dominate the upload. */
+const WRITE_SIZE = 256 * 1024
+
 /** Streams `entries` as a tar archive, reading each file only when its turn comes. */
 export function tarStream(entries: readonly TarEntry[]): Readable {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 })
+  let pending: Buffer[] = []
+  let pendingBytes = 0
+  const flush = async () => {
+    if (pendingBytes === 0) return
+    const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes)
+    pending = []
+    pendingBytes = 0
+    if (!out.write(chunk)) await new Promise((resolve) => out.once('drain', resolve))
+  }
+  const push = async (buffer: Buffer) => {
+    pending.push(buffer)
+    pendingBytes += buffer.length
+    if (pendingBytes >= WRITE_SIZE) await flush()
+  }
   void (async () => {
     try {
       for (const entry of entries) {
         const pax = paxHeader(entry)
-        if (pax && !out.write(pax)) await new Promise((resolve) => out.once('drain', resolve))
+        if (pax) await push(pax)
         const type = entry.kind === 'file' ? '0' : entry.kind === 'directory' ? '5' : '2'
         const name = shortName(entry.name) + (entry.kind === 'directory' ? '/' : '')
-        const block = header({
-          name,
-          mode: entry.mode,
-          size: entry.kind === 'file' ? entry.size : 0,
-          mtime: entry.mtime,
-          type,
-          ...(entry.linkTarget !== undefined ? { linkname: shortName(entry.linkTarget) } : {})
-        })
-        if (!out.write(block)) await new Promise((resolve) => out.once('drain', resolve))
+        await push(
+          header({
+            name,
+            mode: entry.mode,
+            size: entry.kind === 'file' ? entry.size : 0,
+            mtime: entry.mtime,
+            type,
+            ...(entry.linkTarget !== undefined ? { linkname: shortName(entry.linkTarget) } : {})
+          })
+        )
         if (entry.kind !== 'file') continue
         let written = 0
         for await (const chunk of createReadStream(entry.absolutePath, {
-          highWaterMark: 256 * 1024
+          highWaterMark: WRITE_SIZE
         })) {
           const buffer = chunk as Buffer
           const take = buffer.subarray(0, Math.max(0, entry.size - written))
           written += take.length
-          if (!out.write(take)) await new Promise((resolve) => out.once('drain', resolve))
+          await push(take)
         }
-        if (written !== entry.size)
+        if (written !== entry.size) {
           throw new Error(`${entry.absolutePath} changed size while being uploaded`)
+        }
         const padding = (BLOCK - (entry.size % BLOCK)) % BLOCK
-        if (padding > 0 && !out.write(Buffer.alloc(padding)))
-          await new Promise((resolve) => out.once('drain', resolve))
+        if (padding > 0) await push(Buffer.alloc(padding))
       }
-      out.end(Buffer.alloc(BLOCK * 2))
+      await push(Buffer.alloc(BLOCK * 2))
+      await flush()
+      out.end()
     } catch (error) {
       out.destroy(error as Error)
     }

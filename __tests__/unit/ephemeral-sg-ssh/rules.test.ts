@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals'
 import {
   CREATED_AT_TAG,
+  EXPIRES_AT_TAG,
+  SESSION_TAG,
   MANAGED_BY_TAG,
   MANAGED_BY_VALUE
 } from '../../../src/ephemeral-sg-ssh/constants.js'
@@ -60,10 +62,13 @@ describe('ruleDescription', () => {
 describe('ruleTags', () => {
   it('marks the rule as ours and records when and by which run it was made', () => {
     const createdAt = new Date('2024-05-06T07:08:09.123Z')
-    const tags = ruleTags(context, createdAt)
+    const tags = ruleTags(context, createdAt, 3600, 'session-42')
     expect(Object.fromEntries(tags.map((tag) => [tag.Key, tag.Value]))).toEqual({
       [MANAGED_BY_TAG]: MANAGED_BY_VALUE,
+      [SESSION_TAG]: 'session-42',
       [CREATED_AT_TAG]: '2024-05-06T07:08:09.123Z',
+      // The expiry is fixed by the run that made the rule: created-at plus its rule-ttl.
+      [EXPIRES_AT_TAG]: '2024-05-06T08:08:09.123Z',
       repository: 'acme/web',
       'run-id': '9876543210',
       'run-attempt': '2',
@@ -132,6 +137,22 @@ describe('expiredRules', () => {
       'sgr-old',
       'sgr-old-2'
     ])
+  })
+
+  it("honours the expiry the creating run recorded over this run's TTL", () => {
+    const expiring = (ruleId: string, expiresAt: string): TaggedRule => ({
+      groupId: 'sg-11111111',
+      ruleId,
+      tags: {
+        [MANAGED_BY_TAG]: MANAGED_BY_VALUE,
+        [CREATED_AT_TAG]: '2024-05-06T11:00:00Z',
+        [EXPIRES_AT_TAG]: expiresAt
+      }
+    })
+    // A run with a one-minute TTL must not sweep a rule another run made to last six hours.
+    const live = expiring('sgr-live', '2024-05-06T17:00:00Z')
+    const past = expiring('sgr-past', '2024-05-06T11:30:00Z')
+    expect(expiredRules([live, past], now, 60).map((rule) => rule.ruleId)).toEqual(['sgr-past'])
   })
 
   it('measures age against the TTL given', () => {

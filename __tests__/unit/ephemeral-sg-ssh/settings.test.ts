@@ -78,6 +78,7 @@ describe('readSettings', () => {
       uploads: [],
       script: 'systemctl restart app',
       env: [],
+      openPorts: [22],
       parallel: true,
       failFast: false,
       connectTimeoutSeconds: 60,
@@ -391,6 +392,23 @@ describe('readSettings', () => {
       })
       expect(error.message).toBe('passphrase: does not decrypt private-key')
     }
+  })
+
+  it("opens the bastion's port when there is one, otherwise every host's", async () => {
+    setInputs({
+      ...valid(),
+      hosts: 'deploy@web-1\ndeploy@web-1:2222',
+      'known-hosts': `${knownHosts()}\n[web-1]:2222 ${webKey.type} ${webKey.base64}`
+    })
+    expect((await readSettings()).openPorts).toEqual([22, 2222])
+    setInputs({
+      ...valid(),
+      port: '2222',
+      hosts: 'deploy@web-1',
+      'jump-host': 'jump@bastion',
+      'known-hosts': `[web-1]:2222 ${webKey.type} ${webKey.base64}\nbastion ${bastionKey.type} ${bastionKey.base64}`
+    })
+    expect((await readSettings()).openPorts).toEqual([22])
   })
 
   it('refuses a public key given as private-key', async () => {
