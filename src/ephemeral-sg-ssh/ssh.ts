@@ -1,11 +1,12 @@
 import ssh2 from 'ssh2'
 import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2'
+import { stat } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { errorMessage } from '../common/errors.js'
 import type { Readable } from 'node:stream'
 import { hostKeyAlgorithms, verifyHostKey, type HostKeyPin } from './host-keys.js'
 import { RUN_SCRIPT_COMMAND, lineSplitter, scriptFile, unpackCommand } from './script.js'
-import { collectEntries, tarStream } from './tar.js'
+import { collectEntries, tarStream, walkEntries } from './tar.js'
 import type { SshTarget, UploadPair } from './targets.js'
 
 const { Client, utils } = ssh2
@@ -262,15 +263,18 @@ export function runCommand(
   })
 }
 
-/** Where an upload lands: a folder's content goes into `remote`; a file to `remote` (or into it, with a trailing /). */
+/**
+ * Where an upload lands: a folder's content goes into `remote`; a file goes to `remote` (or into
+ * it, with a trailing /). A folder is streamed while it is walked.
+ */
 export async function uploadEntries(pair: UploadPair, localPath: string) {
-  const entries = await collectEntries(localPath)
-  const isFile =
-    entries.length === 1 && entries[0]!.kind === 'file' && entries[0]!.absolutePath === localPath
-  if (!isFile) return { entries, directory: pair.remote }
-  if (pair.remote.endsWith('/')) return { entries, directory: pair.remote }
+  const info = await stat(localPath)
+  if (!info.isFile() || pair.remote.endsWith('/')) {
+    return { entries: walkEntries(localPath), directory: pair.remote }
+  }
+  const [entry] = await collectEntries(localPath)
   return {
-    entries: [{ ...entries[0]!, name: posix.basename(pair.remote) }],
+    entries: [{ ...entry!, name: posix.basename(pair.remote) }],
     directory: posix.dirname(pair.remote)
   }
 }

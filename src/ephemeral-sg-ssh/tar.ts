@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs'
-import { lstat, readdir, readlink, stat } from 'node:fs/promises'
+import { lstat, readFile, readdir, readlink, stat } from 'node:fs/promises'
 import { join, posix, relative, sep } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
 import { byText } from '../common/compare.js'
@@ -20,56 +20,48 @@ export interface TarEntry {
   linkTarget?: string
 }
 
-export async function collectEntries(localPath: string): Promise<TarEntry[]> {
+/**
+ * The entries of a file or a folder's content, yielded while walking, so the upload streams the
+ * first files while the rest of the tree is still being listed.
+ */
+export async function* walkEntries(localPath: string): AsyncGenerator<TarEntry> {
   const info = await stat(localPath)
   if (info.isFile()) {
     const name = localPath.split(sep).pop()!
-    return [
-      {
-        name,
-        absolutePath: localPath,
-        kind: 'file',
-        mode: info.mode & 0o7777,
-        size: info.size,
-        mtime: info.mtimeMs
-      }
-    ]
+    yield {
+      name,
+      absolutePath: localPath,
+      kind: 'file',
+      mode: info.mode & 0o7777,
+      size: info.size,
+      mtime: info.mtimeMs
+    }
+    return
   }
-  const entries: TarEntry[] = []
-  const walk = async (dir: string): Promise<void> => {
+  async function* walk(dir: string): AsyncGenerator<TarEntry> {
     const children = await readdir(dir, { withFileTypes: true })
     children.sort((a, b) => byText(a.name, b.name))
     for (const child of children) {
       const absolutePath = join(dir, child.name)
       const name = relative(localPath, absolutePath).split(sep).join('/')
-      const info = await lstat(absolutePath)
-      const mode = info.mode & 0o7777
-      if (info.isSymbolicLink()) {
-        entries.push({
-          name,
-          absolutePath,
-          kind: 'symlink',
-          mode,
-          size: 0,
-          mtime: info.mtimeMs,
-          linkTarget: await readlink(absolutePath)
-        })
-      } else if (info.isDirectory()) {
-        entries.push({ name, absolutePath, kind: 'directory', mode, size: 0, mtime: info.mtimeMs })
-        await walk(absolutePath)
-      } else if (info.isFile()) {
-        entries.push({
-          name,
-          absolutePath,
-          kind: 'file',
-          mode,
-          size: info.size,
-          mtime: info.mtimeMs
-        })
+      const entry = await lstat(absolutePath)
+      const common = { name, absolutePath, mode: entry.mode & 0o7777, mtime: entry.mtimeMs }
+      if (entry.isSymbolicLink()) {
+        yield { ...common, kind: 'symlink', size: 0, linkTarget: await readlink(absolutePath) }
+      } else if (entry.isDirectory()) {
+        yield { ...common, kind: 'directory', size: 0 }
+        yield* walk(absolutePath)
+      } else if (entry.isFile()) {
+        yield { ...common, kind: 'file', size: entry.size }
       }
     }
   }
-  await walk(localPath)
+  yield* walk(localPath)
+}
+
+export async function collectEntries(localPath: string): Promise<TarEntry[]> {
+  const entries: TarEntry[] = []
+  for await (const entry of walkEntries(localPath)) entries.push(entry)
   return entries
 }
 
@@ -137,7 +129,7 @@ const shortName = (text: string) =>
 const WRITE_SIZE = 256 * 1024
 
 /** Streams `entries` as a tar archive, reading each file only when its turn comes. */
-export function tarStream(entries: readonly TarEntry[]): Readable {
+export function tarStream(entries: Iterable<TarEntry> | AsyncIterable<TarEntry>): Readable {
   const out = new PassThrough({ highWaterMark: 1024 * 1024 })
   let pending: Buffer[] = []
   let pendingBytes = 0
@@ -155,7 +147,7 @@ export function tarStream(entries: readonly TarEntry[]): Readable {
   }
   void (async () => {
     try {
-      for (const entry of entries) {
+      for await (const entry of entries) {
         const pax = paxHeader(entry)
         if (pax) await push(pax)
         const type = entry.kind === 'file' ? '0' : entry.kind === 'directory' ? '5' : '2'
@@ -172,13 +164,20 @@ export function tarStream(entries: readonly TarEntry[]): Readable {
         )
         if (entry.kind !== 'file') continue
         let written = 0
-        for await (const chunk of createReadStream(entry.absolutePath, {
-          highWaterMark: WRITE_SIZE
-        })) {
-          const buffer = chunk as Buffer
-          const take = buffer.subarray(0, Math.max(0, entry.size - written))
-          written += take.length
-          await push(take)
+        if (entry.size <= WRITE_SIZE) {
+          // Small files (most of an app tree): one read, no stream to set up per file.
+          const content = await readFile(entry.absolutePath)
+          written = content.length
+          await push(content)
+        } else {
+          for await (const chunk of createReadStream(entry.absolutePath, {
+            highWaterMark: WRITE_SIZE
+          })) {
+            const buffer = chunk as Buffer
+            const take = buffer.subarray(0, Math.max(0, entry.size - written))
+            written += take.length
+            await push(take)
+          }
         }
         if (written !== entry.size) {
           throw new Error(`${entry.absolutePath} changed size while being uploaded`)
