@@ -3,7 +3,7 @@
 // moto_server, each through its own counting proxy and into its own bucket.
 //
 //   node bench/deploy-dags.mjs            print the table
-//   node bench/deploy-dags.mjs --write    also rewrite BENCHMARKS.md
+//   node bench/deploy-dags.mjs --write    also rewrite its section of BENCHMARKS.md
 //   options: --files N (default 2000), --repeats N (rounds of each scenario, default 3)
 //
 // Scenarios:
@@ -12,21 +12,10 @@
 //   3. nothing changed since the last deploy.
 // Exits non-zero only on errors (a tool failing, a correctness check failing); a missed
 // performance target is printed as "target missed" but is not an error.
-import { execFileSync, spawn, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync
-} from 'node:fs'
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -36,19 +25,26 @@ import {
 import { startMoto } from '../test-support/moto.mjs'
 import { startProxy } from '../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+import { writeSection } from './benchmarks-md.mjs'
+import {
+  benchHome,
+  benchOptions,
+  bundleDigest,
+  loadAverage,
+  logMachine,
+  machineInfo,
+  machineTable,
+  median,
+  mulberry32,
+  repoRoot,
+  seconds,
+  tail,
+  textTable,
+  timedSpawn
+} from './common.mjs'
 
-const repoRoot = resolve(import.meta.dirname, '..')
-const { values: args } = parseArgs({
-  options: {
-    write: { type: 'boolean', default: false },
-    files: { type: 'string', default: '2000' },
-    repeats: { type: 'string', default: '3' }
-  }
-})
-const FILE_COUNT = positiveInteger(args.files, '--files')
 // The fixed part of the tree (.airflowignore, common/, one __init__.py per folder) is 56 files.
-if (FILE_COUNT < 100) throw new Error(`--files must be at least 100, got ${FILE_COUNT}`)
-const REPEATS = positiveInteger(args.repeats, '--repeats')
+const args = benchOptions({ files: '2000', minFiles: 100 })
 const PREFIX = 'dags'
 /** Per-process ceiling: a hung tool fails the benchmark instead of stalling it. */
 const TOOL_TIMEOUT_MS = 300_000
@@ -59,24 +55,8 @@ const TARGETS = {
   noChange: 'action process < 1 s'
 }
 
-function positiveInteger(text, flag) {
-  const value = Number(text)
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`${flag} must be a positive integer, got '${text}'`)
-  return value
-}
-
 // ---------------------------------------------------------------------------------------------
 // The DAG tree: deterministic (seeded), so every run of the benchmark syncs the same bytes.
-
-function mulberry32(seed) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const TEAMS = ['finance', 'marketing', 'growth', 'platform', 'data_science', 'ops', 'sales', 'risk']
 const DOMAINS = ['ingest', 'transform', 'reporting', 'ml', 'exports', 'quality']
@@ -352,8 +332,8 @@ async function runAwsSync(ctx, { dir, bucket }) {
   return counted(ctx.cliProxy, async () => {
     const argv = ['s3', 'sync', dir, `s3://${bucket}/${PREFIX}`, '--endpoint-url', ctx.cliProxy.url]
     const { code, stdout, stderr, ms } = await timedSpawn('aws', argv, {
-      ...process.env,
-      ...toolEnv(ctx.home)
+      env: { ...process.env, ...toolEnv(ctx.home) },
+      timeoutMs: TOOL_TIMEOUT_MS
     })
     if (code !== 0)
       throw new Error(`aws s3 sync failed (exit ${code}):\n${tail(stdout)}\n${tail(stderr)}`)
@@ -362,31 +342,6 @@ async function runAwsSync(ctx, { dir, bucket }) {
     return { ms, uploaded }
   })
 }
-
-function timedSpawn(command, argv, env) {
-  return new Promise((resolvePromise, reject) => {
-    const started = performance.now()
-    const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk) => (stdout += chunk))
-    child.stderr.on('data', (chunk) => (stderr += chunk))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`${command} ${argv.join(' ')} did not finish within ${TOOL_TIMEOUT_MS} ms`))
-    }, TOOL_TIMEOUT_MS)
-    child.on('error', (error) => {
-      clearTimeout(timer)
-      reject(error)
-    })
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolvePromise({ code, stdout, stderr, ms: performance.now() - started })
-    })
-  })
-}
-
-const tail = (text) => text.split('\n').slice(-15).join('\n')
 
 /** Median wall time of a bare process start, for reference. */
 function bareStartMs(command, argv, runs = 5) {
@@ -424,13 +379,6 @@ async function objectText(s3, bucket, key) {
 
 // ---------------------------------------------------------------------------------------------
 
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b)
-  const middle = Math.floor(sorted.length / 2)
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
-}
-
-const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`
 const thousands = (n) => n.toLocaleString('en-US')
 const methods = (byMethod) =>
   Object.entries(byMethod)
@@ -438,63 +386,16 @@ const methods = (byMethod) =>
     .map(([method, n]) => `${thousands(n)} ${method}`)
     .join(', ')
 
-function commandOutput(command, argv) {
-  try {
-    const result = spawnSync(command, argv, { encoding: 'utf8', timeout: 30_000 })
-    // aws CLI v1 prints its version on stderr, v2 on stdout.
-    return `${result.stdout ?? ''}${result.stderr ?? ''}`.trim() || 'unknown'
-  } catch {
-    return 'unknown'
-  }
-}
-
-/** 1-minute load average: other work on the machine during the run skews every figure. */
-const loadAverage = () => loadavg()[0].toFixed(2)
-
 const BUNDLE = join(repoRoot, 'dist', 'deploy-dags', 'index.js')
-const bundleDigest = () =>
-  createHash('sha256').update(readFileSync(BUNDLE)).digest('hex').slice(0, 16)
-
-function machineInfo(node24) {
-  return {
-    loadBefore: loadAverage(),
-    nproc: commandOutput('nproc', []),
-    cpu: cpus()[0]?.model?.trim() ?? 'unknown',
-    memory: `${(totalmem() / 1024 ** 3).toFixed(1)} GiB`,
-    kernel: release(),
-    node24: execFileSync(node24, ['--version'], { encoding: 'utf8' }).trim(),
-    benchNode: process.version,
-    moto: commandOutput('python3', ['-c', 'import moto;print(moto.__version__)']),
-    aws: commandOutput('aws', ['--version'])
-  }
-}
 
 async function main() {
   const node24 = nodeRuntimes()[0].path
-  const home = mkdtempSync(join(tmpdir(), 'bench-deploy-dags-'))
-  const cleanups = [() => rmSync(home, { recursive: true, force: true })]
-  const cleanup = async () => {
-    while (cleanups.length > 0) await cleanups.pop()()
-  }
-  // Ctrl-C: still stop moto and the proxies, and remove the temporary trees.
-  for (const signal of ['SIGINT', 'SIGTERM']) {
-    process.once(signal, () => {
-      console.error(`\n${signal}: cleaning up`)
-      cleanup().finally(() => process.exit(130))
-    })
-  }
+  const { home, cleanups, cleanup } = benchHome('deploy-dags')
 
   try {
-    const machine = machineInfo(node24)
-    const bundle = bundleDigest()
-    console.log(
-      `machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memory}, Linux ${machine.kernel}, ` +
-        `load average ${machine.loadBefore}`
-    )
-    console.log(`node ${machine.node24} (action), moto ${machine.moto}, ${machine.aws}`)
-    if (Number(machine.loadBefore) >= Number(machine.nproc)) {
-      console.log('warning: the machine is already busy; the figures will be noisy')
-    }
+    const machine = machineInfo(node24, { aws: ['aws', ['--version']] })
+    const bundle = bundleDigest([BUNDLE])
+    logMachine(machine, ['aws'])
 
     const moto = await startMoto()
     cleanups.push(() => moto.stop())
@@ -521,7 +422,7 @@ async function main() {
       dir: join(home, name, 'dags')
     })
     let current = checkout('checkout-0')
-    const { files, dagModules } = generateTree(current.dir, FILE_COUNT)
+    const { files, dagModules } = generateTree(current.dir, args.files)
     const treeBytes = files.reduce((sum, path) => sum + statSync(join(current.dir, path)).size, 0)
     console.log(
       `tree: ${thousands(files.length)} files, ${(treeBytes / 1024 ** 2).toFixed(1)} MiB in ${current.dir}`
@@ -539,12 +440,12 @@ async function main() {
     // the two tools alternates, so neither always runs against the emptier (or warmer) moto.
     const firsts = []
     let buckets
-    for (let round = 1; round <= REPEATS; round++) {
+    for (let round = 1; round <= args.repeats; round++) {
       buckets = { action: `bench-deploy-dags-${round}`, cli: `bench-aws-s3-sync-${round}` }
       for (const bucket of Object.values(buckets)) {
         await s3.send(new CreateBucketCommand({ Bucket: bucket }))
       }
-      console.log(`\n1. first full upload, round ${round}/${REPEATS}`)
+      console.log(`\n1. first full upload, round ${round}/${args.repeats}`)
       const runFirst = {
         action: () => runDeployDags(ctx, { ...current, bucket: buckets.action }),
         cli: () => runAwsSync(ctx, { ...current, bucket: buckets.cli })
@@ -579,7 +480,7 @@ async function main() {
     // 2 and 3, repeated on the last pair of buckets: each round is the next commit checked out
     // afresh, deployed, then deployed again with nothing changed.
     const rounds = []
-    for (let round = 1; round <= REPEATS; round++) {
+    for (let round = 1; round <= args.repeats; round++) {
       const next = checkout(`checkout-${round}`)
       // cpSync does not preserve timestamps: every file gets a new mtime, as after actions/checkout.
       const copyStarted = Date.now()
@@ -594,7 +495,9 @@ async function main() {
       rmSync(current.workspace, { recursive: true, force: true })
       current = next
 
-      console.log(`\n2. fresh checkout, one same-size edit (${edited}), round ${round}/${REPEATS}`)
+      console.log(
+        `\n2. fresh checkout, one same-size edit (${edited}), round ${round}/${args.repeats}`
+      )
       const action = await runDeployDags(ctx, { ...current, bucket: buckets.action })
       const cli = await runAwsSync(ctx, { ...current, bucket: buckets.cli })
       logRun('deploy-dags', action)
@@ -620,7 +523,7 @@ async function main() {
         )
       }
 
-      console.log(`3. nothing changed, round ${round}/${REPEATS}`)
+      console.log(`3. nothing changed, round ${round}/${args.repeats}`)
       const actionIdle = await runDeployDags(ctx, { ...current, bucket: buckets.action })
       const cliIdle = await runAwsSync(ctx, { ...current, bucket: buckets.cli })
       logRun('deploy-dags', actionIdle)
@@ -640,7 +543,7 @@ async function main() {
     const awsStartMs = bareStartMs('aws', ['--version'])
     machine.loadAfter = loadAverage()
     // A rebuild during the run would mix two bundles' figures.
-    if (bundleDigest() !== bundle)
+    if (bundleDigest([BUNDLE]) !== bundle)
       throw new Error(`${BUNDLE} changed during the benchmark; run it again`)
     const results = summarize({ firsts, rounds, nodeStartMs, awsStartMs })
     const table = renderTable(results)
@@ -661,8 +564,9 @@ async function main() {
         treeBytes,
         problems
       })
-      writeFileSync(join(repoRoot, 'BENCHMARKS.md'), await formatMarkdown(report))
-      console.log('\nwrote BENCHMARKS.md')
+      // Only this script's section: the other benchmarks' sections stay as they are.
+      await writeSection('deploy-dags', report)
+      console.log('\nwrote the deploy-dags section of BENCHMARKS.md')
     }
     if (problems.length > 0) process.exitCode = 1
   } finally {
@@ -765,13 +669,7 @@ function renderTable({ firsts, rounds, s1, s2, s3, met, nodeStartMs, awsStartMs 
       ''
     ]
   ]
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  const line = (row) => `| ${row.map((cell, column) => cell.padEnd(widths[column])).join(' | ')} |`
-  return [
-    line(rows[0]),
-    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-    ...rows.slice(1).map(line)
-  ].join('\n')
+  return textTable(rows)
 }
 
 function renderReport({ results, table, machine, bundle, files, treeBytes, problems }) {
@@ -793,9 +691,7 @@ function renderReport({ results, table, machine, bundle, files, treeBytes, probl
       runRow(`3. round ${i + 1} aws s3 sync`, r.cliIdle)
     ])
   ].join('\n')
-  return `# Benchmarks
-
-<!-- Generated by \`node bench/deploy-dags.mjs --write\`; edit the script, not this file. -->
+  return `<!-- Generated by \`node bench/deploy-dags.mjs --write\`; edit the script, not this section. -->
 
 ## deploy-dags vs \`aws s3 sync\`
 
@@ -848,30 +744,15 @@ ${
 
 ### Machine
 
-| | |
-|-|-|
-| CPUs (\`nproc\`) | ${machine.nproc} (${machine.cpu}) |
-| Memory | ${machine.memory} |
-| Kernel (\`uname -r\`) | ${machine.kernel} |
-| Node (action) | ${machine.node24} |
-| Node (benchmark script) | ${machine.benchNode} |
-| Load average (1 min) before the run / at its end (the run itself keeps 2-3 processes busy) | ${machine.loadBefore} / ${machine.loadAfter} |
-| moto | ${machine.moto} |
-| aws CLI | ${machine.aws} |
+${machineTable(machine, {
+  loadNote: ' (the run itself keeps 2-3 processes busy)',
+  tools: [['aws CLI', 'aws']]
+})}
 
 ### Every run
 
 ${perRun}
 `
-}
-
-/** Formats like `npm run format`, so `npm run lint` accepts the file; plain text without prettier. */
-async function formatMarkdown(text) {
-  const prettier = await import('prettier').catch(() => undefined)
-  if (prettier === undefined) return text
-  const target = join(repoRoot, 'BENCHMARKS.md')
-  const options = (await prettier.resolveConfig(target)) ?? {}
-  return prettier.format(text, { ...options, filepath: target })
 }
 
 main().catch((error) => {
