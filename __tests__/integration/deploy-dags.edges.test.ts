@@ -15,14 +15,16 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
+import type { ProxyHooks } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import {
   bucketContents,
   createBucket,
   credentials,
   freshCheckout,
+  proxyFor,
   removeWorkspaces,
+  stopProxies,
   s3For,
   withoutManifest,
   workspaceWith
@@ -30,7 +32,6 @@ import {
 
 let moto: Moto
 let s3: S3Client
-const proxies: Proxy[] = []
 const [node24] = nodeRuntimes()
 
 beforeAll(async () => {
@@ -40,15 +41,11 @@ beforeAll(async () => {
 afterAll(async () => {
   removeWorkspaces()
   s3?.destroy()
-  await Promise.all(proxies.map((p) => p.stop()))
+  await stopProxies()
   await moto?.stop()
 })
 
-async function proxy(hooks: ProxyHooks = {}): Promise<Proxy> {
-  const started = await startProxy(moto.endpoint, hooks)
-  proxies.push(started)
-  return started
-}
+const proxy = (hooks: ProxyHooks = {}) => proxyFor(moto.endpoint, hooks)
 
 const deploy = (
   workspace: string,

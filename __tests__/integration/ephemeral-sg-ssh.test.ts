@@ -21,10 +21,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { freePort } from '../../test-support/net.mjs'
-import { startProxy, type Proxy } from '../../test-support/proxy.mjs'
+import type { Proxy } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
-import { credentials, removeWorkspaces, workspaceWith } from './helpers.js'
+import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -34,7 +34,6 @@ let key: { privateKey: string; publicKey: string }
 let encryptedKey: { privateKey: string; publicKey: string }
 let vpcId: string
 const remoteRoot = mkdtempSync(join(tmpdir(), 'remote-'))
-const proxies: Proxy[] = []
 const [node24] = nodeRuntimes()
 
 beforeAll(async () => {
@@ -57,7 +56,7 @@ afterAll(async () => {
   removeWorkspaces()
   rmSync(remoteRoot, { recursive: true, force: true })
   rmSync(keysDir, { recursive: true, force: true })
-  await Promise.all(proxies.map((p) => p.stop()))
+  await stopProxies()
   await server?.stop()
   ec2?.destroy()
   await moto?.stop()
@@ -322,11 +321,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
 })
 
 describe('ephemeral-sg-ssh input checks', () => {
-  async function watched(): Promise<Proxy> {
-    const proxy = await startProxy(moto.endpoint)
-    proxies.push(proxy)
-    return proxy
-  }
+  const watched = () => proxyFor(moto.endpoint)
   const authorizeCalls = (proxy: Proxy) =>
     proxy.requests.filter((r) => r.body.includes('Action=AuthorizeSecurityGroupIngress'))
 

@@ -16,6 +16,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
 
 export const credentials = {
   AWS_ACCESS_KEY_ID: 'testing',
@@ -99,4 +100,17 @@ export function withoutManifest(contents: Record<string, string>): Record<string
   return Object.fromEntries(
     Object.entries(contents).filter(([key]) => !key.endsWith('.deploy-dags-manifest.json'))
   )
+}
+
+const startedProxies: Proxy[] = []
+
+/** A recording proxy in front of `endpoint`, stopped by stopProxies() in afterAll. */
+export async function proxyFor(endpoint: string, hooks: ProxyHooks = {}): Promise<Proxy> {
+  const started = await startProxy(endpoint, hooks)
+  startedProxies.push(started)
+  return started
+}
+
+export async function stopProxies(): Promise<void> {
+  await Promise.all(startedProxies.splice(0).map((proxy) => proxy.stop()))
 }

@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { readFileSync } from 'node:fs'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
+import type { ProxyHooks } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
-import { credentials, removeWorkspaces, workspaceWith } from './helpers.js'
+import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
 
 let moto: Moto
-const proxies: Proxy[] = []
 const [node24] = nodeRuntimes()
 const FUNCTION = 'refresh-workers'
 
@@ -21,15 +20,11 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   removeWorkspaces()
-  await Promise.all(proxies.map((p) => p.stop()))
+  await stopProxies()
   await moto?.stop()
 })
 
-async function proxy(hooks: ProxyHooks = {}): Promise<Proxy> {
-  const started = await startProxy(moto.endpoint, hooks)
-  proxies.push(started)
-  return started
-}
+const proxy = (hooks: ProxyHooks = {}) => proxyFor(moto.endpoint, hooks)
 
 const isInvoke = (req: { method: string; url: string }) =>
   req.method === 'POST' && req.url.includes('/invocations')
