@@ -25,3 +25,20 @@ export function startSshd(options: {
   allowTcpForwarding?: boolean
   port?: number
 }): Promise<Sshd>
+export interface PreparedSshd {
+  sshd: string
+  dir: string
+  configPath: string
+  pidFile: string
+  host: string
+  port: number
+  user: string
+  hostKeys: HostKey[]
+  knownHosts: string
+}
+export function prepareSshd(options: {
+  authorizedKeys: string[]
+  hostKeyTypes?: string[]
+  allowTcpForwarding?: boolean
+  port?: number
+}): Promise<PreparedSshd>

@@ -56,9 +56,11 @@ export function fingerprintOf(publicKeyPath) {
 }
 
 /**
+ * Host keys, authorized keys and a config for an sshd on loopback, in a fresh directory; the
+ * caller starts it (in the foreground for tests, as a daemon for the self-test job).
  * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean, port?: number }} options
  */
-export async function startSshd({
+export async function prepareSshd({
   authorizedKeys,
   hostKeyTypes = ['ed25519'],
   allowTcpForwarding = false,
@@ -81,11 +83,12 @@ export async function startSshd({
   })
   writeFileSync(join(dir, 'authorized_keys'), authorizedKeys.join('\n') + '\n', { mode: 0o600 })
   const port = fixedPort ?? (await freePort())
+  const pidFile = join(dir, 'sshd.pid')
   const config = [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     ...hostKeys.map((key) => `HostKey ${key.path}`),
-    `PidFile ${join(dir, 'sshd.pid')}`,
+    `PidFile ${pidFile}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
     'PubkeyAuthentication yes',
     'PasswordAuthentication no',
@@ -103,7 +106,27 @@ export async function startSshd({
   ].join('\n')
   const configPath = join(dir, 'sshd_config')
   writeFileSync(configPath, config + '\n')
-  const child = spawn(SSHD, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
+  return {
+    sshd: SSHD,
+    dir,
+    configPath,
+    pidFile,
+    host: '127.0.0.1',
+    port,
+    user: userInfo().username,
+    hostKeys,
+    /** known_hosts lines for this server, one per host key. */
+    knownHosts: hostKeys.map((key) => `[127.0.0.1]:${port} ${key.publicKey}`).join('\n')
+  }
+}
+
+/**
+ * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean, port?: number }} options
+ */
+export async function startSshd(options) {
+  const { sshd, dir, configPath, port, host, user, hostKeys, knownHosts } =
+    await prepareSshd(options)
+  const child = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
   running.add(child)
   let log = ''
   child.stderr.on('data', (chunk) => {
@@ -111,12 +134,11 @@ export async function startSshd({
   })
   await waitForPort(port, child, () => log)
   return {
-    host: '127.0.0.1',
+    host,
     port,
-    user: userInfo().username,
+    user,
     hostKeys,
-    /** known_hosts lines for this server, one per host key. */
-    knownHosts: hostKeys.map((key) => `[127.0.0.1]:${port} ${key.publicKey}`).join('\n'),
+    knownHosts,
     log: () => log,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) {
