@@ -24,6 +24,9 @@ export interface ActionRun extends StepResult {
   outputs: Record<string, string>
   state: Record<string, string>
   summary: string
+  /** What the main step wrote to GITHUB_ENV and GITHUB_PATH. */
+  exportedEnv: Record<string, string>
+  addedPath: string[]
   post?: StepResult & { outputs: Record<string, string>; summary: string }
   home: string
   workspace: string
@@ -31,6 +34,8 @@ export interface ActionRun extends StepResult {
 }
 export interface RunOptions {
   action: string
+  /** Folder holding action.yml, instead of this pack's actions/<action>. */
+  actionDir?: string
   inputs?: Record<string, string>
   env?: Record<string, string>
   node?: string
@@ -47,7 +52,7 @@ export interface ActionMetadata {
   outputs?: Record<string, { description?: string }>
   runs: { using: string; main: string; post?: string; 'post-if'?: string }
 }
-export function loadAction(name: string): { dir: string; metadata: ActionMetadata }
+export function loadAction(name: string, dir?: string): { dir: string; metadata: ActionMetadata }
 export function inputVariable(name: string): string
 export function parseFileCommands(text: string): Record<string, string>
 export function parseWorkflowCommands(stdout: string): WorkflowCommand[]

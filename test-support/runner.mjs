@@ -22,8 +22,8 @@ export function nodeRuntimes() {
   ]
 }
 
-export function loadAction(name) {
-  const dir = join(repoRoot, 'actions', name)
+/** `dir` defaults to this pack's `actions/<name>`; tests pass another folder for a fake action. */
+export function loadAction(name, dir = join(repoRoot, 'actions', name)) {
   const metadata = parseYaml(readFileSync(join(dir, 'action.yml'), 'utf8'))
   return { dir, metadata }
 }
@@ -111,6 +111,7 @@ function resolveDefault(value, context) {
 /**
  * @param {{
  *   action: string,
+ *   actionDir?: string,
  *   inputs?: Record<string, string>,
  *   env?: Record<string, string>,
  *   node?: string,
@@ -122,14 +123,13 @@ function resolveDefault(value, context) {
  * }} options
  */
 export async function runAction(options) {
-  const { dir, metadata } = loadAction(options.action)
+  const { dir, metadata } = loadAction(options.action, options.actionDir)
   const declared = metadata.inputs ?? {}
   const unknown = Object.keys(options.inputs ?? {}).filter((name) => !(name in declared))
   if (unknown.length > 0) {
     // The runner only warns ("Unexpected input(s)"); a test passing one has a typo, so fail it.
-    throw new Error(
-      `inputs not declared in actions/${options.action}/action.yml: ${unknown.join(', ')}`
-    )
+    const metadataPath = options.actionDir ?? `actions/${options.action}`
+    throw new Error(`inputs not declared in ${metadataPath}/action.yml: ${unknown.join(', ')}`)
   }
   const runs = metadata.runs ?? {}
   if (!/^node\d+$/.test(runs.using ?? ''))
@@ -213,6 +213,9 @@ export async function runAction(options) {
   const state = parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8'))
   const outputs = parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
   const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+  // Read before the post step empties the files: the runner applies them to the steps that follow.
+  const exportedEnv = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'))
+  const addedPath = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean)
 
   let post
   if (runs.post && evaluateIf(runs['post-if'], status)) {
@@ -240,6 +243,8 @@ export async function runAction(options) {
     outputs,
     state,
     summary,
+    exportedEnv,
+    addedPath,
     post,
     home,
     workspace,

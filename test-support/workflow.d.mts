@@ -1,0 +1,124 @@
+import type { WorkflowCommand } from './runner.mjs'
+
+/** A step as written in the workflow or action.yml. */
+export interface WorkflowStep {
+  id?: string
+  name?: string
+  uses?: string
+  run?: string
+  with?: Record<string, unknown>
+  env?: Record<string, unknown>
+  [key: string]: unknown
+}
+
+/** The contexts an expression sees: github, inputs, env, steps, … (which ones depends on where). */
+export type ExpressionContexts = Record<string, unknown>
+
+export interface StandInArgs {
+  /** The step's `with:`, evaluated, as the strings an action receives. */
+  with: Record<string, string>
+  /** The process environment the action would run with (env context, GITHUB_*, RUNNER_*). */
+  env: Record<string, string>
+  context: ExpressionContexts
+}
+export interface StandInResult {
+  outputs?: Record<string, unknown>
+  /** Exported to the job's later steps, as if written to GITHUB_ENV. */
+  env?: Record<string, string>
+  /** Prepended to PATH for later steps, as if written to GITHUB_PATH. */
+  path?: string | string[]
+  summary?: string
+  log?: string
+}
+
+/**
+ * What a step's `uses:` runs locally: one of this pack's bundled actions through runAction
+ * (`actionDir` for an action.yml elsewhere), a JavaScript stand-in for a third-party action (it
+ * fails the step by throwing), or a composite action's folder.
+ */
+export type StepResolution =
+  | { action: string; actionDir?: string }
+  | { run: (args: StandInArgs) => StandInResult | void | Promise<StandInResult | void> }
+  | { composite: string }
+/** The reusable workflow a job's `uses:` calls; `sha` is its job.workflow_sha. */
+export interface JobResolution {
+  file: string
+  sha?: string
+}
+
+export interface WorkflowOptions {
+  file: string
+  /** github.event_name; with workflow_call (the default) the run is a call with `inputs`/`secrets`. */
+  event?: string
+  /** workflow_call or workflow_dispatch inputs, typed by their declarations. */
+  inputs?: Record<string, unknown>
+  secrets?: Record<string, string>
+  /**
+   * Overrides of the github context. `workflow_repository` and `workflow_sha` also give
+   * job.workflow_repository / job.workflow_sha (default: the repository and sha).
+   */
+  github?: Record<string, unknown>
+  vars?: Record<string, string>
+  /** Base process environment of every step (PATH, HOME, LANG come from this process unless set). */
+  env?: Record<string, string>
+  /** GITHUB_WORKSPACE and the default working directory; a temporary folder when absent. */
+  workspace?: string
+  /** Only these jobs, and the jobs they need. */
+  jobs?: string[]
+  resolveUses?: (uses: string, kind: 'step' | 'job') => StepResolution | JobResolution | undefined
+  /** Node binary for bundled actions. */
+  node?: string
+  /** Steps that only provision the machine: they succeed without running. */
+  skipStep?: (step: WorkflowStep) => boolean
+  /** Bound on each step (default 120 s); exceeding it rejects runWorkflow. */
+  timeoutMs?: number
+}
+
+export type StepOutcome = 'success' | 'failure' | 'skipped'
+export interface StepRecord {
+  outcome: StepOutcome
+  conclusion: StepOutcome
+  outputs: Record<string, string>
+}
+export interface JobRecord {
+  result: 'success' | 'failure' | 'skipped' | 'cancelled'
+  outputs: Record<string, string>
+  /** The evaluated environment name, when the job has a non-empty one. */
+  environment?: string
+  /** By step id, or by the step's position in `steps:` (from 0) when it has none. */
+  steps: Record<string, StepRecord>
+  /** Each line prefixed with `step name | `, secrets masked. */
+  log: string
+  /** The ::error, ::warning and ::notice commands the steps printed. */
+  annotations: WorkflowCommand[]
+  summary: string
+  /** For a job that calls a reusable workflow: that run. */
+  workflow?: WorkflowRun
+}
+export interface WorkflowRun {
+  result: 'success' | 'failure' | 'cancelled'
+  /** on.workflow_call.outputs, when the run was a call. */
+  outputs: Record<string, string>
+  jobs: Record<string, JobRecord>
+  /** Every GITHUB_STEP_SUMMARY, in order. */
+  summary: string
+  /** Every job's log, each line prefixed with `job id / `. */
+  log: string
+}
+export interface StatusFunctions {
+  success(): boolean
+  failure(): boolean
+  cancelled(): boolean
+}
+
+export function runWorkflow(options: WorkflowOptions): Promise<WorkflowRun>
+/** One expression, without `${{ }}`; `status` makes success(), failure() and cancelled() known. */
+export function evaluateExpression(
+  expression: string,
+  contexts: ExpressionContexts,
+  status?: StatusFunctions
+): unknown
+/** Substitutes each `${{ }}` of a string. */
+export function interpolate(template: string, contexts: ExpressionContexts): string
+/** How a value reads once interpolated: null is '', objects 'Object', arrays 'Array'. */
+export function toExpressionString(value: unknown): string
