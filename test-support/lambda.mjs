@@ -14,9 +14,9 @@ const ECHO_ZIP = Buffer.from(
   'base64'
 )
 
-const clientOptions = (endpoint) => ({
+const clientOptions = (endpoint, region = 'us-east-1') => ({
   endpoint,
-  region: 'us-east-1',
+  region,
   credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }
 })
 
@@ -32,12 +32,12 @@ export async function useLambdaWithoutDocker(endpoint) {
 
 let roleArn
 /**
- * Creates an echo function, publishes version 1 and points the alias `live` at it.
+ * Creates an echo function in `region`, publishes version 1 and points the alias `live` at it.
  * @returns {Promise<{ name: string, arn: string }>}
  */
-export async function createEchoFunction(endpoint, name) {
+export async function createEchoFunction(endpoint, name, { region = 'us-east-1' } = {}) {
   const iam = new IAMClient(clientOptions(endpoint))
-  const lambda = new LambdaClient(clientOptions(endpoint))
+  const lambda = new LambdaClient(clientOptions(endpoint, region))
   try {
     if (roleArn === undefined) {
       const role = await iam.send(
