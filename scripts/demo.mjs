@@ -8,7 +8,9 @@ import { join, resolve } from 'node:path'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
 import { startMoto } from '../test-support/moto.mjs'
+import { packResolver } from '../test-support/pack-uses.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+import { runWorkflow } from '../test-support/workflow.mjs'
 import { makeClientKey, startSshd } from '../test-support/sshd.mjs'
 
 const root = resolve(import.meta.dirname, '..')
@@ -120,6 +122,56 @@ try {
     script: readFileSync(join(root, 'examples', 'app', 'deploy.sh'), 'utf8'),
     env: `APP_ROOT=${serverRoot}\nRELEASE=ffac537e`
   })
+
+  // The same pipeline as a user runs it: the example caller workflow, calling the reusable
+  // deploy-dags.yml, whose jobs validate the DAGs, deploy them and refresh the workers.
+  console.log('━━ examples/workflows/deploy-dags.yml: the caller a user copies, on a push to main')
+  const region = 'eu-west-1'
+  const callerS3 = new S3Client({
+    endpoint: moto.endpoint,
+    region,
+    credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }
+  })
+  await callerS3.send(
+    new CreateBucketCommand({
+      Bucket: 'my-airflow-dags',
+      CreateBucketConfiguration: { LocationConstraint: region }
+    })
+  )
+  callerS3.destroy()
+  await createEchoFunction(moto.endpoint, 'airflow-refresh-workers', { region })
+  const checkout = mkdtempSync(join(tmpdir(), 'demo-checkout-'))
+  cpSync(join(root, 'examples', 'dags'), join(checkout, 'dags'), { recursive: true })
+  try {
+    const run = await runWorkflow({
+      file: join(root, 'examples', 'workflows', 'deploy-dags.yml'),
+      event: 'push',
+      workspace: checkout,
+      node: node24.path,
+      resolveUses: packResolver({ endpoint: moto.endpoint, packSha: 'local' }),
+      github: {
+        repository: 'octo-org/airflow',
+        sha: 'ffac537e6cbbf934b08745a378932722df287a53',
+        ref: 'refs/heads/main',
+        run_id: '1',
+        run_attempt: '1'
+      }
+    })
+    const called = run.jobs.deploy?.workflow
+    for (const [id, job] of Object.entries(called?.jobs ?? {})) {
+      console.log(`  job ${id}: ${job.result}`)
+    }
+    for (const [name, value] of Object.entries(called?.outputs ?? {})) {
+      console.log(`  ${name} = ${value.length > 160 ? `${value.slice(0, 160)}…` : value}`)
+    }
+    console.log(`\n${(called?.summary ?? '').trim().replace(/^/gm, '  │ ')}`)
+    if (run.result !== 'success') {
+      failed = true
+      console.error(`  step failed: the workflow ended in ${run.result}\n${run.log}`)
+    }
+  } finally {
+    rmSync(checkout, { recursive: true, force: true })
+  }
 } finally {
   await appServer.stop()
   await moto.stop()

@@ -15,10 +15,10 @@ import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
 import {
   runWorkflow,
-  type StandInArgs,
   type WorkflowOptions,
   type WorkflowRun
 } from '../../test-support/workflow.mjs'
+import { packResolver, type CredentialsRequest } from '../../test-support/pack-uses.mjs'
 import { bucketContents, withoutManifest } from './helpers.js'
 
 const repo = resolve(import.meta.dirname, '..', '..')
@@ -27,7 +27,7 @@ const PACK = 'octo-org/airflow-aws-deploy-actions'
 const PACK_SHA = '5d1f6a0c2b9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c'
 const COMMIT = 'ffac537e6cbbf934b08745a378932722df287a53'
 const REGION = 'eu-west-1' // the example callers' region
-const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' }
+const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' } // as packResolver hands out
 
 let moto: Awaited<ReturnType<typeof startMoto>>
 const workspaces: string[] = []
@@ -79,69 +79,15 @@ function dagRepository(): string {
   return dir
 }
 
-interface CredentialsRequest {
-  region: string
-  role: string
-  keyId: string
-}
-
-/** Resolves `uses:` the way GitHub would for a caller pinned to PACK@PACK_SHA. */
-function resolveUses(requests: CredentialsRequest[]) {
-  return (uses: string, kind: 'step' | 'job') => {
-    if (kind === 'job') {
-      const called = uses.match(
-        /^octo-org\/airflow-aws-deploy-actions\/(\.github\/workflows\/[\w-]+\.yml)@<full-commit-sha>$/
-      )
-      return called ? { file: join(repo, called[1] as string), sha: PACK_SHA } : undefined
-    }
-    const action = uses.match(/^(?:\$\/|\.\/)actions\/([\w-]+)$/)
-    if (action) return { action: action[1] as string }
-    const composite = uses.match(/^\$\/(\.github\/actions\/[\w-]+)$/)
-    if (composite) return { composite: join(repo, composite[1] as string) }
-    if (/^actions\/(checkout|setup-node)@[0-9a-f]{40}$/.test(uses)) return { run: () => ({}) }
-    if (/^actions\/setup-python@[0-9a-f]{40}$/.test(uses)) {
-      return {
-        run: ({ with: given }: StandInArgs) => {
-          if (!/^3\.\d+$/.test(given['python-version'] ?? ''))
-            throw new Error(`setup-python: python-version '${given['python-version']}'`)
-        }
-      }
-    }
-    if (/^aws-actions\/configure-aws-credentials@[0-9a-f]{40}$/.test(uses)) {
-      return {
-        run: ({ with: given }: StandInArgs) => {
-          const request = {
-            region: given['aws-region'] ?? '',
-            role: given['role-to-assume'] ?? '',
-            keyId: given['aws-access-key-id'] ?? ''
-          }
-          // The real action fails the same way without a region or any source of credentials.
-          if (request.region === '') throw new Error('Input required and not supplied: aws-region')
-          if (request.role === '' && request.keyId === '')
-            throw new Error('Credentials could not be loaded')
-          requests.push(request)
-          return {
-            env: {
-              AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-              AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-              AWS_REGION: request.region,
-              AWS_DEFAULT_REGION: request.region,
-              // Every SDK call of the later steps goes to moto.
-              AWS_ENDPOINT_URL: moto.endpoint
-            }
-          }
-        }
-      }
-    }
-    return undefined
-  }
-}
-
 async function run(options: Partial<WorkflowOptions> & { file: string }) {
   const requests: CredentialsRequest[] = []
   const result = await runWorkflow({
     node: node24?.path,
-    resolveUses: resolveUses(requests),
+    resolveUses: packResolver({
+      endpoint: moto.endpoint,
+      packSha: PACK_SHA,
+      credentialRequests: requests
+    }),
     timeoutMs: 120_000,
     ...options,
     file: isAbsolute(options.file) ? options.file : join(repo, options.file),
