@@ -6,8 +6,9 @@
 import { join, resolve } from 'node:path'
 
 const repoRoot = resolve(import.meta.dirname, '..')
-const PINNED_CALL =
-  /^octo-org\/airflow-aws-deploy-actions\/(\.github\/workflows\/[\w-]+\.yml)@<full-commit-sha>$/
+// A caller's pinned reference, or the pack's own CI calling its workflows by path.
+const WORKFLOW_CALL =
+  /^(?:octo-org\/airflow-aws-deploy-actions\/|\.\/|\$\/)(\.github\/workflows\/[\w-]+\.yml)(?:@<full-commit-sha>)?$/
 
 /**
  * @param {{ endpoint: string, packSha: string, credentialRequests?: object[] }} options
@@ -16,7 +17,7 @@ const PINNED_CALL =
 export function packResolver({ endpoint, packSha, credentialRequests = [] }) {
   return (uses, kind) => {
     if (kind === 'job') {
-      const called = uses.match(PINNED_CALL)
+      const called = uses.match(WORKFLOW_CALL)
       return called ? { file: join(repoRoot, called[1]), sha: packSha } : undefined
     }
     const action = uses.match(/^(?:\$\/|\.\/)actions\/([\w-]+)$/)

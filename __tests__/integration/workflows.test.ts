@@ -212,6 +212,19 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
     expect(pipeline.outputs.refreshed).toBe('true')
   })
 
+  test('a manual run started from another branch deploys nothing', async () => {
+    const { result, requests } = await run({
+      file: 'examples/workflows/deploy-dags.yml',
+      event: 'workflow_dispatch',
+      inputs: { force: true },
+      workspace: checkout,
+      github: { run_id: '4245', ref: 'refs/heads/experiment' }
+    })
+    expect(result.result).toBe('success')
+    expect(result.jobs.deploy?.result).toBe('skipped')
+    expect(requests).toEqual([])
+  })
+
   test('a DAG that does not compile stops the pipeline before anything is uploaded', async () => {
     const broken = dagRepository()
     writeFileSync(join(broken, 'dags', 'orders_daily.py'), 'with DAG("x") as dag\n    pass\n')
@@ -261,7 +274,7 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
       workspace: checkout,
       github: {
         ref: 'refs/pull/7/merge',
-        event: { pull_request: { number: 7, head: { repo: { fork: false } } } }
+        event: { pull_request: { number: 7, head: { repo: { full_name: 'octo-org/airflow' } } } }
       }
     })
   }
@@ -311,7 +324,11 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
       file: 'examples/workflows/dags-check.yml',
       event: 'pull_request',
       workspace: checkout,
-      github: { event: { pull_request: { number: 8, head: { repo: { fork: true } } } } }
+      github: {
+        event: {
+          pull_request: { number: 8, head: { repo: { full_name: 'someone/airflow', fork: true } } }
+        }
+      }
     })
     expectSuccess(result)
     const check = called(result, 'check')
@@ -419,8 +436,8 @@ describe('ci.yml self-test jobs, as GitHub runs them', () => {
   // Installing moto, sshd and node_modules is what a fresh GitHub runner needs; here they are.
   const provisioning = (step: { name?: string }) => step.name?.startsWith('Install ') === true
 
-  test.each(['self-test-dags', 'self-test-app'])('%s passes', async (job) => {
-    const { result } = await run({
+  const runJob = (job: string) =>
+    run({
       file: '.github/workflows/ci.yml',
       event: 'push',
       jobs: [job],
@@ -428,6 +445,9 @@ describe('ci.yml self-test jobs, as GitHub runs them', () => {
       skipStep: provisioning,
       github: { repository: PACK, sha: COMMIT }
     })
+
+  test.each(['self-test-dags', 'self-test-app'])('%s passes', async (job) => {
+    const { result } = await runJob(job)
     expect({ result: result.result, log: result.result === 'success' ? '' : result.log }).toEqual({
       result: 'success',
       log: ''
@@ -435,5 +455,14 @@ describe('ci.yml self-test jobs, as GitHub runs them', () => {
     // The check step really ran its assertions.
     expect(result.log).toMatch(/ok {2}/)
     expect(result.log).not.toMatch(/FAIL /)
+  })
+
+  test('self-test-dags-check validates the example DAGs through the reusable workflow', async () => {
+    const { result } = await runJob('self-test-dags-check')
+    expectSuccess(result)
+    const check = called(result, 'self-test-dags-check')
+    expect(check.jobs.validate?.result).toBe('success')
+    expect(check.jobs.plan?.result).toBe('skipped')
+    expect(check.log).toContain('3 Python files in examples/dags compiled cleanly')
   })
 })
