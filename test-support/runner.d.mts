@@ -57,3 +57,10 @@ export function inputVariable(name: string): string
 export function parseFileCommands(text: string): Record<string, string>
 export function parseWorkflowCommands(stdout: string): WorkflowCommand[]
 export function runAction(options: RunOptions): Promise<ActionRun>
+export function createFileCommandFiles(dir: string): {
+  GITHUB_OUTPUT: string
+  GITHUB_STATE: string
+  GITHUB_ENV: string
+  GITHUB_PATH: string
+  GITHUB_STEP_SUMMARY: string
+}

@@ -33,6 +33,20 @@ export function inputVariable(name) {
   return `INPUT_${name.replace(/ /g, '_').toUpperCase()}`
 }
 
+/** Empty GITHUB_OUTPUT, STATE, ENV, PATH and STEP_SUMMARY files in `dir`, as a step gets them. */
+export function createFileCommandFiles(dir) {
+  mkdirSync(dir, { recursive: true })
+  const files = {
+    GITHUB_OUTPUT: join(dir, 'set_output'),
+    GITHUB_STATE: join(dir, 'save_state'),
+    GITHUB_ENV: join(dir, 'set_env'),
+    GITHUB_PATH: join(dir, 'add_path'),
+    GITHUB_STEP_SUMMARY: join(dir, 'step_summary')
+  }
+  for (const file of Object.values(files)) writeFileSync(file, '')
+  return files
+}
+
 /** Reads a file written with @actions/core's file commands (`name<<delimiter` or `name=value`). */
 export function parseFileCommands(text) {
   const values = {}
@@ -138,16 +152,8 @@ export async function runAction(options) {
   const home = mkdtempSync(join(tmpdir(), 'runner-'))
   const workspace = options.workspace ?? join(home, 'workspace')
   const runnerTemp = join(home, 'temp')
-  const fileCommands = join(home, 'file-commands')
-  for (const folder of [workspace, runnerTemp, fileCommands]) mkdirSync(folder, { recursive: true })
-  const files = {
-    GITHUB_OUTPUT: join(fileCommands, 'set_output'),
-    GITHUB_STATE: join(fileCommands, 'save_state'),
-    GITHUB_ENV: join(fileCommands, 'set_env'),
-    GITHUB_PATH: join(fileCommands, 'add_path'),
-    GITHUB_STEP_SUMMARY: join(fileCommands, 'step_summary')
-  }
-  for (const file of Object.values(files)) writeFileSync(file, '')
+  for (const folder of [workspace, runnerTemp]) mkdirSync(folder, { recursive: true })
+  const files = createFileCommandFiles(join(home, 'file-commands'))
   const eventPath = join(home, 'event.json')
   writeFileSync(
     eventPath,

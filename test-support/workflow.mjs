@@ -11,7 +11,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
-import { parseFileCommands, parseWorkflowCommands, runAction } from './runner.mjs'
+import {
+  createFileCommandFiles,
+  parseFileCommands,
+  parseWorkflowCommands,
+  runAction
+} from './runner.mjs'
 
 // ---------------------------------------------------------------------------------------------
 // Expressions
@@ -1217,17 +1222,7 @@ function shellCommand(shell, where) {
 }
 
 function createFileCommands(job) {
-  const dir = join(job.jobHome, 'file-commands', randomUUID())
-  mkdirSync(dir, { recursive: true })
-  const files = {
-    GITHUB_OUTPUT: join(dir, 'set_output'),
-    GITHUB_ENV: join(dir, 'set_env'),
-    GITHUB_PATH: join(dir, 'add_path'),
-    GITHUB_STEP_SUMMARY: join(dir, 'step_summary'),
-    GITHUB_STATE: join(dir, 'save_state')
-  }
-  for (const file of Object.values(files)) writeFileSync(file, '')
-  return files
+  return createFileCommandFiles(join(job.jobHome, 'file-commands', randomUUID()))
 }
 
 function readFileCommands(files) {
