@@ -168,6 +168,13 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
     const pipeline = called(result, 'deploy')
     expect(pipeline.jobs.validate?.result).toBe('success')
     expect(pipeline.jobs.deploy?.environment).toBe('production')
+    // The caller's group holds the whole run; the deploy job takes its own, so neither waits on
+    // the other.
+    expect(result.concurrency?.group).toBe('deploy-dags-production')
+    expect(pipeline.jobs.deploy?.concurrency).toEqual({
+      group: `airflow-aws-deploy-actions/deploy-dags/${bucket}/dags`,
+      cancelInProgress: false
+    })
     expect(requests).toEqual([
       { region: REGION, role: 'arn:aws:iam::123456789012:role/airflow-dag-deployer', keyId: '' }
     ])
@@ -252,6 +259,19 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
       inputs: { force: true },
       workspace: checkout,
       github: { run_id: '4245', ref: 'refs/heads/experiment' }
+    })
+    expect(result.result).toBe('success')
+    expect(result.jobs.deploy?.result).toBe('skipped')
+    expect(requests).toEqual([])
+  })
+
+  test('a manual run started from a tag named main deploys nothing', async () => {
+    const { result, requests } = await run({
+      file: 'examples/workflows/deploy-dags.yml',
+      event: 'workflow_dispatch',
+      inputs: { force: true },
+      workspace: checkout,
+      github: { run_id: '4246', ref: 'refs/tags/main' }
     })
     expect(result.result).toBe('success')
     expect(result.jobs.deploy?.result).toBe('skipped')
@@ -566,6 +586,19 @@ describe('deploy-app.yml', () => {
         message: expect.stringContaining("'app/build' leads outside the build's files")
       })
     ])
+    expect(requests).toEqual([])
+  })
+
+  test('the example caller deploys nothing from a tag named like a branch', async () => {
+    const { result, requests } = await run({
+      file: 'examples/workflows/deploy-app.yml',
+      event: 'workflow_dispatch',
+      workspace: appCheckout(),
+      github: { ref: 'refs/tags/frontend' }
+    })
+    expect(result.result).toBe('success')
+    expect(result.jobs.frontend?.result).toBe('skipped')
+    expect(result.jobs.server?.result).toBe('skipped')
     expect(requests).toEqual([])
   })
 
