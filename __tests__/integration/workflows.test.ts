@@ -1,8 +1,10 @@
 // The workflows run end to end on this machine: the example callers a user copies, calling the
 // reusable workflows, whose steps run the bundled actions against moto_server and a real sshd,
 // and the self-test jobs of ci.yml with exactly the steps GitHub runs. Third-party actions are
-// stand-ins: checkout and setup-* have nothing to do on a machine already set up, and
-// configure-aws-credentials hands out moto's credentials after checking what it was given.
+// stand-ins: checkout and setup-* have nothing to do on a machine already set up (a job without
+// checkout starts with an empty workspace), configure-aws-credentials hands out moto's
+// credentials after checking what it was given, and the artifact actions keep the run's artifacts
+// in a folder, losing modes and links as their zip does.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
