@@ -1,4 +1,4 @@
-import type { JobResolution, StepResolution } from './workflow.mjs'
+import type { JobResolution, StepResolution, WorkflowStep } from './workflow.mjs'
 export interface CredentialsRequest {
   region: string
   role: string
@@ -9,3 +9,5 @@ export function packResolver(options: {
   packSha: string
   credentialRequests?: CredentialsRequest[]
 }): (uses: string, kind: 'step' | 'job') => StepResolution | JobResolution | undefined
+/** The steps that check the repository out (actions/checkout), for runWorkflow's `checkout`. */
+export function checksOut(step: WorkflowStep): boolean

