@@ -65044,7 +65044,7 @@ function compileFilter(include, exclude) {
  */
 async function scanSource(root, filter, options = { followLinksOutside: false }) {
     const realRoot = await (0,promises_.realpath)(root);
-    const files = [];
+    const found = [];
     const walk = async (dir, relativeDir, ancestors) => {
         const real = await (0,promises_.realpath)(dir);
         if (ancestors.has(real))
@@ -65066,11 +65066,13 @@ async function scanSource(root, filter, options = { followLinksOutside: false })
                 await walk(absolutePath, path, inside);
             }
             else if (isFile && filter(path)) {
-                files.push({ path, absolutePath, size: (await (0,promises_.stat)(absolutePath)).size });
+                found.push({ path, absolutePath });
             }
         }
     };
     await walk(root, '', new Set());
+    // The checks above ran before this; the sizes are read all at once, not one after another.
+    const files = await Promise.all(found.map(async (file) => ({ ...file, size: (await (0,promises_.stat)(file.absolutePath)).size })));
     return files.sort((a, b) => byText(a.path, b.path));
 }
 /** The entry's path relative to source, once its name is known to be a usable object key. */

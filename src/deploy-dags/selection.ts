@@ -127,7 +127,7 @@ export async function scanSource(
   options: ScanOptions = { followLinksOutside: false }
 ): Promise<LocalFile[]> {
   const realRoot = await realpath(root)
-  const files: LocalFile[] = []
+  const found: Omit<LocalFile, 'size'>[] = []
   const walk = async (dir: string, relativeDir: string, ancestors: ReadonlySet<string>) => {
     const real = await realpath(dir)
     if (ancestors.has(real)) return
@@ -147,11 +147,15 @@ export async function scanSource(
       if (isDirectory) {
         await walk(absolutePath, path, inside)
       } else if (isFile && filter(path)) {
-        files.push({ path, absolutePath, size: (await stat(absolutePath)).size })
+        found.push({ path, absolutePath })
       }
     }
   }
   await walk(root, '', new Set())
+  // The checks above ran before this; the sizes are read all at once, not one after another.
+  const files = await Promise.all(
+    found.map(async (file) => ({ ...file, size: (await stat(file.absolutePath)).size }))
+  )
   return files.sort((a, b) => byText(a.path, b.path))
 }
 
