@@ -297,6 +297,26 @@ describe('object keys that would be workflow commands', () => {
     expect(result.masks).toEqual([])
   })
 
+  it('quotes an unreadable manifest escaped in its warning', async () => {
+    const bucket = await createBucket(s3)
+    // JSON.parse quotes the start of what it could not parse, which a bucket writer chose.
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: 'dags/.deploy-dags-manifest.json',
+        Body: 'oops\n::add-mask::dags'
+      })
+    )
+    const result = await deploy(workspaceWith(tree), bucket, moto.endpoint, { 'dry-run': 'true' })
+    expect(result.errors).toEqual([])
+    expect(result.warnings).toEqual([expect.stringContaining('"oops\\n:\\x3aadd')])
+    expect(result.warnings[0]).toContain(
+      'Ignoring the deploy manifest dags/.deploy-dags-manifest.json'
+    )
+    expect(foreignCommands(result, [/^Ignoring the deploy manifest/])).toEqual([])
+    expect(result.masks).toEqual([])
+  })
+
   it('quotes a key S3 refused to delete escaped in the error', async () => {
     const bucket = await bucketWithHostileKeys()
     const refusing = await proxy({

@@ -65473,7 +65473,7 @@ async function selectFiles(settings) {
         followLinksOutside: settings.followSymlinksOutsideSource
     });
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
-    core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${settings.sourcePath}`);
+    core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${escapeText(settings.sourcePath)}`);
     return files;
 }
 async function hashFiles(files) {

@@ -84,7 +84,9 @@ async function selectFiles(settings: DeploySettings): Promise<LocalFile[]> {
     followLinksOutside: settings.followSymlinksOutsideSource
   })
   const bytes = files.reduce((sum, f) => sum + f.size, 0)
-  core.info(`${files.length} file(s), ${formatBytes(bytes)} selected in ${settings.sourcePath}`)
+  core.info(
+    `${files.length} file(s), ${formatBytes(bytes)} selected in ${escapeText(settings.sourcePath)}`
+  )
   return files
 }
 
