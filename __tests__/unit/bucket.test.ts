@@ -5,16 +5,26 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand
 } from '@aws-sdk/client-s3'
 import { mockClient } from 'aws-sdk-client-mock'
+import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { deleteKeys, listPrefix, readManifest, uploadFile } from '../../src/deploy-dags/bucket.js'
+import {
+  decodeListedKey,
+  deleteKeys,
+  listPrefix,
+  objectSha256,
+  readManifest,
+  storedSha256,
+  uploadFile
+} from '../../src/deploy-dags/bucket.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD } from '../../src/deploy-dags/constants.js'
 import { hashFile } from '../../src/deploy-dags/selection.js'
 
@@ -56,7 +66,42 @@ describe('listPrefix', () => {
   })
 })
 
+describe('listed keys', () => {
+  it('asks for URL-encoded keys and decodes them, control characters included', async () => {
+    s3Mock.on(ListObjectsV2Command).resolves({
+      EncodingType: 'url',
+      Contents: [
+        { Key: 'dags/x.py%0D%3A%3Aadd-mask%3A%3Adags', Size: 1, ETag: '"e"' },
+        { Key: 'dags/a+b%2Bc%20d.py', Size: 1, ETag: '"f"' },
+        { Key: 'dags/caf%C3%A9.py', Size: 1, ETag: '"g"' }
+      ]
+    })
+    const keys = (await listPrefix(s3, 'b', 'dags')).map((o) => o.key)
+    expect(keys).toEqual(['dags/x.py\r::add-mask::dags', 'dags/a b+c d.py', 'dags/café.py'])
+    expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input.EncodingType).toBe('url')
+  })
+
+  it('takes keys as they are from a store that ignores the encoding', async () => {
+    s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'dags/a+b%20.py', Size: 1 }] })
+    expect((await listPrefix(s3, 'b', 'dags'))[0]?.key).toBe('dags/a+b%20.py')
+    expect(decodeListedKey('a%0Ab')).toBe('a\nb')
+  })
+})
+
 describe('readManifest', () => {
+  it('keeps entries named like Object.prototype members, in a map without a prototype', async () => {
+    const entry = { sha256: 's', size: 1, etag: 'e' }
+    s3Mock.on(GetObjectCommand).resolves({
+      Body: body(
+        `{"format":1,"objects":{"__proto__":${JSON.stringify(entry)},"constructor":${JSON.stringify(entry)},"toString":${JSON.stringify(entry)}}}`
+      )
+    } as never)
+    const { manifest } = await readManifest(s3, 'b', 'dags/.m')
+    expect(Object.getPrototypeOf(manifest)).toBeNull()
+    expect(Object.keys(manifest)).toEqual(['__proto__', 'constructor', 'toString'])
+    expect(manifest['__proto__']).toEqual(entry)
+  })
+
   it('reads entries and drops malformed ones', async () => {
     s3Mock.on(GetObjectCommand).resolves({
       Body: body(
@@ -114,6 +159,7 @@ describe('uploadFile', () => {
       Metadata: { sha256: file.sha256 },
       ServerSideEncryption: 'aws:kms',
       SSEKMSKeyId: 'alias/k',
+      ChecksumAlgorithm: 'SHA256',
       ChecksumSHA256: Buffer.from(file.sha256, 'hex').toString('base64')
     })
     expect(input).not.toHaveProperty('ACL')
@@ -157,6 +203,32 @@ describe('uploadFile', () => {
   })
 })
 
+describe('what verify reads', () => {
+  it('takes only a full-object SHA-256 checksum, asked for with checksum mode', async () => {
+    s3Mock
+      .on(HeadObjectCommand)
+      .resolvesOnce({ ChecksumSHA256: 'abc=', ChecksumType: 'FULL_OBJECT' })
+      // A multipart upload's SHA-256 is a checksum of its parts' checksums, not of the content.
+      .resolvesOnce({ ChecksumSHA256: 'abc=-3', ChecksumType: 'COMPOSITE' })
+      .resolvesOnce({ ChecksumCRC32: 'AAAAAA==' })
+    expect(await storedSha256(s3, 'b', 'dags/a.py')).toBe('abc=')
+    expect(s3Mock.commandCalls(HeadObjectCommand)[0]?.args[0].input.ChecksumMode).toBe('ENABLED')
+    expect(await storedSha256(s3, 'b', 'dags/big.bin')).toBeUndefined()
+    expect(await storedSha256(s3, 'b', 'dags/other.py')).toBeUndefined()
+  })
+
+  it('hashes an object it reads whole', async () => {
+    async function* chunks() {
+      yield Buffer.from('print(')
+      yield Buffer.from('1)\n')
+    }
+    s3Mock.on(GetObjectCommand).resolves({ Body: chunks() } as never)
+    expect(await objectSha256(s3, 'b', 'dags/a.py')).toBe(
+      createHash('sha256').update('print(1)\n').digest('hex')
+    )
+  })
+})
+
 describe('deleteKeys', () => {
   it('batches by 1,000 keys', async () => {
     s3Mock.on(DeleteObjectsCommand).resolves({})
@@ -177,6 +249,15 @@ describe('deleteKeys', () => {
       .resolves({ Errors: [{ Key: 'dags/a.py', Code: 'AccessDenied', Message: 'Access Denied' }] })
     await expect(deleteKeys(s3, 'b', ['dags/a.py'])).rejects.toThrow(
       'S3 refused to delete 1 object(s): dags/a.py: AccessDenied Access Denied'
+    )
+  })
+
+  it('quotes refused keys escaped, so a key cannot start a log line', async () => {
+    s3Mock.on(DeleteObjectsCommand).resolves({
+      Errors: [{ Key: 'dags/x.py\n::add-mask::dags', Code: 'AccessDenied', Message: 'no' }]
+    })
+    await expect(deleteKeys(s3, 'b', ['dags/x.py\n::add-mask::dags'])).rejects.toThrow(
+      'dags/x.py\\n:\\x3aadd-mask:\\x3adags: AccessDenied no'
     )
   })
 })

@@ -2,9 +2,12 @@ import { describe, expect, it } from '@jest/globals'
 import {
   deleteRefusal,
   manifestKey,
+  newManifest,
   nextManifest,
   planSync,
   sameManifest,
+  sortManifest,
+  withDrift,
   type Manifest,
   type RemoteObject
 } from '../../src/deploy-dags/plan.js'
@@ -178,5 +181,76 @@ describe('manifest', () => {
     expect(next['b.py']).toEqual({ sha256: 'sha-bbb', size: 3, etag: 'etag-b' })
     expect(sameManifest(next, { 'b.py': next['b.py']!, 'a.py': next['a.py']! })).toBe(true)
     expect(sameManifest(next, { 'a.py': next['a.py']! })).toBe(false)
+  })
+})
+
+describe('manifest keys are file names, never object properties', () => {
+  const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty']
+  const entry = (name: string) => ({
+    sha256: `sha-${name}`,
+    size: name.length,
+    etag: `md5-${name}`
+  })
+
+  it('plans, records and sorts files named like Object.prototype members', () => {
+    const local = names.map((name) => file(name, name))
+    const first = plan({ local })
+    expect(first.uploads.map((u) => u.key)).toEqual(names.map((name) => `dags/${name}`))
+    const written = nextManifest(
+      first,
+      names.map((name) => ({ path: name, ...entry(name) }))
+    )
+    expect(Object.getPrototypeOf(written)).toBeNull()
+    expect(Object.keys(written)).toEqual([...names].sort())
+    for (const name of names) expect(written[name]).toEqual(entry(name))
+    // The manifest as JSON, read back as readManifest gets it, vouches for every one of them.
+    const document = JSON.parse(JSON.stringify({ format: 1, objects: written })) as {
+      objects: Manifest
+    }
+    const reread = newManifest()
+    for (const [path, value] of Object.entries(document.objects)) reread[path] = value
+    const second = plan({
+      local,
+      remote: names.map((name) => ({
+        key: `dags/${name}`,
+        size: name.length,
+        etag: `etag-${name}`
+      })),
+      manifest: Object.fromEntries(
+        names.map((name) => [name, { ...entry(name), etag: `etag-${name}` }])
+      )
+    })
+    expect(second.uploads).toEqual([])
+    expect(second.unchanged).toHaveLength(names.length)
+    expect(Object.keys(nextManifest(second, []))).toEqual([...names].sort())
+    expect(sameManifest(sortManifest(reread), written)).toBe(true)
+  })
+
+  it('finds no entry for a name the manifest does not hold', () => {
+    // A plain object inherits `constructor`; it must not count as a recorded entry.
+    const result = plan({
+      local: [file('constructor', 'c')],
+      remote: [{ key: 'dags/constructor', size: 1, etag: 'kms' }],
+      manifest: {}
+    })
+    expect(result.uploads.map((u) => u.reason)).toEqual(['unverified'])
+  })
+})
+
+describe('withDrift', () => {
+  it('uploads drifted objects again and stops vouching for them', () => {
+    const base = plan({
+      local: [file('a.py', 'aaa'), file('b.py', 'bbb')],
+      remote: [
+        { key: 'dags/a.py', size: 3, etag: 'md5-aaa' },
+        { key: 'dags/b.py', size: 3, etag: 'md5-bbb' }
+      ]
+    })
+    expect(withDrift(base, [])).toBe(base)
+    const drifted = withDrift(base, [{ key: 'dags/b.py', file: file('b.py', 'bbb'), found: 'x' }])
+    expect(drifted.uploads.map((u) => [u.key, u.reason])).toEqual([['dags/b.py', 'drift']])
+    expect(drifted.unchanged).toEqual(['dags/a.py'])
+    expect(Object.keys(drifted.verified)).toEqual(['a.py'])
+    expect(Object.keys(nextManifest(drifted, []))).toEqual(['a.py'])
   })
 })

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
+import { InputError, SafetyError } from '../../src/common/errors.js'
+import { hasControlCharacter } from '../../src/common/untrusted.js'
 import { contentTypeFor } from '../../src/deploy-dags/content-type.js'
 import {
   compileFilter,
@@ -88,7 +92,6 @@ describe('scanSource and hashFile', () => {
     writeFileSync(join(root, 'dags', 'sub', '__pycache__', 'b.pyc'), 'x')
     symlinkSync(join(root, 'dags', 'a.py'), join(root, 'dags', 'link.py'))
     symlinkSync(join(root, 'dags'), join(root, 'dags', 'sub', 'loop'))
-    symlinkSync(join(root, 'missing'), join(root, 'dags', 'dangling.py'))
     mkdirSync(join(root, 'shared'))
     writeFileSync(join(root, 'shared', 'u.py'), 'u')
     symlinkSync(join(root, 'shared'), join(root, 'dags', 'team_a'))
@@ -96,10 +99,11 @@ describe('scanSource and hashFile', () => {
   })
   afterAll(() => rmSync(root, { recursive: true, force: true }))
 
-  it('lists selected files sorted, follows links, survives loops and dangling links', async () => {
+  it('lists selected files sorted, follows links it is allowed to, survives loops', async () => {
     const files = await scanSource(
       join(root, 'dags'),
-      compileFilter([], parsePatterns(['__pycache__/', '*.pyc']))
+      compileFilter([], parsePatterns(['__pycache__/', '*.pyc'])),
+      { followLinksOutside: true }
     )
     // Both links to one folder deploy it, under each name; the loop back to dags/ is cut.
     expect(files.map((f) => f.path)).toEqual([
@@ -113,7 +117,13 @@ describe('scanSource and hashFile', () => {
   })
 
   it('hashes content with SHA-256 and MD5', async () => {
-    const [file] = await scanSource(join(root, 'dags'), compileFilter(parsePatterns(['a.py']), []))
+    const [file] = await scanSource(
+      join(root, 'dags'),
+      compileFilter(parsePatterns(['a.py']), []),
+      {
+        followLinksOutside: true
+      }
+    )
     const hashed = await hashFile(file!)
     const content = 'print("a")\n'
     expect(hashed.sha256).toBe(createHash('sha256').update(content).digest('hex'))
@@ -137,6 +147,166 @@ describe('scanSource and hashFile', () => {
       .digest('hex')
     expect(hashed.cliMultipartEtag).toBe(`${expected}-2`)
     expect(hashed.sha256).toBe(createHash('sha256').update(big).digest('hex'))
+  })
+})
+
+describe('scanSource refuses what could leak or hide', () => {
+  const every = compileFilter([], [])
+  const inside = { followLinksOutside: false }
+  const outside = { followLinksOutside: true }
+  let root: string
+  let source: string
+  const made: string[] = []
+  /** A source folder holding a.py plus `extra`; returns its path. */
+  const sourceWith = (extra: (dir: string) => void): string => {
+    const dir = mkdtempSync(join(root, 'src-'))
+    writeFileSync(join(dir, 'a.py'), 'a')
+    extra(dir)
+    made.push(dir)
+    return dir
+  }
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'scan-guard-'))
+    mkdirSync(join(root, 'shared'))
+    writeFileSync(join(root, 'shared', 'u.py'), 'u')
+    source = join(root, 'dags')
+    mkdirSync(join(source, 'sub'), { recursive: true })
+    writeFileSync(join(source, 'sub', 'b.py'), 'b')
+  })
+  afterAll(() => rmSync(root, { recursive: true, force: true }))
+
+  const scanError = async (dir: string, options = inside, filter = every) => {
+    try {
+      await scanSource(dir, filter, options)
+    } catch (error) {
+      return error as Error
+    }
+    throw new Error(`scanSource(${dir}) did not refuse`)
+  }
+
+  it('follows a link whose real target is inside source, however it is written', async () => {
+    const dir = sourceWith((d) => {
+      mkdirSync(join(d, 'lib'))
+      writeFileSync(join(d, 'lib', 'x.py'), 'x')
+      symlinkSync(join('..', basename(d), 'lib', 'x.py'), join(d, 'roundabout.py'))
+      symlinkSync(join(d, 'lib'), join(d, 'lib-again'))
+    })
+    // The source given through a link of its own: its real path is what the targets are held to.
+    symlinkSync(dir, join(root, 'via-link'))
+    const files = await scanSource(join(root, 'via-link'), every, inside)
+    expect(files.map((f) => f.path)).toEqual([
+      'a.py',
+      'lib-again/x.py',
+      'lib/x.py',
+      'roundabout.py'
+    ])
+  })
+
+  it('refuses a link out of source, naming the link and its target', async () => {
+    const dir = sourceWith((d) => symlinkSync(join(root, 'shared'), join(d, 'team')))
+    const error = await scanError(dir)
+    expect(error).toBeInstanceOf(SafetyError)
+    expect(error.message).toContain(`symbolic link 'team' points to '${join(root, 'shared')}'`)
+    expect(error.message).toContain('outside the source folder')
+    expect(error.message).toContain('follow-symlinks-outside-source: true')
+    // With the opt-in, the shared folder is deployed under the link's name.
+    const files = await scanSource(dir, every, outside)
+    expect(files.map((f) => f.path)).toEqual(['a.py', 'team/u.py'])
+  })
+
+  it('refuses a link to /proc/self/environ, even with the opt-in', async () => {
+    const dir = sourceWith((d) => {
+      mkdirSync(join(d, 'conf'))
+      symlinkSync('/proc/self/environ', join(d, 'conf', 'env.txt'))
+    })
+    for (const options of [inside, outside]) {
+      const error = await scanError(dir, options)
+      expect(error).toBeInstanceOf(SafetyError)
+      expect(error.message).toContain(
+        "symbolic link 'conf/env.txt' points to '/proc/self/environ', which is under /proc"
+      )
+    }
+    // Excluding the link does not make it acceptable: every link under source is checked.
+    expect(
+      await scanError(dir, outside, compileFilter([], parsePatterns(['conf/'])))
+    ).toBeInstanceOf(SafetyError)
+  })
+
+  it.each([
+    ['/dev/null', 'under /dev'],
+    ['/sys/kernel', 'under /sys'],
+    ['/proc', 'under /proc']
+  ])('refuses a link to %s with the opt-in', async (target, why) => {
+    const dir = sourceWith((d) => symlinkSync(target, join(d, 'x')))
+    expect((await scanError(dir, outside)).message).toContain(why)
+  })
+
+  it('refuses links to a FIFO and to a socket, inside source too', async () => {
+    const fifoDir = sourceWith((d) => {
+      execFileSync('mkfifo', [join(d, 'pipe')])
+      symlinkSync(join(d, 'pipe'), join(d, 'pipe.py'))
+    })
+    expect((await scanError(fifoDir, outside)).message).toContain(
+      "symbolic link 'pipe.py' points to"
+    )
+    expect((await scanError(fifoDir, outside)).message).toContain('which is a FIFO')
+
+    const socketDir = sourceWith(() => undefined)
+    const server = createServer()
+    await new Promise<void>((done) => server.listen(join(socketDir, 'sock'), done))
+    try {
+      symlinkSync(join(socketDir, 'sock'), join(socketDir, 'sock.py'))
+      expect((await scanError(socketDir, outside)).message).toContain('which is a socket')
+    } finally {
+      await new Promise((done) => server.close(done))
+    }
+  })
+
+  it('refuses a dangling link and a link to itself, naming them', async () => {
+    const dangling = sourceWith((d) => symlinkSync('gone.py', join(d, 'dag.py')))
+    const error = await scanError(dangling, outside)
+    expect(error.message).toContain(
+      "symbolic link 'dag.py' points to 'gone.py', which does not exist"
+    )
+    const loop = sourceWith((d) => symlinkSync('self.py', join(d, 'self.py')))
+    expect((await scanError(loop, outside)).message).toContain("'self.py' points to 'self.py'")
+  })
+
+  it.each([
+    ['a line feed', 'x.py\n::add-mask::dags', 'x.py\\n:\\x3aadd-mask:\\x3adags'],
+    ['a carriage return', 'x.py\r::warning::x', 'x.py\\r:\\x3awarning:\\x3ax'],
+    ['a tab', 'a\tb.py', 'a\\tb.py'],
+    ['DEL', 'a\u007fb.py', 'a\\x7fb.py'],
+    ['a C1 control', 'a\u0085b.py', 'a\\x85b.py'],
+    ['a line separator', 'a\u2028b.py', 'a\\u2028b.py']
+  ])('refuses a name with %s, shown escaped', async (_what, name, shown) => {
+    const dir = sourceWith((d) => {
+      mkdirSync(join(d, 'team'))
+      writeFileSync(join(d, 'team', name), 'x')
+    })
+    const error = await scanError(dir)
+    expect(error).toBeInstanceOf(InputError)
+    expect(error.message).toContain(`source: the name of 'team/${shown}'`)
+    expect(hasControlCharacter(error.message)).toBe(false)
+  })
+
+  it('refuses a name that is not UTF-8, on a file or on a link, never skipping it', async () => {
+    const stray = (d: string) =>
+      Buffer.concat([Buffer.from(`${d}/caf`), Buffer.from([0xe9, 0x2e, 0x70, 0x79])])
+    const onFile = sourceWith((d) => writeFileSync(stray(d), 'x'))
+    const fileError = await scanError(onFile)
+    expect(fileError).toBeInstanceOf(InputError)
+    expect(fileError.message).toContain("the name of 'caf\\xe9.py' is not valid UTF-8")
+    const onLink = sourceWith((d) => symlinkSync(join(d, 'a.py'), stray(d)))
+    expect((await scanError(onLink)).message).toContain("'caf\\xe9.py' is not valid UTF-8")
+    // Excluded or not, the name is refused: it could not be matched or shown reliably.
+    expect(
+      await scanError(onFile, inside, compileFilter(parsePatterns(['a.py']), []))
+    ).toBeInstanceOf(InputError)
+  })
+
+  it('still scans a plain tree', async () => {
+    expect((await scanSource(source, every, inside)).map((f) => f.path)).toEqual(['sub/b.py'])
   })
 })
 

@@ -61,6 +61,15 @@ describe('readSettings', () => {
     expect(settings.filter('x.pyc')).toBe(false)
   })
 
+  it('reads verify and the symlink opt-in, both off unless asked for', async () => {
+    setInputs(valid)
+    const defaults = await readSettings()
+    expect([defaults.verify, defaults.followSymlinksOutsideSource]).toEqual([false, false])
+    setInputs({ ...valid, verify: 'true', 'follow-symlinks-outside-source': 'true' })
+    const chosen = await readSettings()
+    expect([chosen.verify, chosen.followSymlinksOutsideSource]).toEqual([true, true])
+  })
+
   it('falls back to the dags prefix when prefix is empty; / is the bucket root', async () => {
     setInputs({ ...valid, prefix: '' })
     expect((await readSettings()).prefix).toBe('dags')
@@ -85,6 +94,23 @@ describe('readSettings', () => {
     [{ bucket: 's3://airflow-dags/dags' }, 'bucket: give the bucket name only'],
     [{ bucket: 'my/bucket' }, "bucket: 'my/bucket' is not a bucket name"],
     [{ prefix: 'dags/../etc' }, "prefix: 'dags/../etc' has an empty, '.' or '..' segment"],
+    [
+      { prefix: 'dags\n::add-mask::x' },
+      "prefix: 'dags\\n:\\x3aadd-mask:\\x3ax' (shown escaped) holds a control"
+    ],
+    [{ prefix: 'dags\r/x' }, "prefix: 'dags\\r/x' (shown escaped) holds a control"],
+    [{ prefix: 'da\tgs' }, "prefix: 'da\\tgs'"],
+    [{ prefix: 'dags\u0085' }, 'holds a control'],
+    [
+      { bucket: 'my-bucket\n::warning::x' },
+      "bucket: 'my-bucket\\n:\\x3awarning:\\x3ax' is not a bucket name"
+    ],
+    [{ bucket: 'my\tbucket' }, "bucket: 'my\\tbucket' is not a bucket name"],
+    [{ verify: 'yes' }, "verify: must be true or false, got 'yes'"],
+    [
+      { 'follow-symlinks-outside-source': 'on' },
+      "follow-symlinks-outside-source: must be true or false, got 'on'"
+    ],
     [{ concurrency: 'many' }, "concurrency: must be a whole number from 1 to 64, got 'many'"],
     [{ concurrency: '0' }, 'concurrency: must be from 1 to 64, got 0'],
     [{ 'max-delete-percent': '150' }, 'max-delete-percent: must be from 0 to 100'],

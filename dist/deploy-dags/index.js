@@ -7663,7 +7663,7 @@ __webpack_unused_export__ = HeadBucketCommand;
 __webpack_unused_export__ = HeadBucketOutput$;
 __webpack_unused_export__ = HeadBucketRequest$;
 __webpack_unused_export__ = HeadObject$;
-__webpack_unused_export__ = HeadObjectCommand;
+exports.l81 = HeadObjectCommand;
 __webpack_unused_export__ = HeadObjectOutput$;
 __webpack_unused_export__ = HeadObjectRequest$;
 __webpack_unused_export__ = IdempotencyParameterMismatch;
@@ -63956,7 +63956,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(463);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(467);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63966,7 +63966,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 463:
+/***/ 467:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64187,7 +64187,89 @@ async function forEachBounded(items, limit, work) {
     return { failures };
 }
 
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function escapeBytes(bytes) {
+    if ((0,external_node_buffer_.isUtf8)(bytes))
+        return escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && (0,external_node_buffer_.isUtf8)(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/common/summary.ts
+
 // Formatting for job summaries and logs, shared by every action of the pack.
 function formatBytes(bytes) {
     const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -64211,11 +64293,21 @@ function formatDuration(ms) {
 function capList(items, max) {
     return { shown: items.slice(0, max), omitted: Math.max(0, items.length - max) };
 }
-/** Escapes text for a Markdown table cell or inline code span in a job summary. */
+/**
+ * Escapes text for a Markdown table cell or inline code span in a job summary. Any line break
+ * (a lone CR is one in Markdown) becomes a space and other controls are shown escaped: a blank
+ * line would end the code span and let what follows, `</details>` say, be read as HTML.
+ */
 function markdownCode(text) {
-    return '`' + text.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\r?\n/g, ' ') + '`';
+    const flat = text
+        .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
+        // eslint-disable-next-line no-control-regex
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => escapeText(char));
+    return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs/promises"
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
@@ -64231,6 +64323,8 @@ const Input = {
     MaxDeletePercent: 'max-delete-percent',
     DryRun: 'dry-run',
     Force: 'force',
+    Verify: 'verify',
+    FollowSymlinksOutsideSource: 'follow-symlinks-outside-source',
     Concurrency: 'concurrency',
     Sse: 'sse',
     KmsKeyId: 'kms-key-id',
@@ -64242,6 +64336,7 @@ const Output = {
     Uploaded: 'uploaded',
     Deleted: 'deleted',
     Unchanged: 'unchanged',
+    Drifted: 'drifted',
     UploadedBytes: 'uploaded-bytes',
     Changes: 'changes',
     ChangesFile: 'changes-file',
@@ -64310,186 +64405,6 @@ function contentTypeFor(path) {
     return TYPES[name.slice(dot + 1).toLowerCase()] ?? DEFAULT_TYPE;
 }
 
-;// CONCATENATED MODULE: ./src/deploy-dags/bucket.ts
-
-
-
-
-
-function createS3Client(target, concurrency) {
-    return new client_s3_dist_cjs/* S3Client */.YxF({
-        ...clientConfig(target, { maxSockets: concurrency }),
-        // S3-compatible stores and local test servers do not have virtual-host DNS names.
-        forcePathStyle: target.endpointUrl !== undefined,
-        // A bucket in another region than configured still works instead of failing with a 301.
-        followRegionRedirects: true
-    });
-}
-const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
-/** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
-async function listPrefix(s3, bucket, prefix) {
-    const objects = [];
-    let token;
-    do {
-        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
-            Bucket: bucket,
-            Prefix: prefix === '' ? undefined : `${prefix}/`,
-            ContinuationToken: token
-        }));
-        for (const item of page.Contents ?? []) {
-            if (item.Key === undefined)
-                continue;
-            objects.push({ key: item.Key, size: item.Size ?? 0, etag: unquote(item.ETag) });
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return objects;
-}
-/** Reads the manifest; a missing or unreadable one is an empty cache, not an error. */
-async function readManifest(s3, bucket, key) {
-    try {
-        const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
-        const text = (await response.Body?.transformToString('utf-8')) ?? '';
-        const document = JSON.parse(text);
-        if (document.format !== 1 ||
-            typeof document.objects !== 'object' ||
-            document.objects === null) {
-            return { manifest: {}, problem: 'unknown manifest format' };
-        }
-        const manifest = {};
-        for (const [path, entry] of Object.entries(document.objects)) {
-            if (isManifestEntry(entry))
-                manifest[path] = entry;
-        }
-        return { manifest };
-    }
-    catch (error) {
-        // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
-        const code = awsErrorCode(error);
-        if (code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound')
-            return { manifest: {} };
-        return { manifest: {}, problem: error instanceof Error ? error.message : String(error) };
-    }
-}
-function isManifestEntry(value) {
-    const entry = value;
-    return (typeof entry === 'object' &&
-        entry !== null &&
-        typeof entry.sha256 === 'string' &&
-        typeof entry.etag === 'string' &&
-        typeof entry.size === 'number');
-}
-function encryptionParams(encryption) {
-    return {
-        ...(encryption.sse !== undefined ? { ServerSideEncryption: encryption.sse } : {}),
-        ...(encryption.kmsKeyId !== undefined ? { SSEKMSKeyId: encryption.kmsKeyId } : {})
-    };
-}
-async function writeManifest(s3, bucket, key, manifest, encryption) {
-    const document = { format: 1, objects: manifest };
-    await s3.send(new client_s3_dist_cjs/* PutObjectCommand */.wKZ({
-        Bucket: bucket,
-        Key: key,
-        Body: JSON.stringify(document),
-        ContentType: 'application/json',
-        ...encryptionParams(encryption)
-    }));
-}
-/**
- * Uploads one file and returns the ETag S3 gave it. No ACL is sent: buckets with ACLs disabled
- * (the default since 2023) reject any. The SHA-256 goes along as a checksum S3 verifies and as
- * metadata for people inspecting the object.
- */
-async function uploadFile(s3, bucket, key, file, encryption) {
-    const common = {
-        Bucket: bucket,
-        Key: key,
-        ContentType: contentTypeFor(file.path),
-        Metadata: { sha256: file.sha256 },
-        ...encryptionParams(encryption)
-    };
-    if (file.size <= MULTIPART_THRESHOLD) {
-        // A Buffer body (not a stream) lets the SDK retry the request after throttling or a 5xx.
-        const body = await (0,promises_.readFile)(file.absolutePath);
-        if (body.length !== file.size)
-            throw new Error(`${file.path} changed while being deployed`);
-        const response = await s3.send(new client_s3_dist_cjs/* PutObjectCommand */.wKZ({
-            ...common,
-            Body: body,
-            ChecksumSHA256: Buffer.from(file.sha256, 'hex').toString('base64')
-        }));
-        return unquote(response.ETag);
-    }
-    return uploadMultipart(s3, file, common);
-}
-async function uploadMultipart(s3, file, common) {
-    // One checksum algorithm across create, parts and complete: S3 rejects a completion whose parts
-    // carry checksums of a type the upload was not created with.
-    const created = await s3.send(new client_s3_dist_cjs/* CreateMultipartUploadCommand */.nG4({ ...common, ChecksumAlgorithm: 'CRC32' }));
-    const uploadId = created.UploadId;
-    if (uploadId === undefined)
-        throw new Error(`S3 returned no upload id for ${common.Key}`);
-    const handle = await (0,promises_.open)(file.absolutePath, 'r');
-    try {
-        const parts = [];
-        for (let offset = 0, partNumber = 1; offset < file.size; offset += MULTIPART_PART_SIZE, partNumber++) {
-            const length = Math.min(MULTIPART_PART_SIZE, file.size - offset);
-            const buffer = Buffer.alloc(length);
-            const { bytesRead } = await handle.read(buffer, 0, length, offset);
-            if (bytesRead !== length)
-                throw new Error(`${file.path} changed while being deployed`);
-            const part = await s3.send(new client_s3_dist_cjs/* UploadPartCommand */.iVK({
-                Bucket: common.Bucket,
-                Key: common.Key,
-                UploadId: uploadId,
-                PartNumber: partNumber,
-                Body: buffer,
-                ChecksumAlgorithm: 'CRC32'
-            }));
-            parts.push({ ETag: part.ETag, PartNumber: partNumber, ChecksumCRC32: part.ChecksumCRC32 });
-        }
-        const done = await s3.send(new client_s3_dist_cjs/* CompleteMultipartUploadCommand */.Gym({
-            Bucket: common.Bucket,
-            Key: common.Key,
-            UploadId: uploadId,
-            MultipartUpload: { Parts: parts }
-        }));
-        return unquote(done.ETag);
-    }
-    catch (error) {
-        // An abandoned multipart upload is billed storage until aborted.
-        await s3
-            .send(new client_s3_dist_cjs/* AbortMultipartUploadCommand */.tfP({
-            Bucket: common.Bucket,
-            Key: common.Key,
-            UploadId: uploadId
-        }))
-            .catch(() => undefined);
-        throw error;
-    }
-    finally {
-        await handle.close();
-    }
-}
-/** Deletes keys in batches of 1,000 (one request each); per-key failures are errors too. */
-async function deleteKeys(s3, bucket, keys) {
-    for (let start = 0; start < keys.length; start += 1000) {
-        const batch = keys.slice(start, start + 1000);
-        const response = await s3.send(new client_s3_dist_cjs/* DeleteObjectsCommand */.xvx({
-            Bucket: bucket,
-            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true }
-        }));
-        const errors = response.Errors ?? [];
-        if (errors.length > 0) {
-            const first = errors
-                .slice(0, 5)
-                .map((e) => `${e.Key}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim())
-                .join('; ');
-            throw new Error(`S3 refused to delete ${errors.length} object(s): ${first}`);
-        }
-    }
-}
-
 ;// CONCATENATED MODULE: ./src/common/compare.ts
 /** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
 const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
@@ -64497,6 +64412,13 @@ const byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 ;// CONCATENATED MODULE: ./src/deploy-dags/plan.ts
 
 
+function newManifest() {
+    return Object.create(null);
+}
+/** The entry recorded for `path`, never something inherited. */
+function manifestEntry(manifest, path) {
+    return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
+}
 function objectKey(prefix, path) {
     return prefix === '' ? path : `${prefix}/${path}`;
 }
@@ -64520,9 +64442,9 @@ function planSync(input) {
         }
         remoteByPath.set(object.key.slice(base.length), object);
     }
-    const verified = {};
+    const verified = newManifest();
     const knownSha256 = (path, object) => {
-        const entry = input.manifest[path];
+        const entry = manifestEntry(input.manifest, path);
         return entry !== undefined && entry.etag === object.etag && entry.size === object.size
             ? entry.sha256
             : undefined;
@@ -64600,20 +64522,269 @@ function deleteRefusal(plan, maxDeletePercent, uri) {
 }
 /** The manifest after a run: entries verified by the plan plus the objects just uploaded. */
 function nextManifest(plan, uploaded) {
-    const next = { ...plan.verified };
+    const next = newManifest();
+    for (const [path, entry] of Object.entries(plan.verified))
+        next[path] = entry;
     for (const { path, sha256, size, etag } of uploaded)
         next[path] = { sha256, size, etag };
     return sortManifest(next);
 }
 function sortManifest(manifest) {
-    return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => byText(a, b)));
+    const sorted = newManifest();
+    for (const [path, entry] of Object.entries(manifest).sort(([a], [b]) => byText(a, b))) {
+        sorted[path] = entry;
+    }
+    return sorted;
+}
+/**
+ * The plan once `verify` has found drift: each drifted object is uploaded again (reason `drift`)
+ * instead of being left as it is, and the manifest no longer vouches for it until it is.
+ */
+function withDrift(plan, drift) {
+    if (drift.length === 0)
+        return plan;
+    const drifted = new Set(drift.map((d) => d.key));
+    const verified = newManifest();
+    for (const [path, entry] of Object.entries(plan.verified)) {
+        if (!drift.some((d) => d.file.path === path))
+            verified[path] = entry;
+    }
+    return {
+        ...plan,
+        uploads: [
+            ...plan.uploads,
+            ...drift.map(({ key, file }) => ({ file, key, reason: 'drift' }))
+        ],
+        unchanged: plan.unchanged.filter((key) => !drifted.has(key)),
+        verified
+    };
 }
 function sameManifest(a, b) {
     return JSON.stringify(sortManifest(a)) === JSON.stringify(sortManifest(b));
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: ./src/deploy-dags/bucket.ts
+
+
+
+
+
+
+
+
+
+function createS3Client(target, concurrency) {
+    return new client_s3_dist_cjs/* S3Client */.YxF({
+        ...clientConfig(target, { maxSockets: concurrency }),
+        // S3-compatible stores and local test servers do not have virtual-host DNS names.
+        forcePathStyle: target.endpointUrl !== undefined,
+        // A bucket in another region than configured still works instead of failing with a 301.
+        followRegionRedirects: true
+    });
+}
+/** The form S3 gives SHA-256 checksums in. */
+const sha256Base64 = (hex) => Buffer.from(hex, 'hex').toString('base64');
+const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
+/** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
+async function listPrefix(s3, bucket, prefix) {
+    const objects = [];
+    let token;
+    do {
+        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
+            Bucket: bucket,
+            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            ContinuationToken: token,
+            // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF), so the
+            // keys are asked for URL-encoded and decoded here; the SDK leaves them encoded.
+            EncodingType: 'url'
+        }));
+        const encoded = page.EncodingType === 'url';
+        for (const item of page.Contents ?? []) {
+            if (item.Key === undefined)
+                continue;
+            const key = encoded ? decodeListedKey(item.Key) : item.Key;
+            objects.push({ key, size: item.Size ?? 0, etag: unquote(item.ETag) });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return objects;
+}
+/** S3 encodes listed keys as HTML forms do: `+` is a space, `%2B` a plus. */
+function decodeListedKey(key) {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+/**
+ * The full-object SHA-256 checksum S3 keeps for an object (base64), or undefined when it has
+ * none: objects uploaded without one, and multipart uploads, whose SHA-256 is only per part.
+ */
+async function storedSha256(s3, bucket, key) {
+    const head = await s3.send(new client_s3_dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    const checksum = head.ChecksumSHA256;
+    // A composite (per-part) checksum reads `<base64>-<parts>` and is not the content's SHA-256.
+    if (checksum === undefined || checksum.includes('-') || head.ChecksumType === 'COMPOSITE') {
+        return undefined;
+    }
+    return checksum;
+}
+/** Reads an object whole and returns the SHA-256 of its bytes (hex). */
+async function objectSha256(s3, bucket, key) {
+    const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const body = response.Body;
+    if (body !== undefined)
+        for await (const chunk of body)
+            hash.update(chunk);
+    return hash.digest('hex');
+}
+/** Reads the manifest; a missing or unreadable one is an empty cache, not an error. */
+async function readManifest(s3, bucket, key) {
+    try {
+        const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
+        const text = (await response.Body?.transformToString('utf-8')) ?? '';
+        const document = JSON.parse(text);
+        if (document.format !== 1 ||
+            typeof document.objects !== 'object' ||
+            document.objects === null) {
+            return { manifest: newManifest(), problem: 'unknown manifest format' };
+        }
+        const manifest = newManifest();
+        for (const [path, entry] of Object.entries(document.objects)) {
+            if (isManifestEntry(entry))
+                manifest[path] = entry;
+        }
+        return { manifest };
+    }
+    catch (error) {
+        // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
+        const code = awsErrorCode(error);
+        if (code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound')
+            return { manifest: newManifest() };
+        return { manifest: newManifest(), problem: (0,errors/* errorMessage */.gJ)(error) };
+    }
+}
+function isManifestEntry(value) {
+    const entry = value;
+    return (typeof entry === 'object' &&
+        entry !== null &&
+        typeof entry.sha256 === 'string' &&
+        typeof entry.etag === 'string' &&
+        typeof entry.size === 'number');
+}
+function encryptionParams(encryption) {
+    return {
+        ...(encryption.sse !== undefined ? { ServerSideEncryption: encryption.sse } : {}),
+        ...(encryption.kmsKeyId !== undefined ? { SSEKMSKeyId: encryption.kmsKeyId } : {})
+    };
+}
+async function writeManifest(s3, bucket, key, manifest, encryption) {
+    const document = { format: 1, objects: manifest };
+    await s3.send(new client_s3_dist_cjs/* PutObjectCommand */.wKZ({
+        Bucket: bucket,
+        Key: key,
+        Body: JSON.stringify(document),
+        ContentType: 'application/json',
+        ...encryptionParams(encryption)
+    }));
+}
+/**
+ * Uploads one file and returns the ETag S3 gave it. No ACL is sent: buckets with ACLs disabled
+ * (the default since 2023) reject any. The SHA-256 goes along as a checksum S3 verifies and as
+ * metadata for people inspecting the object.
+ */
+async function uploadFile(s3, bucket, key, file, encryption) {
+    const common = {
+        Bucket: bucket,
+        Key: key,
+        ContentType: contentTypeFor(file.path),
+        Metadata: { sha256: file.sha256 },
+        ...encryptionParams(encryption)
+    };
+    if (file.size <= MULTIPART_THRESHOLD) {
+        // A Buffer body (not a stream) lets the SDK retry the request after throttling or a 5xx.
+        const body = await (0,promises_.readFile)(file.absolutePath);
+        if (body.length !== file.size)
+            throw new Error(`${file.path} changed while being deployed`);
+        const response = await s3.send(new client_s3_dist_cjs/* PutObjectCommand */.wKZ({
+            ...common,
+            Body: body,
+            // S3 refuses the body if it does not hash to this, and keeps it as the object's checksum,
+            // which verify later compares. The algorithm is named too: S3 does not need it, but
+            // S3-compatible stores (moto 5.2.1 among them) keep the checksum only when it is named.
+            ChecksumAlgorithm: 'SHA256',
+            ChecksumSHA256: sha256Base64(file.sha256)
+        }));
+        return unquote(response.ETag);
+    }
+    return uploadMultipart(s3, file, common);
+}
+async function uploadMultipart(s3, file, common) {
+    // One checksum algorithm across create, parts and complete: S3 rejects a completion whose parts
+    // carry checksums of a type the upload was not created with.
+    const created = await s3.send(new client_s3_dist_cjs/* CreateMultipartUploadCommand */.nG4({ ...common, ChecksumAlgorithm: 'CRC32' }));
+    const uploadId = created.UploadId;
+    if (uploadId === undefined)
+        throw new Error(`S3 returned no upload id for ${common.Key}`);
+    const handle = await (0,promises_.open)(file.absolutePath, 'r');
+    try {
+        const parts = [];
+        for (let offset = 0, partNumber = 1; offset < file.size; offset += MULTIPART_PART_SIZE, partNumber++) {
+            const length = Math.min(MULTIPART_PART_SIZE, file.size - offset);
+            const buffer = Buffer.alloc(length);
+            const { bytesRead } = await handle.read(buffer, 0, length, offset);
+            if (bytesRead !== length)
+                throw new Error(`${file.path} changed while being deployed`);
+            const part = await s3.send(new client_s3_dist_cjs/* UploadPartCommand */.iVK({
+                Bucket: common.Bucket,
+                Key: common.Key,
+                UploadId: uploadId,
+                PartNumber: partNumber,
+                Body: buffer,
+                ChecksumAlgorithm: 'CRC32'
+            }));
+            parts.push({ ETag: part.ETag, PartNumber: partNumber, ChecksumCRC32: part.ChecksumCRC32 });
+        }
+        const done = await s3.send(new client_s3_dist_cjs/* CompleteMultipartUploadCommand */.Gym({
+            Bucket: common.Bucket,
+            Key: common.Key,
+            UploadId: uploadId,
+            MultipartUpload: { Parts: parts }
+        }));
+        return unquote(done.ETag);
+    }
+    catch (error) {
+        // An abandoned multipart upload is billed storage until aborted.
+        await s3
+            .send(new client_s3_dist_cjs/* AbortMultipartUploadCommand */.tfP({
+            Bucket: common.Bucket,
+            Key: common.Key,
+            UploadId: uploadId
+        }))
+            .catch(() => undefined);
+        throw error;
+    }
+    finally {
+        await handle.close();
+    }
+}
+/** Deletes keys in batches of 1,000 (one request each); per-key failures are errors too. */
+async function deleteKeys(s3, bucket, keys) {
+    for (let start = 0; start < keys.length; start += 1000) {
+        const batch = keys.slice(start, start + 1000);
+        const response = await s3.send(new client_s3_dist_cjs/* DeleteObjectsCommand */.xvx({
+            Bucket: bucket,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true }
+        }));
+        const errors = response.Errors ?? [];
+        if (errors.length > 0) {
+            const first = errors
+                .slice(0, 5)
+                .map((e) => escapeText(`${e.Key ?? '?'}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim()))
+                .join('; ');
+            throw new Error(`S3 refused to delete ${errors.length} object(s): ${first}`);
+        }
+    }
+}
+
 // EXTERNAL MODULE: external "node:os"
 var external_node_os_ = __nccwpck_require__(8161);
 // EXTERNAL MODULE: external "node:path"
@@ -64675,6 +64846,7 @@ async function writeRunnerTempFile(folder, name, content) {
 
 
 
+
 const SUMMARY_KEYS = 200;
 function changesJson(plan, limit = INLINE_OUTPUT_LIMIT) {
     const uploaded = plan.uploads.map((u) => u.key);
@@ -64714,6 +64886,7 @@ function setOutputs(report, changesFile) {
     core/* setOutput */.uH(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length));
     core/* setOutput */.uH(Output.Deleted, String(report.outcome === 'refused' ? 0 : plan.deletes.length));
     core/* setOutput */.uH(Output.Unchanged, String(plan.unchanged.length));
+    core/* setOutput */.uH(Output.Drifted, String(report.drift?.length ?? 0));
     core/* setOutput */.uH(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes));
     core/* setOutput */.uH(Output.Changes, report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan));
     core/* setOutput */.uH(Output.ChangesFile, changesFile);
@@ -64733,18 +64906,20 @@ function summaryMarkdown(report) {
     const lines = [`### ${title}`, '', `Target: ${markdownCode(report.uri)}`, ''];
     if (report.refusal !== undefined)
         lines.push(`> **Refused:** ${report.refusal}`, '');
-    lines.push('| | Objects | Bytes |', '| --- | ---: | ---: |', `| ${verb[0]} | ${plan.uploads.length} | ${formatBytes(uploadedBytes)} |`, `| ${verb[1]} | ${plan.deletes.length} | ${formatBytes(deletedBytes)} |`, `| Unchanged | ${plan.unchanged.length} | |`, '', `Duration: ${formatDuration(report.durationMs)}`, '');
+    lines.push('| | Objects | Bytes |', '| --- | ---: | ---: |', `| ${verb[0]} | ${plan.uploads.length} | ${formatBytes(uploadedBytes)} |`, `| ${verb[1]} | ${plan.deletes.length} | ${formatBytes(deletedBytes)} |`, `| Unchanged | ${plan.unchanged.length} | |`, ...(report.verified ? [`| Drifted (verify) | ${report.drift?.length ?? 0} | |`] : []), '', `Duration: ${formatDuration(report.durationMs)}`, '');
     const section = (heading, items) => {
         if (items.length === 0)
             return;
         const { shown, omitted } = capList(items, SUMMARY_KEYS);
         lines.push(`<details><summary>${heading} (${items.length})</summary>`, '');
         for (const { key, note } of shown)
-            lines.push(`- ${markdownCode(key)}${note ? ` (${note})` : ''}`);
+            // Escaped as in the log, so a key reads the same in both places.
+            lines.push(`- ${markdownCode(escapeText(key))}${note ? ` (${note})` : ''}`);
         if (omitted > 0)
             lines.push(`- … and ${omitted} more`);
         lines.push('', '</details>', '');
     };
+    section("Drifted: the bucket did not hold the file's bytes", (report.drift ?? []).map((d) => ({ key: d.key, note: d.found })));
     section(verb[0], plan.uploads.map((u) => ({ key: u.key, note: u.reason })));
     section(verb[1], plan.deletes.map((d) => ({ key: d.key })));
     return lines.join('\n');
@@ -64761,6 +64936,9 @@ var external_node_fs_ = __nccwpck_require__(3024);
 var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
 ;// CONCATENATED MODULE: ./src/deploy-dags/selection.ts
+
+
+
 
 
 
@@ -64851,42 +65029,103 @@ function compileFilter(include, exclude) {
     return (path) => included(path) && !excluded(path);
 }
 /**
- * Lists the files under `root` that pass `filter`, sorted by path. Symbolic links are followed,
- * as `aws s3 sync` does: two links to one folder deploy it twice, under each name. Only a link
- * back into a folder that is being walked (a loop) is skipped.
+ * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
+ * under it, selected or not. Nothing is read from a file here, so the checks run before any
+ * request and cost one directory read per folder plus a stat per link.
+ *
+ * A name that is not valid UTF-8 or holds a control character is refused: the object key would
+ * not be the file's name, and a line break in a name printed to the log starts a workflow command.
+ * A symbolic link is followed only when its real target is inside the real source folder (unless
+ * `followLinksOutside`), and never to a device, FIFO or socket or into /proc, /sys or /dev: a link
+ * in a merged pull request could otherwise publish any file the runner can read, such as
+ * /proc/self/environ with the job's credentials. A dangling link is refused too, since the file
+ * it stands for would silently be missing from the bucket. Two links to one folder deploy it
+ * twice, under each name; a link back into a folder being walked (a loop) is skipped.
  */
-async function scanSource(root, filter) {
-    const files = [];
-    const walk = async (dir, ancestors) => {
+async function scanSource(root, filter, options = { followLinksOutside: false }) {
+    const realRoot = await (0,promises_.realpath)(root);
+    const found = [];
+    const walk = async (dir, relativeDir, ancestors) => {
         const real = await (0,promises_.realpath)(dir);
         if (ancestors.has(real))
             return;
         const inside = new Set(ancestors).add(real);
-        const entries = await (0,promises_.readdir)(dir, { withFileTypes: true });
+        // Raw bytes, so that a name which is not UTF-8 is seen as it is instead of being replaced.
+        const entries = await (0,promises_.readdir)(dir, { withFileTypes: true, encoding: 'buffer' });
         for (const entry of entries) {
-            const absolutePath = (0,external_node_path_.join)(dir, entry.name);
+            const path = checkedName(relativeDir, entry.name);
+            const absolutePath = (0,external_node_path_.join)(dir, entry.name.toString('utf8'));
             let isDirectory = entry.isDirectory();
             let isFile = entry.isFile();
             if (entry.isSymbolicLink()) {
-                const target = await (0,promises_.stat)(absolutePath).catch(() => undefined);
-                if (target === undefined)
-                    continue; // dangling link: nothing to upload
+                const target = await checkedLink(path, absolutePath, realRoot, options);
                 isDirectory = target.isDirectory();
                 isFile = target.isFile();
             }
             if (isDirectory) {
-                await walk(absolutePath, inside);
+                await walk(absolutePath, path, inside);
             }
-            else if (isFile) {
-                const path = (0,external_node_path_.relative)(root, absolutePath).split(external_node_path_.sep).join('/');
-                if (!filter(path))
-                    continue;
-                files.push({ path, absolutePath, size: (await (0,promises_.stat)(absolutePath)).size });
+            else if (isFile && filter(path)) {
+                found.push({ path, absolutePath });
             }
         }
     };
-    await walk(root, new Set());
+    await walk(root, '', new Set());
+    // The checks above ran before this; the sizes are read all at once, not one after another.
+    const files = await Promise.all(found.map(async (file) => ({ ...file, size: (await (0,promises_.stat)(file.absolutePath)).size })));
     return files.sort((a, b) => byText(a.path, b.path));
+}
+/** The entry's path relative to source, once its name is known to be a usable object key. */
+function checkedName(relativeDir, name) {
+    const prefix = relativeDir === '' ? '' : `${relativeDir}/`;
+    if (!(0,external_node_buffer_.isUtf8)(name)) {
+        throw new errors/* InputError */.dz(Input.Source, `the name of '${escapeText(prefix)}${escapeBytes(name)}' is not valid UTF-8 (shown with \\xNN for the stray bytes). ` +
+            'Object keys are UTF-8; rename it. Nothing was deployed.');
+    }
+    const text = name.toString('utf8');
+    if (hasControlCharacter(text)) {
+        throw new errors/* InputError */.dz(Input.Source, `the name of '${escapeText(prefix + text)}' (shown escaped) holds a control character or line break. ` +
+            'Such a name cannot be shown safely in a log; rename it. Nothing was deployed.');
+    }
+    return prefix + text;
+}
+const SYSTEM_FOLDERS = ['/proc', '/sys', '/dev'];
+const within = (folder, path) => path === folder || path.startsWith(folder.endsWith(external_node_path_.sep) ? folder : folder + external_node_path_.sep);
+/** What a link's real target is, once it is known to be a target the link may have. */
+async function checkedLink(path, absolutePath, realRoot, options) {
+    const shownTarget = async () => escapeBytes(await (0,promises_.readlink)(absolutePath, { encoding: 'buffer' }).catch(() => Buffer.from('?')));
+    const refuse = async (what, advice) => new errors/* SafetyError */.dd(`source: the symbolic link '${escapeText(path)}' points to '${await shownTarget()}', ${what}. ${advice} Nothing was deployed.`);
+    let target;
+    let info;
+    try {
+        target = await (0,promises_.realpath)(absolutePath);
+        info = await (0,promises_.stat)(target);
+    }
+    catch {
+        throw await refuse('which does not exist (or loops)', 'A DAG it stands for would be missing from the bucket; fix or remove the link.');
+    }
+    const system = SYSTEM_FOLDERS.find((folder) => within(folder, target));
+    if (system !== undefined) {
+        throw await refuse(`which is under ${system}`, `Links into /proc, /sys and /dev are always refused: they expose the runner's environment and devices.`);
+    }
+    if (!info.isFile() && !info.isDirectory()) {
+        throw await refuse(`which is ${specialKind(info)}`, 'Only regular files and folders are deployed; links to anything else are always refused.');
+    }
+    if (!options.followLinksOutside && !within(realRoot, target)) {
+        throw await refuse(`outside the source folder (real path ${escapeText(target)})`, `A link out of source can publish any file the runner can read. Copy the file in, or set ${Input.FollowSymlinksOutsideSource}: true if the link brings in a shared folder on purpose.`);
+    }
+    return info;
+}
+function specialKind(info) {
+    if (info.isFIFO())
+        return 'a FIFO';
+    if (info.isSocket())
+        return 'a socket';
+    if (info.isCharacterDevice())
+        return 'a character device';
+    if (info.isBlockDevice())
+        return 'a block device';
+    return 'not a regular file';
 }
 /** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */
 async function hashFile(file) {
@@ -64946,6 +65185,7 @@ async function hashFile(file) {
 
 
 
+
 /** Reads and checks every input before anything touches AWS. */
 async function readSettings() {
     const bucket = parseBucket(requiredString(Input.Bucket, 'give the name of the DAG bucket'));
@@ -64956,6 +65196,8 @@ async function readSettings() {
     const maxDeletePercent = integerInput(Input.MaxDeletePercent, 50, { min: 0, max: 100 });
     const dryRun = booleanInput(Input.DryRun, false);
     const force = booleanInput(Input.Force, false);
+    const verify = booleanInput(Input.Verify, false);
+    const followSymlinksOutsideSource = booleanInput(Input.FollowSymlinksOutsideSource, false);
     const concurrency = integerInput(Input.Concurrency, 16, { min: 1, max: 64 });
     const sse = choiceInput(Input.Sse, SSE_CHOICES);
     const kmsKeyId = optionalString(Input.KmsKeyId);
@@ -64980,6 +65222,8 @@ async function readSettings() {
         maxDeletePercent,
         dryRun,
         force,
+        verify,
+        followSymlinksOutsideSource,
         concurrency,
         encryption,
         target
@@ -64987,12 +65231,12 @@ async function readSettings() {
 }
 function parseBucket(value) {
     if (/^s3:\/\//i.test(value)) {
-        throw new errors/* InputError */.dz(Input.Bucket, `give the bucket name only (not '${value}'); put the folder in prefix`);
+        throw new errors/* InputError */.dz(Input.Bucket, `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`);
     }
     // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
     // allow uppercase and underscores up to 255, so accept that wider set but never a path.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        throw new errors/* InputError */.dz(Input.Bucket, `'${value}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`);
+        throw new errors/* InputError */.dz(Input.Bucket, `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`);
     }
     return value;
 }
@@ -65002,16 +65246,19 @@ function parseBucket(value) {
  * delete into one against the whole bucket.
  */
 function parsePrefix(value) {
+    if (hasControlCharacter(value)) {
+        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`);
+    }
     const trimmed = value.trim();
     if (/^\/+$/.test(trimmed))
         return '';
     const prefix = trimmed.replace(/^\/+|\/+$/g, '');
     const segments = prefix.split('/');
     if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`);
+        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`);
     }
     if (prefix.includes('\\')) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${value}' contains a backslash; S3 folders are separated by /`);
+        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' contains a backslash; S3 folders are separated by /`);
     }
     return prefix;
 }
@@ -65042,6 +65289,7 @@ async function requireFolder(source, path) {
 
 
 
+
 /**
  * Carries out a plan: every upload first, then the manifest, then the deletes. A failed upload
  * stops the run before any delete, so a partial run never removes what the workers still use;
@@ -65054,10 +65302,10 @@ async function applyPlan(s3, settings, plan, previousManifest) {
         try {
             const etag = await uploadFile(s3, bucket, key, file, encryption);
             uploaded.push({ path: file.path, key, sha256: file.sha256, size: file.size, etag });
-            core/* info */.pq(`uploaded ${key} (${reason})`);
+            core/* info */.pq(`uploaded ${escapeText(key)} (${reason})`);
         }
         catch (error) {
-            throw describeAwsFailure(error, `Uploading s3://${bucket}/${key}`, {
+            throw describeAwsFailure(error, `Uploading s3://${bucket}/${escapeText(key)}`, {
                 AccessDenied: 'access denied; the job role needs s3:PutObject on the prefix (and kms:GenerateDataKey for SSE-KMS)'
             });
         }
@@ -65072,7 +65320,7 @@ async function applyPlan(s3, settings, plan, previousManifest) {
         }
         catch (error) {
             // The manifest only saves work on the next run; the deploy itself is intact.
-            core/* warning */.$e(`Could not update the deploy manifest ${manifestKey(prefix)}: ${(0,errors/* errorMessage */.gJ)(error)}`);
+            core/* warning */.$e(`Could not update the deploy manifest ${manifestKey(prefix)}: ${escapeText((0,errors/* errorMessage */.gJ)(error))}`);
         }
     }
     if (failures.length > 0) {
@@ -65093,13 +65341,69 @@ async function applyPlan(s3, settings, plan, previousManifest) {
                 });
             }
             for (const { key } of plan.deletes)
-                core/* info */.pq(`deleted ${key}`);
+                core/* info */.pq(`deleted ${escapeText(key)}`);
         });
     }
     return uploaded;
 }
 
+;// CONCATENATED MODULE: ./src/deploy-dags/verify.ts
+
+
+
+
+
+/**
+ * Confirms that each object the plan would leave unchanged still holds the file's bytes, by the
+ * SHA-256 checksum S3 computed when the object was written, not by anything a bucket writer can
+ * set (the manifest, an ETag, the `sha256` metadata). One HeadObject per object; an object with
+ * no full-object SHA-256 (a multipart upload, an upload by another tool) is read whole and hashed
+ * instead. Returns the objects whose bytes differ, sorted by key.
+ */
+async function findDrift(s3, bucket, unchanged, concurrency) {
+    const drift = [];
+    const { failures } = await forEachBounded(unchanged, concurrency, async ({ key, file }) => {
+        try {
+            const found = await differenceFrom(s3, bucket, key, file);
+            if (found !== undefined)
+                drift.push({ key, file, found });
+        }
+        catch (error) {
+            throw describeAwsFailure(error, `Verifying s3://${bucket}/${escapeText(key)}`, {
+                AccessDenied: 'access denied; the job role needs s3:GetObject on the prefix to verify',
+                Forbidden: 'access denied; the job role needs s3:GetObject on the prefix to verify'
+            });
+        }
+    });
+    if (failures.length > 0)
+        throw failures[0]?.error;
+    return drift.sort((a, b) => byText(a.key, b.key));
+}
+/** Why the object is not the file, or undefined when it is. */
+async function differenceFrom(s3, bucket, key, file) {
+    let stored;
+    try {
+        stored = await storedSha256(s3, bucket, key);
+    }
+    catch (error) {
+        const code = awsErrorCode(error);
+        if (code === 'NotFound' || code === 'NoSuchKey')
+            return 'the object is gone';
+        throw error;
+    }
+    if (stored !== undefined) {
+        return stored === sha256Base64(file.sha256)
+            ? undefined
+            : "the SHA-256 checksum S3 stored for it is not the file's";
+    }
+    return (await objectSha256(s3, bucket, key)) === file.sha256
+        ? undefined
+        : "its bytes are not the file's (read and hashed: it has no full-object SHA-256 checksum)";
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/main.ts
+
+
 
 
 
@@ -65117,16 +65421,18 @@ async function run() {
     const started = Date.now();
     const settings = await readSettings();
     const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`;
+    // Names, links and the selection are checked before the first request goes out.
+    const selected = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
+    checkSelection(settings, selected, uri);
     const s3 = createS3Client(settings.target, settings.concurrency);
     try {
-        // Listing the bucket needs nothing from the local scan, so the two overlap. Both only read:
-        // nothing is written before the selection and the plan have been checked.
+        // Reading the bucket needs nothing from the file contents, so it overlaps the hashing.
+        // Both only read: nothing is written before the plan has been checked.
         const bucketRead = readBucket(s3, settings, uri);
-        bucketRead.catch(() => undefined); // awaited below; a local refusal may come first
-        const local = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
-        checkSelection(settings, local, uri);
+        bucketRead.catch(() => undefined); // awaited below; a failed hash may come first
+        const local = await hashFiles(selected);
         const bucket = await bucketRead;
-        const plan = planSync({
+        let plan = planSync({
             local,
             remote: bucket.remote,
             manifest: bucket.manifest,
@@ -65134,26 +65440,28 @@ async function run() {
             force: settings.force,
             deleteExtraneous: settings.deleteExtraneous
         });
+        const drift = settings.verify ? await verifyUnchanged(s3, settings, plan, local, uri) : [];
+        plan = withDrift(plan, drift);
         logPlan(plan, uri);
         const refusal = settings.deleteExtraneous
             ? deleteRefusal(plan, settings.maxDeletePercent, uri)
             : undefined;
+        const report = { uri, plan, drift, verified: settings.verify };
         if (refusal !== undefined) {
             await writeReport({
+                ...report,
                 outcome: 'refused',
-                uri,
-                plan,
                 durationMs: Date.now() - started,
                 refusal
             });
             throw new errors/* SafetyError */.dd(refusal);
         }
         if (settings.dryRun) {
-            await writeReport({ outcome: 'planned', uri, plan, durationMs: Date.now() - started });
+            await writeReport({ ...report, outcome: 'planned', durationMs: Date.now() - started });
             return;
         }
         await applyPlan(s3, settings, plan, bucket.manifest);
-        await writeReport({ outcome: 'deployed', uri, plan, durationMs: Date.now() - started });
+        await writeReport({ ...report, outcome: 'deployed', durationMs: Date.now() - started });
     }
     finally {
         // Kept-alive sockets would otherwise hold the process open after the step is done.
@@ -65161,17 +65469,21 @@ async function run() {
     }
 }
 async function selectFiles(settings) {
-    const files = await scanSource(settings.sourcePath, settings.filter);
+    const files = await scanSource(settings.sourcePath, settings.filter, {
+        followLinksOutside: settings.followSymlinksOutsideSource
+    });
+    const bytes = files.reduce((sum, f) => sum + f.size, 0);
+    core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${escapeText(settings.sourcePath)}`);
+    return files;
+}
+async function hashFiles(files) {
     const hashed = new Array(files.length);
     // Hashing is I/O-bound on small files; a few in flight keep the disk busy.
-    await forEachBounded(files.map((file, index) => ({ file, index })), 16, async ({ file, index }) => {
+    const { failures } = await forEachBounded(files.map((file, index) => ({ file, index })), 16, async ({ file, index }) => {
         hashed[index] = await hashFile(file);
-    }).then(({ failures }) => {
-        if (failures.length > 0)
-            throw failures[0]?.error;
     });
-    const bytes = hashed.reduce((sum, f) => sum + f.size, 0);
-    core/* info */.pq(`${hashed.length} file(s), ${formatBytes(bytes)} selected in ${settings.sourcePath}`);
+    if (failures.length > 0)
+        throw failures[0]?.error;
     return hashed;
 }
 function checkSelection(settings, local, uri) {
@@ -65199,17 +65511,39 @@ async function readBucket(s3, settings, uri) {
         readManifest(s3, bucket, key)
     ]);
     if (problem !== undefined) {
-        core/* warning */.$e(`Ignoring the deploy manifest ${key} (${problem}); objects it described will be re-verified`);
+        // The problem may quote the manifest's text, which anyone with write access to it chose.
+        core/* warning */.$e(`Ignoring the deploy manifest ${key} (${escapeText(problem)}); objects it described will be re-verified`);
     }
     return { remote, manifest };
+}
+/** verify: confirm what the plan leaves unchanged against the checksums S3 stored. */
+async function verifyUnchanged(s3, settings, plan, local, uri) {
+    const byKey = new Map(local.map((file) => [objectKey(settings.prefix, file.path), file]));
+    const unchanged = plan.unchanged.flatMap((key) => {
+        const file = byKey.get(key);
+        return file === undefined ? [] : [{ key, file }];
+    });
+    const drift = await core/* group */.Os(`Verify ${unchanged.length} unchanged object(s)`, async () => {
+        const found = await findDrift(s3, settings.bucket, unchanged, settings.concurrency);
+        core/* info */.pq(`${unchanged.length - found.length} confirmed, ${found.length} drifted`);
+        return found;
+    });
+    for (const { key, found } of drift) {
+        core/* warning */.$e(`Drift in s3://${settings.bucket}/${escapeText(key)}: ${found}; ` +
+            (settings.dryRun ? 'a run without dry-run uploads it again' : 'uploading it again'));
+    }
+    if (drift.length === 0)
+        core/* info */.pq(`Every unchanged object under ${uri} holds the file's bytes`);
+    return drift;
 }
 function logPlan(plan, uri) {
     core/* startGroup */.Oh(`Compare with ${uri}`);
     core/* info */.pq(`${plan.remoteCount} object(s) already there`);
+    // Keys are names from the repository or the bucket: escaped, so none can be a workflow command.
     for (const upload of plan.uploads)
-        core/* info */.pq(`+ ${upload.key} (${upload.reason})`);
+        core/* info */.pq(`+ ${escapeText(upload.key)} (${upload.reason})`);
     for (const remove of plan.deletes)
-        core/* info */.pq(`- ${remove.key}`);
+        core/* info */.pq(`- ${escapeText(remove.key)}`);
     core/* endGroup */.N4();
     core/* info */.pq(`plan: ${plan.uploads.length} to upload, ${plan.deletes.length} to delete, ${plan.unchanged.length} unchanged`);
 }

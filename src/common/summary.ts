@@ -1,3 +1,5 @@
+import { escapeText } from './untrusted.js'
+
 // Formatting for job summaries and logs, shared by every action of the pack.
 
 export function formatBytes(bytes: number): string {
@@ -23,7 +25,15 @@ export function capList<T>(items: readonly T[], max: number): { shown: T[]; omit
   return { shown: items.slice(0, max), omitted: Math.max(0, items.length - max) }
 }
 
-/** Escapes text for a Markdown table cell or inline code span in a job summary. */
+/**
+ * Escapes text for a Markdown table cell or inline code span in a job summary. Any line break
+ * (a lone CR is one in Markdown) becomes a space and other controls are shown escaped: a blank
+ * line would end the code span and let what follows, `</details>` say, be read as HTML.
+ */
 export function markdownCode(text: string): string {
-  return '`' + text.replace(/`/g, "'").replace(/\|/g, '\\|').replace(/\r?\n/g, ' ') + '`'
+  const flat = text
+    .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
+    // eslint-disable-next-line no-control-regex
+    .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => escapeText(char))
+  return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`'
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { open, readFile } from 'node:fs/promises'
 import {
   AbortMultipartUploadCommand,
@@ -5,6 +6,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -13,9 +15,11 @@ import {
   type ServerSideEncryption as SdkSse
 } from '@aws-sdk/client-s3'
 import { awsErrorCode, clientConfig, type AwsTarget } from '../common/aws.js'
+import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
-import type { Manifest, ManifestEntry, RemoteObject } from './plan.js'
+import { newManifest, type Manifest, type ManifestEntry, type RemoteObject } from './plan.js'
 import type { HashedFile } from './selection.js'
 
 export function createS3Client(target: AwsTarget, concurrency: number): S3Client {
@@ -27,6 +31,9 @@ export function createS3Client(target: AwsTarget, concurrency: number): S3Client
     followRegionRedirects: true
   })
 }
+
+/** The form S3 gives SHA-256 checksums in. */
+export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
 
@@ -43,16 +50,55 @@ export async function listPrefix(
       new ListObjectsV2Command({
         Bucket: bucket,
         Prefix: prefix === '' ? undefined : `${prefix}/`,
-        ContinuationToken: token
+        ContinuationToken: token,
+        // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF), so the
+        // keys are asked for URL-encoded and decoded here; the SDK leaves them encoded.
+        EncodingType: 'url'
       })
     )
+    const encoded = page.EncodingType === 'url'
     for (const item of page.Contents ?? []) {
       if (item.Key === undefined) continue
-      objects.push({ key: item.Key, size: item.Size ?? 0, etag: unquote(item.ETag) })
+      const key = encoded ? decodeListedKey(item.Key) : item.Key
+      objects.push({ key, size: item.Size ?? 0, etag: unquote(item.ETag) })
     }
     token = page.IsTruncated ? page.NextContinuationToken : undefined
   } while (token !== undefined)
   return objects
+}
+
+/** S3 encodes listed keys as HTML forms do: `+` is a space, `%2B` a plus. */
+export function decodeListedKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '))
+}
+
+/**
+ * The full-object SHA-256 checksum S3 keeps for an object (base64), or undefined when it has
+ * none: objects uploaded without one, and multipart uploads, whose SHA-256 is only per part.
+ */
+export async function storedSha256(
+  s3: S3Client,
+  bucket: string,
+  key: string
+): Promise<string | undefined> {
+  const head = await s3.send(
+    new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })
+  )
+  const checksum = head.ChecksumSHA256
+  // A composite (per-part) checksum reads `<base64>-<parts>` and is not the content's SHA-256.
+  if (checksum === undefined || checksum.includes('-') || head.ChecksumType === 'COMPOSITE') {
+    return undefined
+  }
+  return checksum
+}
+
+/** Reads an object whole and returns the SHA-256 of its bytes (hex). */
+export async function objectSha256(s3: S3Client, bucket: string, key: string): Promise<string> {
+  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+  const hash = createHash('sha256')
+  const body = response.Body as AsyncIterable<Uint8Array> | undefined
+  if (body !== undefined) for await (const chunk of body) hash.update(chunk)
+  return hash.digest('hex')
 }
 
 interface ManifestDocument {
@@ -75,9 +121,9 @@ export async function readManifest(
       typeof document.objects !== 'object' ||
       document.objects === null
     ) {
-      return { manifest: {}, problem: 'unknown manifest format' }
+      return { manifest: newManifest(), problem: 'unknown manifest format' }
     }
-    const manifest: Manifest = {}
+    const manifest = newManifest()
     for (const [path, entry] of Object.entries(document.objects)) {
       if (isManifestEntry(entry)) manifest[path] = entry
     }
@@ -86,8 +132,8 @@ export async function readManifest(
     // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
     const code = awsErrorCode(error)
     if (code === 'NoSuchKey' || code === 'NoSuchBucket' || code === 'NotFound')
-      return { manifest: {} }
-    return { manifest: {}, problem: error instanceof Error ? error.message : String(error) }
+      return { manifest: newManifest() }
+    return { manifest: newManifest(), problem: errorMessage(error) }
   }
 }
 
@@ -160,7 +206,11 @@ export async function uploadFile(
       new PutObjectCommand({
         ...common,
         Body: body,
-        ChecksumSHA256: Buffer.from(file.sha256, 'hex').toString('base64')
+        // S3 refuses the body if it does not hash to this, and keeps it as the object's checksum,
+        // which verify later compares. The algorithm is named too: S3 does not need it, but
+        // S3-compatible stores (moto 5.2.1 among them) keep the checksum only when it is named.
+        ChecksumAlgorithm: 'SHA256',
+        ChecksumSHA256: sha256Base64(file.sha256)
       })
     )
     return unquote(response.ETag)
@@ -248,7 +298,7 @@ export async function deleteKeys(
     if (errors.length > 0) {
       const first = errors
         .slice(0, 5)
-        .map((e) => `${e.Key}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim())
+        .map((e) => escapeText(`${e.Key ?? '?'}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim()))
         .join('; ')
       throw new Error(`S3 refused to delete ${errors.length} object(s): ${first}`)
     }

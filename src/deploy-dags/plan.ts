@@ -16,10 +16,23 @@ export interface ManifestEntry {
   etag: string
 }
 
-/** Keyed by path relative to the prefix. */
+/**
+ * Keyed by path relative to the prefix. The keys are file names from the repository, so the map
+ * has no prototype: a file named `__proto__` or `constructor` is an entry like any other. Build
+ * one with newManifest(); object spread and Object.fromEntries would give it a prototype again.
+ */
 export type Manifest = Record<string, ManifestEntry>
 
-export type UploadReason = 'new' | 'modified' | 'forced' | 'unverified'
+export function newManifest(): Manifest {
+  return Object.create(null) as Manifest
+}
+
+/** The entry recorded for `path`, never something inherited. */
+export function manifestEntry(manifest: Manifest, path: string): ManifestEntry | undefined {
+  return Object.hasOwn(manifest, path) ? manifest[path] : undefined
+}
+
+export type UploadReason = 'new' | 'modified' | 'forced' | 'unverified' | 'drift'
 
 export interface PlannedUpload {
   file: HashedFile
@@ -77,9 +90,9 @@ export function planSync(input: PlanInput): SyncPlan {
     remoteByPath.set(object.key.slice(base.length), object)
   }
 
-  const verified: Manifest = {}
+  const verified = newManifest()
   const knownSha256 = (path: string, object: RemoteObject): string | undefined => {
-    const entry = input.manifest[path]
+    const entry = manifestEntry(input.manifest, path)
     return entry !== undefined && entry.etag === object.etag && entry.size === object.size
       ? entry.sha256
       : undefined
@@ -165,13 +178,48 @@ export function nextManifest(
   plan: SyncPlan,
   uploaded: readonly (ManifestEntry & { path: string })[]
 ): Manifest {
-  const next: Manifest = { ...plan.verified }
+  const next = newManifest()
+  for (const [path, entry] of Object.entries(plan.verified)) next[path] = entry
   for (const { path, sha256, size, etag } of uploaded) next[path] = { sha256, size, etag }
   return sortManifest(next)
 }
 
 export function sortManifest(manifest: Manifest): Manifest {
-  return Object.fromEntries(Object.entries(manifest).sort(([a], [b]) => byText(a, b)))
+  const sorted = newManifest()
+  for (const [path, entry] of Object.entries(manifest).sort(([a], [b]) => byText(a, b))) {
+    sorted[path] = entry
+  }
+  return sorted
+}
+
+/** An object left unchanged by the plan whose bytes in the bucket are not the file's. */
+export interface Drift {
+  key: string
+  file: HashedFile
+  /** What was found instead, for the warning and the summary. */
+  found: string
+}
+
+/**
+ * The plan once `verify` has found drift: each drifted object is uploaded again (reason `drift`)
+ * instead of being left as it is, and the manifest no longer vouches for it until it is.
+ */
+export function withDrift(plan: SyncPlan, drift: readonly Drift[]): SyncPlan {
+  if (drift.length === 0) return plan
+  const drifted = new Set(drift.map((d) => d.key))
+  const verified = newManifest()
+  for (const [path, entry] of Object.entries(plan.verified)) {
+    if (!drift.some((d) => d.file.path === path)) verified[path] = entry
+  }
+  return {
+    ...plan,
+    uploads: [
+      ...plan.uploads,
+      ...drift.map(({ key, file }) => ({ file, key, reason: 'drift' as const }))
+    ],
+    unchanged: plan.unchanged.filter((key) => !drifted.has(key)),
+    verified
+  }
 }
 
 export function sameManifest(a: Manifest, b: Manifest): boolean {

@@ -1,8 +1,9 @@
 import * as core from '@actions/core'
 import { INLINE_OUTPUT_LIMIT, writeJobSummary, writeRunnerTempFile } from '../common/runner.js'
 import { capList, formatBytes, formatDuration, markdownCode } from '../common/summary.js'
+import { escapeText } from '../common/untrusted.js'
 import { Output } from './constants.js'
-import type { SyncPlan } from './plan.js'
+import type { Drift, SyncPlan } from './plan.js'
 
 export type Outcome = 'deployed' | 'planned' | 'refused'
 
@@ -12,6 +13,9 @@ export interface Report {
   plan: SyncPlan
   durationMs: number
   refusal?: string
+  /** Whether verify ran; `drift` is what it found. */
+  verified?: boolean
+  drift?: readonly Drift[]
 }
 
 const SUMMARY_KEYS = 200
@@ -55,6 +59,7 @@ export function setOutputs(report: Report, changesFile: string): void {
   core.setOutput(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length))
   core.setOutput(Output.Deleted, String(report.outcome === 'refused' ? 0 : plan.deletes.length))
   core.setOutput(Output.Unchanged, String(plan.unchanged.length))
+  core.setOutput(Output.Drifted, String(report.drift?.length ?? 0))
   core.setOutput(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes))
   core.setOutput(
     Output.Changes,
@@ -83,6 +88,7 @@ export function summaryMarkdown(report: Report): string {
     `| ${verb[0]} | ${plan.uploads.length} | ${formatBytes(uploadedBytes)} |`,
     `| ${verb[1]} | ${plan.deletes.length} | ${formatBytes(deletedBytes)} |`,
     `| Unchanged | ${plan.unchanged.length} | |`,
+    ...(report.verified ? [`| Drifted (verify) | ${report.drift?.length ?? 0} | |`] : []),
     '',
     `Duration: ${formatDuration(report.durationMs)}`,
     ''
@@ -92,10 +98,15 @@ export function summaryMarkdown(report: Report): string {
     const { shown, omitted } = capList(items, SUMMARY_KEYS)
     lines.push(`<details><summary>${heading} (${items.length})</summary>`, '')
     for (const { key, note } of shown)
-      lines.push(`- ${markdownCode(key)}${note ? ` (${note})` : ''}`)
+      // Escaped as in the log, so a key reads the same in both places.
+      lines.push(`- ${markdownCode(escapeText(key))}${note ? ` (${note})` : ''}`)
     if (omitted > 0) lines.push(`- … and ${omitted} more`)
     lines.push('', '</details>', '')
   }
+  section(
+    "Drifted: the bucket did not hold the file's bytes",
+    (report.drift ?? []).map((d) => ({ key: d.key, note: d.found }))
+  )
   section(
     verb[0] as string,
     plan.uploads.map((u) => ({ key: u.key, note: u.reason }))

@@ -1,10 +1,13 @@
+import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { readFile, readdir, realpath, stat } from 'node:fs/promises'
-import { join, relative, sep } from 'node:path'
+import { createReadStream, type Stats } from 'node:fs'
+import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises'
+import { join, sep } from 'node:path'
 import picomatch from 'picomatch'
 import { byText } from '../common/compare.js'
-import { AWS_CLI_PART_SIZE } from './constants.js'
+import { InputError, SafetyError } from '../common/errors.js'
+import { escapeBytes, escapeText, hasControlCharacter } from '../common/untrusted.js'
+import { AWS_CLI_PART_SIZE, Input } from './constants.js'
 
 /** A local file chosen for deployment, identified by its path relative to the source folder. */
 export interface LocalFile {
@@ -98,39 +101,142 @@ export function compileFilter(include: readonly string[], exclude: readonly stri
   return (path) => included(path) && !excluded(path)
 }
 
+/** How far the scan may follow symbolic links; see scanSource. */
+export interface ScanOptions {
+  /** Follow links whose target is outside the source folder (a shared package in a monorepo). */
+  followLinksOutside: boolean
+}
+
 /**
- * Lists the files under `root` that pass `filter`, sorted by path. Symbolic links are followed,
- * as `aws s3 sync` does: two links to one folder deploy it twice, under each name. Only a link
- * back into a folder that is being walked (a loop) is skipped.
+ * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
+ * under it, selected or not. Nothing is read from a file here, so the checks run before any
+ * request and cost one directory read per folder plus a stat per link.
+ *
+ * A name that is not valid UTF-8 or holds a control character is refused: the object key would
+ * not be the file's name, and a line break in a name printed to the log starts a workflow command.
+ * A symbolic link is followed only when its real target is inside the real source folder (unless
+ * `followLinksOutside`), and never to a device, FIFO or socket or into /proc, /sys or /dev: a link
+ * in a merged pull request could otherwise publish any file the runner can read, such as
+ * /proc/self/environ with the job's credentials. A dangling link is refused too, since the file
+ * it stands for would silently be missing from the bucket. Two links to one folder deploy it
+ * twice, under each name; a link back into a folder being walked (a loop) is skipped.
  */
-export async function scanSource(root: string, filter: PathFilter): Promise<LocalFile[]> {
-  const files: LocalFile[] = []
-  const walk = async (dir: string, ancestors: ReadonlySet<string>): Promise<void> => {
+export async function scanSource(
+  root: string,
+  filter: PathFilter,
+  options: ScanOptions = { followLinksOutside: false }
+): Promise<LocalFile[]> {
+  const realRoot = await realpath(root)
+  const found: Omit<LocalFile, 'size'>[] = []
+  const walk = async (dir: string, relativeDir: string, ancestors: ReadonlySet<string>) => {
     const real = await realpath(dir)
     if (ancestors.has(real)) return
     const inside = new Set(ancestors).add(real)
-    const entries = await readdir(dir, { withFileTypes: true })
+    // Raw bytes, so that a name which is not UTF-8 is seen as it is instead of being replaced.
+    const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' })
     for (const entry of entries) {
-      const absolutePath = join(dir, entry.name)
+      const path = checkedName(relativeDir, entry.name)
+      const absolutePath = join(dir, entry.name.toString('utf8'))
       let isDirectory = entry.isDirectory()
       let isFile = entry.isFile()
       if (entry.isSymbolicLink()) {
-        const target = await stat(absolutePath).catch(() => undefined)
-        if (target === undefined) continue // dangling link: nothing to upload
+        const target = await checkedLink(path, absolutePath, realRoot, options)
         isDirectory = target.isDirectory()
         isFile = target.isFile()
       }
       if (isDirectory) {
-        await walk(absolutePath, inside)
-      } else if (isFile) {
-        const path = relative(root, absolutePath).split(sep).join('/')
-        if (!filter(path)) continue
-        files.push({ path, absolutePath, size: (await stat(absolutePath)).size })
+        await walk(absolutePath, path, inside)
+      } else if (isFile && filter(path)) {
+        found.push({ path, absolutePath })
       }
     }
   }
-  await walk(root, new Set())
+  await walk(root, '', new Set())
+  // The checks above ran before this; the sizes are read all at once, not one after another.
+  const files = await Promise.all(
+    found.map(async (file) => ({ ...file, size: (await stat(file.absolutePath)).size }))
+  )
   return files.sort((a, b) => byText(a.path, b.path))
+}
+
+/** The entry's path relative to source, once its name is known to be a usable object key. */
+function checkedName(relativeDir: string, name: Buffer): string {
+  const prefix = relativeDir === '' ? '' : `${relativeDir}/`
+  if (!isUtf8(name)) {
+    throw new InputError(
+      Input.Source,
+      `the name of '${escapeText(prefix)}${escapeBytes(name)}' is not valid UTF-8 (shown with \\xNN for the stray bytes). ` +
+        'Object keys are UTF-8; rename it. Nothing was deployed.'
+    )
+  }
+  const text = name.toString('utf8')
+  if (hasControlCharacter(text)) {
+    throw new InputError(
+      Input.Source,
+      `the name of '${escapeText(prefix + text)}' (shown escaped) holds a control character or line break. ` +
+        'Such a name cannot be shown safely in a log; rename it. Nothing was deployed.'
+    )
+  }
+  return prefix + text
+}
+
+const SYSTEM_FOLDERS = ['/proc', '/sys', '/dev']
+
+const within = (folder: string, path: string) =>
+  path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep)
+
+/** What a link's real target is, once it is known to be a target the link may have. */
+async function checkedLink(
+  path: string,
+  absolutePath: string,
+  realRoot: string,
+  options: ScanOptions
+): Promise<Stats> {
+  const shownTarget = async () =>
+    escapeBytes(await readlink(absolutePath, { encoding: 'buffer' }).catch(() => Buffer.from('?')))
+  const refuse = async (what: string, advice: string) =>
+    new SafetyError(
+      `source: the symbolic link '${escapeText(path)}' points to '${await shownTarget()}', ${what}. ${advice} Nothing was deployed.`
+    )
+  let target: string
+  let info: Stats
+  try {
+    target = await realpath(absolutePath)
+    info = await stat(target)
+  } catch {
+    throw await refuse(
+      'which does not exist (or loops)',
+      'A DAG it stands for would be missing from the bucket; fix or remove the link.'
+    )
+  }
+  const system = SYSTEM_FOLDERS.find((folder) => within(folder, target))
+  if (system !== undefined) {
+    throw await refuse(
+      `which is under ${system}`,
+      `Links into /proc, /sys and /dev are always refused: they expose the runner's environment and devices.`
+    )
+  }
+  if (!info.isFile() && !info.isDirectory()) {
+    throw await refuse(
+      `which is ${specialKind(info)}`,
+      'Only regular files and folders are deployed; links to anything else are always refused.'
+    )
+  }
+  if (!options.followLinksOutside && !within(realRoot, target)) {
+    throw await refuse(
+      `outside the source folder (real path ${escapeText(target)})`,
+      `A link out of source can publish any file the runner can read. Copy the file in, or set ${Input.FollowSymlinksOutsideSource}: true if the link brings in a shared folder on purpose.`
+    )
+  }
+  return info
+}
+
+function specialKind(info: Stats): string {
+  if (info.isFIFO()) return 'a FIFO'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice()) return 'a character device'
+  if (info.isBlockDevice()) return 'a block device'
+  return 'not a regular file'
 }
 
 /** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */

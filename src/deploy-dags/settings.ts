@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
+import { escapeText, hasControlCharacter } from '../common/untrusted.js'
 import {
   booleanInput,
   choiceInput,
@@ -26,6 +27,9 @@ export interface DeploySettings {
   maxDeletePercent: number
   dryRun: boolean
   force: boolean
+  /** Confirm objects left unchanged against the checksum S3 stored for them (see verify.ts). */
+  verify: boolean
+  followSymlinksOutsideSource: boolean
   concurrency: number
   encryption: Encryption
   target: AwsTarget
@@ -41,6 +45,8 @@ export async function readSettings(): Promise<DeploySettings> {
   const maxDeletePercent = integerInput(Input.MaxDeletePercent, 50, { min: 0, max: 100 })
   const dryRun = booleanInput(Input.DryRun, false)
   const force = booleanInput(Input.Force, false)
+  const verify = booleanInput(Input.Verify, false)
+  const followSymlinksOutsideSource = booleanInput(Input.FollowSymlinksOutsideSource, false)
   const concurrency = integerInput(Input.Concurrency, 16, { min: 1, max: 64 })
   const sse = choiceInput(Input.Sse, SSE_CHOICES)
   const kmsKeyId = optionalString(Input.KmsKeyId)
@@ -68,6 +74,8 @@ export async function readSettings(): Promise<DeploySettings> {
     maxDeletePercent,
     dryRun,
     force,
+    verify,
+    followSymlinksOutsideSource,
     concurrency,
     encryption,
     target
@@ -78,7 +86,7 @@ export function parseBucket(value: string): string {
   if (/^s3:\/\//i.test(value)) {
     throw new InputError(
       Input.Bucket,
-      `give the bucket name only (not '${value}'); put the folder in prefix`
+      `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`
     )
   }
   // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
@@ -86,7 +94,7 @@ export function parseBucket(value: string): string {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
     throw new InputError(
       Input.Bucket,
-      `'${value}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`
+      `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`
     )
   }
   return value
@@ -98,6 +106,12 @@ export function parseBucket(value: string): string {
  * delete into one against the whole bucket.
  */
 export function parsePrefix(value: string): string {
+  if (hasControlCharacter(value)) {
+    throw new InputError(
+      Input.Prefix,
+      `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+    )
+  }
   const trimmed = value.trim()
   if (/^\/+$/.test(trimmed)) return ''
   const prefix = trimmed.replace(/^\/+|\/+$/g, '')
@@ -105,13 +119,13 @@ export function parsePrefix(value: string): string {
   if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
     throw new InputError(
       Input.Prefix,
-      `'${value}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+      `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
     )
   }
   if (prefix.includes('\\')) {
     throw new InputError(
       Input.Prefix,
-      `'${value}' contains a backslash; S3 folders are separated by /`
+      `'${escapeText(value)}' contains a backslash; S3 folders are separated by /`
     )
   }
   return prefix

@@ -3,6 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3'
 import { describeAwsFailure } from '../common/aws.js'
 import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { deleteKeys, uploadFile, writeManifest } from './bucket.js'
 import {
   manifestKey,
@@ -34,9 +35,9 @@ export async function applyPlan(
       try {
         const etag = await uploadFile(s3, bucket, key, file, encryption)
         uploaded.push({ path: file.path, key, sha256: file.sha256, size: file.size, etag })
-        core.info(`uploaded ${key} (${reason})`)
+        core.info(`uploaded ${escapeText(key)} (${reason})`)
       } catch (error) {
-        throw describeAwsFailure(error, `Uploading s3://${bucket}/${key}`, {
+        throw describeAwsFailure(error, `Uploading s3://${bucket}/${escapeText(key)}`, {
           AccessDenied:
             'access denied; the job role needs s3:PutObject on the prefix (and kms:GenerateDataKey for SSE-KMS)'
         })
@@ -54,7 +55,7 @@ export async function applyPlan(
     } catch (error) {
       // The manifest only saves work on the next run; the deploy itself is intact.
       core.warning(
-        `Could not update the deploy manifest ${manifestKey(prefix)}: ${errorMessage(error)}`
+        `Could not update the deploy manifest ${manifestKey(prefix)}: ${escapeText(errorMessage(error))}`
       )
     }
   }
@@ -83,7 +84,7 @@ export async function applyPlan(
             'access denied; the job role needs s3:DeleteObject on the prefix, or set delete: false'
         })
       }
-      for (const { key } of plan.deletes) core.info(`deleted ${key}`)
+      for (const { key } of plan.deletes) core.info(`deleted ${escapeText(key)}`)
     })
   }
   return uploaded

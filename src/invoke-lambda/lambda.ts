@@ -7,6 +7,7 @@ import {
 } from '@aws-sdk/client-lambda'
 import { awsErrorCode, clientConfig, describeAwsFailure, type AwsTarget } from '../common/aws.js'
 import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { INVOKE_ATTEMPTS } from './constants.js'
 import { backoffMs, isSafeToRetry } from './retry.js'
 import type { InvokeSettings } from './settings.js'
@@ -65,20 +66,21 @@ export async function waitUntilReady(
     const { State: state, LastUpdateStatus: update } = config
     if (state === 'Failed') {
       throw new Error(
-        `${describeFunction(settings)} is in state Failed: ${config.StateReason ?? 'no reason given'}`
+        `${describeFunction(settings)} is in state Failed: ${escapeText(config.StateReason ?? 'no reason given')}`
       )
     }
     if (update === 'Failed') {
       throw new Error(
-        `the last update of ${describeFunction(settings)} failed: ${config.LastUpdateStatusReason ?? 'no reason given'}. Fix the function's deployment first.`
+        `the last update of ${describeFunction(settings)} failed: ${escapeText(config.LastUpdateStatusReason ?? 'no reason given')}. Fix the function's deployment first.`
       )
     }
     if (state !== 'Pending' && update !== 'InProgress') {
-      if (poll > 1) core.info(`${describeFunction(settings)} is ready (${state ?? 'Active'})`)
+      if (poll > 1)
+        core.info(`${describeFunction(settings)} is ready (${escapeText(state ?? 'Active')})`)
       return
     }
     const remaining = deadline - Date.now()
-    const status = `State ${state ?? '?'}, LastUpdateStatus ${update ?? '?'}`
+    const status = escapeText(`State ${state ?? '?'}, LastUpdateStatus ${update ?? '?'}`)
     if (remaining <= 0) {
       throw new Error(
         `${describeFunction(settings)} is still not ready (${status}) after ${settings.readyTimeoutSeconds} s; raise ready-timeout or set wait-until-ready: false`
@@ -145,7 +147,7 @@ export async function invokeFunction(
       }
       const wait = backoffMs(attempt)
       core.info(
-        `Lambda did not run the function (${awsErrorCode(error) ?? errorMessage(error)}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`
+        `Lambda did not run the function (${escapeText(awsErrorCode(error) ?? errorMessage(error))}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`
       )
       await pause(wait)
     }

@@ -6,6 +6,7 @@ import {
   waitUntilReady
 } from './lambda.js'
 import { printUntrusted, writeJobSummary } from '../common/runner.js'
+import { escapeText } from '../common/untrusted.js'
 import { setOutputs, summaryMarkdown, writeResponseFile } from './report.js'
 import { decodeInvokeOutput, functionErrorSummary } from './result.js'
 import { readSettings } from './settings.js'
@@ -43,12 +44,15 @@ export async function run(): Promise<void> {
     await writeJobSummary(summaryMarkdown(settings, result, durationMs))
 
     if (result.functionError !== undefined) {
-      const message = `Lambda function ${target} failed (${result.functionError}): ${functionErrorSummary(result)}`
+      // The error type and message are the function's own words: shown escaped, on one line.
+      const message = `Lambda function ${target} failed (${escapeText(result.functionError)}): ${escapeText(functionErrorSummary(result))}`
       if (settings.failOnFunctionError) throw new Error(message)
       core.warning(`${message} (fail-on-function-error: false)`)
       return
     }
-    core.info(`${target} answered ${result.statusCode} (version ${result.executedVersion ?? '?'})`)
+    core.info(
+      `${target} answered ${result.statusCode} (version ${escapeText(result.executedVersion ?? '?')})`
+    )
   } finally {
     control.destroy()
     invoker.destroy()
