@@ -119,6 +119,23 @@ export function unusableInputReason(address: RunnerAddress): string | undefined 
 
 /** How much of an echo service's answer an error quotes. */
 const QUOTED_ANSWER = 60
+/** How much of an answer is read: an address is a few bytes, and no endless body is waited for. */
+const ANSWER_LIMIT = 1024
+
+async function answerText(response: Response): Promise<string> {
+  const reader = response.body?.getReader()
+  if (reader === undefined) return ''
+  const chunks: Uint8Array[] = []
+  let size = 0
+  while (size < ANSWER_LIMIT) {
+    const { done, value } = await reader.read()
+    if (done) break
+    chunks.push(value)
+    size += value.length
+  }
+  await reader.cancel().catch(() => undefined)
+  return Buffer.concat(chunks).subarray(0, ANSWER_LIMIT).toString('utf8')
+}
 
 /**
  * Asks each URL in turn for this runner's public address over HTTPS; the first answer that is a
@@ -136,7 +153,7 @@ export async function lookupPublicAddress(
         signal: AbortSignal.timeout(timeoutMs),
         redirect: 'manual'
       })
-      const text = (await response.text()).trim()
+      const text = (await answerText(response)).trim()
       if (response.status >= 300 && response.status < 400) {
         const location = escapeText((response.headers.get('location') ?? '').slice(0, 200))
         problems.push(

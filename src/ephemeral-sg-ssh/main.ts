@@ -1,7 +1,6 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
-import { CREATED_AT_TAG, EXPIRES_AT_TAG } from './constants.js'
 import { untrustedOutput, writeJobSummary } from '../common/runner.js'
 import { GroupAccess } from './access.js'
 import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
@@ -13,7 +12,13 @@ import {
   sweepLeakedRules
 } from './ec2.js'
 import { lookupPublicAddress, type RunnerAddress } from './ip.js'
-import { setOutputs, setSweepOutputs, summaryMarkdown, sweepSummaryMarkdown } from './report.js'
+import {
+  logSweep,
+  setOutputs,
+  setSweepOutputs,
+  summaryMarkdown,
+  sweepSummaryMarkdown
+} from './report.js'
 import { runContext } from './rules.js'
 import {
   readSettings,
@@ -113,14 +118,7 @@ async function sweepOnly(settings: SweepSettings): Promise<void> {
   try {
     await requireGroups(ec2, settings.groupIds, settings.target.region)
     const result = await sweepExpiredRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
-    for (const rule of result.swept) {
-      core.info(
-        `Closed ${rule.ruleId} in ${rule.groupId}, expired ${escapeText(rule.tags[EXPIRES_AT_TAG] ?? `(created ${rule.tags[CREATED_AT_TAG] ?? '?'})`)}`
-      )
-    }
-    if (result.swept.length === 0 && result.failed.length === 0) {
-      core.info(`No rule of this action had expired in ${settings.groupIds.join(', ')}`)
-    }
+    logSweep(settings.groupIds, result)
     setSweepOutputs(result)
     await writeJobSummary(sweepSummaryMarkdown(settings.groupIds, result))
     if (result.failed.length > 0) {

@@ -1,11 +1,11 @@
 import * as core from '@actions/core'
 import { formatDuration, markdownCode } from '../common/summary.js'
-import { Output } from './constants.js'
+import { escapeText } from '../common/untrusted.js'
+import { CREATED_AT_TAG, EXPIRES_AT_TAG, Output } from './constants.js'
 import type { HostResult } from './deploy.js'
 import type { RunnerAddress } from './ip.js'
 import type { SweepResult } from './ec2.js'
 import type { OpenedRule } from './rules.js'
-import { EXPIRES_AT_TAG, CREATED_AT_TAG } from './constants.js'
 
 const ICONS: Record<HostResult['status'], string> = {
   succeeded: '✅',
@@ -80,6 +80,18 @@ export function summaryMarkdown(report: {
     )
   }
   return lines.join('\n')
+}
+
+/** One log line per rule closed, or one saying nothing had expired. */
+export function logSweep(groupIds: readonly string[], result: SweepResult): void {
+  for (const rule of result.swept) {
+    // Tags can be written by anyone allowed to tag the rule: shown escaped.
+    const expiry = rule.tags[EXPIRES_AT_TAG] ?? `(created ${rule.tags[CREATED_AT_TAG] ?? '?'})`
+    core.info(`Closed ${rule.ruleId} in ${rule.groupId}, expired ${escapeText(expiry)}`)
+  }
+  if (result.swept.length === 0 && result.failed.length === 0) {
+    core.info(`No rule of this action had expired in ${groupIds.join(', ')}`)
+  }
 }
 
 export function setSweepOutputs(result: SweepResult): void {

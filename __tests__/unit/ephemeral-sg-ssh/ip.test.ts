@@ -317,6 +317,17 @@ describe('lookupPublicAddress', () => {
     expect(error?.message).not.toMatch(/[\r\n]/)
   })
 
+  it('reads only the start of an answer that never ends', async () => {
+    const endless = await serve((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' })
+      response.write('x'.repeat(4096))
+    })
+    // The lookup's own timeout is far longer than the test's: it must not wait for the end.
+    await expect(lookupPublicAddress([endless.url], 60_000)).rejects.toThrow(
+      `${endless.url}: answered '${'x'.repeat(60)}', not an IP address`
+    )
+  })
+
   it('fails with no URLs to ask', async () => {
     await expect(lookupPublicAddress([])).rejects.toThrow(
       "could not find this runner's public IP (); set the ip input or ip-lookup-urls"
