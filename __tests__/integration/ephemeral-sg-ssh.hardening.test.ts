@@ -271,6 +271,25 @@ describe('host-fingerprints against a server with an ed25519 and an RSA host key
     // ed25519, RSA, then a last ask for the types left, which the server refuses.
     expect(connections).toBe(3)
   })
+
+  it('a pin of a type the server does not have fails at once, naming the type', async () => {
+    const { run, connections } = await deployWithFingerprints(`ECDSA ${rsa().fingerprint}`)
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toContain(
+      `host key of 127.0.0.1:${twoKeys.port} not trusted: it has no host key of the pinned type(s) ecdsa`
+    )
+    expect(run.stdout).not.toContain('retrying')
+    expect(connections).toBe(1)
+  })
+
+  it('a pin of a security-key type, which no server can have, fails before connecting', async () => {
+    const { run, connections } = await deployWithFingerprints(`ED25519-SK ${rsa().fingerprint}`)
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toContain(
+      `host key of 127.0.0.1:${twoKeys.port} not trusted: no key type pinned for it can be negotiated as a host key`
+    )
+    expect(connections).toBe(0)
+  })
 })
 
 describe('what the remote host says', () => {

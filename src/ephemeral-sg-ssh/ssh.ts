@@ -166,9 +166,12 @@ async function connectVerified(
         onRetry?.(`${label}: ${error.message}; asking for another of its host key types`)
         continue
       }
-      if (error instanceof OtherKeyTypeShown) throw mismatch('again')
-      if (presented.length > 0 && /no matching host key format/i.test(errorMessage(error))) {
-        throw mismatch('and has no key of another type')
+      if (error instanceof OtherKeyTypeShown) throw mismatch('and that type again')
+      if (/no matching host key format/i.test(errorMessage(error))) {
+        if (presented.length > 0) throw mismatch('and has no key of another type')
+        throw new HostKeyMismatch(
+          `host key of ${label} not trusted: it has no host key of the pinned type(s) ${[...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))].join(', ')}`
+        )
       }
       throw error
     }
