@@ -31,7 +31,10 @@ export function packResolver({ endpoint, packSha, credentialRequests = [] }) {
       const called = uses.match(WORKFLOW_CALL)
       return called ? { file: join(repoRoot, called[1]), sha: packSha } : undefined
     }
-    const action = uses.match(/^(?:\$\/|\.\/)actions\/([\w-]+)$/)
+    const action =
+      uses.match(/^(?:\$\/|\.\/)actions\/([\w-]+)$/) ??
+      // A caller's step using one of the pack's actions, pinned like the workflow calls.
+      uses.match(/^octo-org\/airflow-aws-deploy-actions\/actions\/([\w-]+)@<full-commit-sha>$/)
     if (action) return { action: action[1] }
     const composite = uses.match(/^\$\/(\.github\/actions\/[\w-]+)$/)
     if (composite) return { composite: join(repoRoot, composite[1]) }

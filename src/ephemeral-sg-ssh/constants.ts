@@ -19,6 +19,8 @@ export const Input = {
   ConnectTimeout: 'connect-timeout',
   CommandTimeout: 'command-timeout',
   RuleTtl: 'rule-ttl',
+  KeepSpecialBits: 'keep-special-bits',
+  SweepOnly: 'sweep-only',
   Region: 'region',
   EndpointUrl: 'endpoint-url'
 } as const
@@ -27,7 +29,8 @@ export const Output = {
   Ip: 'ip',
   RuleIds: 'rule-ids',
   Results: 'results',
-  ExposureSeconds: 'exposure-seconds'
+  ExposureSeconds: 'exposure-seconds',
+  SweptRuleIds: 'swept-rule-ids'
 } as const
 
 /** Names of the values the main step hands to the post step. */

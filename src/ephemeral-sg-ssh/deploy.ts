@@ -1,6 +1,7 @@
 import * as core from '@actions/core'
 import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { connect, runScript, upload, type Connection, type Endpoint } from './ssh.js'
 import type { SshSettings } from './settings.js'
 
@@ -93,7 +94,9 @@ async function deployToHost(
     open.add(connection)
     for (const pair of settings.uploads) {
       const uploadStarted = Date.now()
-      await upload(connection.client, pair, pair.localPath, commandTimeoutMs)
+      await upload(connection.client, pair, pair.localPath, commandTimeoutMs, {
+        keepSpecialBits: settings.keepSpecialBits
+      })
       core.info(
         `${prefix}uploaded ${pair.local} → ${pair.remote} in ${Date.now() - uploadStarted} ms`
       )
@@ -134,7 +137,10 @@ async function deployToHost(
       status,
       exitCode: (error as { exitCode?: number | null }).exitCode ?? null,
       durationMs: Date.now() - started,
-      error: stopping ? 'stopped before it finished (fail-fast or cancel)' : errorMessage(error)
+      // A connection or upload error can quote the server: one escaped line.
+      error: stopping
+        ? 'stopped before it finished (fail-fast or cancel)'
+        : escapeText(errorMessage(error))
     }
   } finally {
     if (connection) {

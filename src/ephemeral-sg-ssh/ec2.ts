@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-ec2'
 import { awsErrorCode, clientConfig, describeAwsFailure, type AwsTarget } from '../common/aws.js'
 import { InputError, errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { Input, MANAGED_BY_TAG, MANAGED_BY_VALUE, SESSION_TAG } from './constants.js'
 import { expiredRules, type OpenedRule, type TaggedRule } from './rules.js'
 
@@ -125,9 +126,46 @@ export async function duplicateOwner(
   }
 }
 
+/** What a sweep found past its expiry: the rules revoked, and those that would not go. */
+export interface SweepResult {
+  swept: TaggedRule[]
+  failed: { rule: TaggedRule; reason: string }[]
+}
+
 /**
- * Revokes rules this action left behind in earlier runs (force-terminated jobs never clean up)
- * once they are older than the TTL. Best effort: a failure here is a warning, not a failed deploy.
+ * Revokes the rules this action made in earlier runs that are past their tagged expiry: a
+ * force-terminated job, or credentials that expired before the revoke, leave them behind. Only
+ * rules carrying this action's tag are looked at; fails when the rules cannot be listed.
+ */
+export async function sweepExpiredRules(
+  ec2: EC2Client,
+  groupIds: readonly string[],
+  ttlSeconds: number,
+  now = new Date()
+): Promise<SweepResult> {
+  let expired: TaggedRule[]
+  try {
+    expired = expiredRules(await taggedRules(ec2, groupIds), now, ttlSeconds)
+  } catch (error) {
+    throw describeAwsFailure(error, 'Listing the rules of the security groups', {
+      UnauthorizedOperation: 'access denied; the job role needs ec2:DescribeSecurityGroupRules'
+    })
+  }
+  if (expired.length === 0) return { swept: [], failed: [] }
+  const { revoked, failed } = await revokeRules(ec2, expired)
+  const gone = new Set(revoked)
+  return {
+    swept: expired.filter((rule) => gone.has(rule.ruleId)),
+    failed: failed.map(({ rule, reason }) => ({
+      rule: expired.find((candidate) => candidate.ruleId === rule.ruleId) ?? { ...rule, tags: {} },
+      reason
+    }))
+  }
+}
+
+/**
+ * The sweep a deploy does before it opens anything. Best effort: a failure here is a warning,
+ * not a failed deploy.
  */
 export async function sweepLeakedRules(
   ec2: EC2Client,
@@ -136,16 +174,19 @@ export async function sweepLeakedRules(
   now = new Date()
 ): Promise<string[]> {
   try {
-    const leaked = expiredRules(await taggedRules(ec2, groupIds), now, ttlSeconds)
-    if (leaked.length === 0) return []
-    const { revoked, failed } = await revokeRules(ec2, leaked)
+    const { swept, failed } = await sweepExpiredRules(ec2, groupIds, ttlSeconds, now)
     for (const { rule, reason } of failed)
-      core.warning(`Could not sweep leaked rule ${rule.ruleId} in ${rule.groupId}: ${reason}`)
+      core.warning(
+        `Could not sweep leaked rule ${rule.ruleId} in ${rule.groupId}: ${escapeText(reason)}`
+      )
+    const revoked = swept.map((rule) => rule.ruleId)
     if (revoked.length > 0)
       core.info(`Swept ${revoked.length} rule(s) left by earlier runs: ${revoked.join(', ')}`)
     return revoked
   } catch (error) {
-    core.warning(`Could not look for rules left by earlier runs: ${errorMessage(error)}`)
+    core.warning(
+      `Could not look for rules left by earlier runs: ${escapeText(errorMessage(error))}`
+    )
     return []
   }
 }

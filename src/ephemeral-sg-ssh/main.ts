@@ -1,19 +1,40 @@
 import * as core from '@actions/core'
 import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { untrustedOutput, writeJobSummary } from '../common/runner.js'
 import { GroupAccess } from './access.js'
 import { closeAllConnections, deployToHosts, type HostResult } from './deploy.js'
-import { createClosingEc2Client, createEc2Client, requireGroups, sweepLeakedRules } from './ec2.js'
+import {
+  createClosingEc2Client,
+  createEc2Client,
+  requireGroups,
+  sweepExpiredRules,
+  sweepLeakedRules
+} from './ec2.js'
 import { lookupPublicAddress, type RunnerAddress } from './ip.js'
-import { setOutputs, summaryMarkdown } from './report.js'
+import {
+  logSweep,
+  setOutputs,
+  setSweepOutputs,
+  summaryMarkdown,
+  sweepSummaryMarkdown
+} from './report.js'
 import { runContext } from './rules.js'
-import { readSettings, type SshSettings } from './settings.js'
+import {
+  readSettings,
+  readSweepSettings,
+  sweepOnlyRequested,
+  type SshSettings,
+  type SweepSettings
+} from './settings.js'
 
 /**
  * ephemeral-sg-ssh: open the security groups to this runner's address only, deploy over SSH,
- * and close them again whatever happens (finally here, signals, and the post step).
+ * and close them again whatever happens (finally here, signals, and the post step). With
+ * sweep-only, close only the expired rules earlier runs left behind.
  */
 export async function run(): Promise<void> {
+  if (sweepOnlyRequested()) return sweepOnly(readSweepSettings())
   const settings = await readSettings()
   maskSecrets(settings)
   if (settings.insecure) {
@@ -35,10 +56,11 @@ export async function run(): Promise<void> {
     void access.close().finally(() => process.exit(1))
   }
   let results: HostResult[] = []
+  let swept: string[] = []
   let unclosed: Awaited<ReturnType<GroupAccess['close']>> = []
   try {
     await requireGroups(ec2, settings.groupIds, settings.target.region)
-    await sweepLeakedRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
+    swept = await sweepLeakedRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
     process.once('SIGINT', stopOnSignal)
     process.once('SIGTERM', stopOnSignal)
     await access.open(address, settings.openPorts, runContext(), settings.ruleTtlSeconds)
@@ -62,10 +84,11 @@ export async function run(): Promise<void> {
     closer.destroy()
     const report = {
       address,
-      port: settings.port,
+      ports: settings.openPorts,
       rules: access.opened,
       results,
-      exposureSeconds: access.exposureSeconds()
+      exposureSeconds: access.exposureSeconds(),
+      swept
     }
     setOutputs(report)
     await writeJobSummary(
@@ -83,6 +106,28 @@ export async function run(): Promise<void> {
     throw new Error(
       `deploy failed on ${failed.length} of ${results.length} host(s): ${failed.map((result) => `${result.host}: ${result.error ?? result.status}`).join('; ')}`
     )
+  }
+}
+
+/**
+ * sweep-only: revoke this action's rules past their tagged expiry in the groups, for a scheduled
+ * job that covers groups rarely deployed to. No address lookup, no SSH.
+ */
+async function sweepOnly(settings: SweepSettings): Promise<void> {
+  const ec2 = createEc2Client(settings.target)
+  try {
+    await requireGroups(ec2, settings.groupIds, settings.target.region)
+    const result = await sweepExpiredRules(ec2, settings.groupIds, settings.ruleTtlSeconds)
+    logSweep(settings.groupIds, result)
+    setSweepOutputs(result)
+    await writeJobSummary(sweepSummaryMarkdown(settings.groupIds, result))
+    if (result.failed.length > 0) {
+      throw new Error(
+        `could not close ${result.failed.map(({ rule, reason }) => `${rule.ruleId} in ${rule.groupId} (${escapeText(reason)})`).join(', ')}; the next sweep tries again`
+      )
+    }
+  } finally {
+    ec2.destroy()
   }
 }
 

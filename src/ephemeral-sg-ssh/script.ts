@@ -37,10 +37,15 @@ export function remotePath(path: string): string {
   return shellQuote(path)
 }
 
-/** The remote command that unpacks an upload stream into `remote` (created if missing). */
+/**
+ * The remote command that unpacks an upload stream into `remote` (created if missing). `-p` applies
+ * the archive's modes as they are (the special bits were already dropped unless kept), not
+ * narrowed by the remote umask; `--no-same-owner` makes the remote user own every file, so a
+ * root login never takes owners from the archive (GNU tar and bsdtar both know the option).
+ */
 export function unpackCommand(remote: string): string {
   const dir = remotePath(remote)
-  return `mkdir -p -- ${dir} && tar -x -p -f - -C ${dir}`
+  return `mkdir -p -- ${dir} && tar -x -p --no-same-owner -f - -C ${dir}`
 }
 
 /**

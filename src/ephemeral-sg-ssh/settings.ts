@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
-import * as core from '@actions/core'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
 import {
@@ -11,8 +10,14 @@ import {
   requiredString
 } from '../common/inputs.js'
 import { DEFAULT_IP_LOOKUP_URLS, Input } from './constants.js'
-import { parseFingerprints, parseKnownHosts, pinsFor, type HostKeyPin } from './host-keys.js'
-import { parseAddress, type RunnerAddress } from './ip.js'
+import {
+  knownHostsName,
+  parseFingerprints,
+  parseKnownHosts,
+  pinsFor,
+  type HostKeyPin
+} from './host-keys.js'
+import { parseAddress, unusableInputReason, type RunnerAddress } from './ip.js'
 import { checkPrivateKey, type Endpoint } from './ssh.js'
 import {
   parseEnvLine,
@@ -35,6 +40,8 @@ export interface SshSettings {
   passphrase?: string
   insecure: boolean
   uploads: (UploadPair & { localPath: string })[]
+  /** Keep setuid, setgid and sticky bits in uploads (dropped unless asked for). */
+  keepSpecialBits: boolean
   script?: string
   env: { name: string; value: string }[]
   parallel: boolean
@@ -53,11 +60,7 @@ export async function readSettings(): Promise<SshSettings> {
   if ('error' in groups) throw new InputError(Input.SecurityGroupIds, groups.error)
   const port = integerInput(Input.Port, 22, { min: 1, max: 65535 })
 
-  const ipText = optionalString(Input.Ip)
-  const ip = ipText === undefined ? undefined : parseAddress(ipText)
-  if (ipText !== undefined && ip === undefined) {
-    throw new InputError(Input.Ip, `'${ipText}' is not an IPv4 or IPv6 address`)
-  }
+  const ip = readIpInput()
   const ipLookupUrls = listInput(Input.IpLookupUrls)
   for (const url of ipLookupUrls) {
     if (!/^https:\/\//.test(url))
@@ -89,11 +92,18 @@ export async function readSettings(): Promise<SshSettings> {
     if (insecure) return { target, username, trust: { insecure: true } }
     const hostPins = pinsFor(pins, target.host, target.port)
     if (hostPins.filter((pin) => !pin.revoked).length === 0) {
+      const named = [
+        ...new Set(
+          pins
+            .filter((pin) => pin.source.startsWith('host-fingerprints'))
+            .flatMap((pin) => pin.patterns)
+        )
+      ]
       throw new InputError(
         pins.some((pin) => pin.source.startsWith('known-hosts'))
           ? Input.KnownHosts
           : Input.HostFingerprints,
-        `has no key for ${text} (looked for ${target.port === 22 ? target.host : `[${target.host}]:${target.port}`})`
+        `has no key for ${text} (looked for ${knownHostsName(target.host, target.port)}${named.length > 0 ? `; the host-fingerprints lines are for ${named.join(', ')}` : ''})`
       )
     }
     return { target, username, trust: { pins: hostPins } }
@@ -126,11 +136,6 @@ export async function readSettings(): Promise<SshSettings> {
     throw new InputError(Input.Script, 'nothing to do: give script and/or upload')
   }
 
-  if (pins.some((pin) => pin.keyType === undefined) && !insecure) {
-    core.warning(
-      'host-fingerprints without a key type: every host key type is negotiated, so a server may present another type than the one pinned and fail the check; write lines as [host] ssh-ed25519 SHA256:…'
-    )
-  }
   const openPorts = jump ? [jump.target.port] : [...new Set(hosts.map((host) => host.target.port))]
   return {
     groupIds: groups.ids,
@@ -144,12 +149,85 @@ export async function readSettings(): Promise<SshSettings> {
     ...(passphrase !== undefined ? { passphrase } : {}),
     insecure,
     uploads,
+    keepSpecialBits: booleanInput(Input.KeepSpecialBits, false),
     ...(script !== undefined ? { script } : {}),
     env,
     parallel: booleanInput(Input.Parallel, true),
     failFast: booleanInput(Input.FailFast, false),
     connectTimeoutSeconds: integerInput(Input.ConnectTimeout, 60, { min: 1, max: 3600 }),
     commandTimeoutSeconds: integerInput(Input.CommandTimeout, 1800, { min: 1, max: 21600 }),
+    ruleTtlSeconds: integerInput(Input.RuleTtl, 21600, { min: 60, max: 604800 }),
+    target: readAwsTarget()
+  }
+}
+
+/**
+ * The `ip` input: any unicast address, private ones included (a self-hosted runner inside the
+ * VPC), but not one that no packet reaching a security group can come from.
+ */
+function readIpInput(): RunnerAddress | undefined {
+  const text = optionalString(Input.Ip)
+  if (text === undefined) return undefined
+  if (text.includes('%')) {
+    throw new InputError(Input.Ip, `'${text}' has a zone id; give the address alone`)
+  }
+  const ip = parseAddress(text)
+  if (ip === undefined) {
+    throw new InputError(Input.Ip, `'${text}' is not an IPv4 or IPv6 address`)
+  }
+  const reason = unusableInputReason(ip)
+  if (reason !== undefined) {
+    throw new InputError(
+      Input.Ip,
+      `'${ip.address}' is ${reason}, which cannot be the source of the runner's connections; give this runner's own unicast address (private addresses are fine)`
+    )
+  }
+  return ip
+}
+
+/** Sweep-only mode: the groups and how to reach EC2, and nothing about SSH. */
+export interface SweepSettings {
+  groupIds: string[]
+  ruleTtlSeconds: number
+  target: AwsTarget
+}
+
+/** Inputs that only mean something when the action connects; sweep-only refuses them. */
+const CONNECTION_INPUTS = [
+  Input.Hosts,
+  Input.JumpHost,
+  Input.PrivateKey,
+  Input.Passphrase,
+  Input.KnownHosts,
+  Input.HostFingerprints,
+  Input.Upload,
+  Input.Script,
+  Input.Env,
+  Input.Ip
+]
+
+export function sweepOnlyRequested(): boolean {
+  return booleanInput(Input.SweepOnly, false)
+}
+
+/**
+ * sweep-only: true. A script or an upload given with it would silently not run, so any input
+ * that only a deploy uses is an error rather than ignored.
+ */
+export function readSweepSettings(): SweepSettings {
+  const groups = parseGroupIds(
+    requiredString(Input.SecurityGroupIds, 'give the security group(s) to sweep')
+  )
+  if ('error' in groups) throw new InputError(Input.SecurityGroupIds, groups.error)
+  const given = CONNECTION_INPUTS.filter((name) => optionalString(name) !== undefined)
+  if (given.length > 0) {
+    throw new InputError(
+      given[0]!,
+      `is not used with sweep-only: true, which connects to no host; remove ${given.join(', ')} from this step`
+    )
+  }
+  return {
+    groupIds: groups.ids,
     ruleTtlSeconds: integerInput(Input.RuleTtl, 21600, { min: 60, max: 604800 }),
     target: readAwsTarget()
   }

@@ -3,8 +3,15 @@ import type { Client as SshClient, ClientChannel, ConnectConfig } from 'ssh2'
 import { stat } from 'node:fs/promises'
 import { posix } from 'node:path'
 import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import type { Readable } from 'node:stream'
-import { hostKeyAlgorithms, verifyHostKey, type HostKeyPin } from './host-keys.js'
+import {
+  fingerprintOf,
+  hostKeyAlgorithms,
+  keyTypeOf,
+  verifyHostKey,
+  type HostKeyPin
+} from './host-keys.js'
 import { RUN_SCRIPT_COMMAND, lineSplitter, scriptFile, unpackCommand } from './script.js'
 import { collectEntries, tarStream, walkEntries } from './tar.js'
 import type { SshTarget, UploadPair } from './targets.js'
@@ -54,15 +61,29 @@ export interface Credentials {
   passphrase?: string
 }
 
+/**
+ * The server showed a key of a type that no pin names, while a pin without a type may be for
+ * another of its keys: not a failure yet, but a reason to ask for another key type.
+ */
+class OtherKeyTypeShown extends Error {
+  constructor(
+    readonly keyType: string,
+    readonly key: string
+  ) {
+    super(`presented a ${key} that no pin matches`)
+  }
+}
+
 function connectOnce(
   endpoint: Endpoint,
   credentials: Credentials,
   timeoutMs: number,
-  sock?: ClientChannel
+  sock?: ClientChannel,
+  shownTypes: ReadonlySet<string> = new Set()
 ): Promise<SshClient> {
   return new Promise((resolve, reject) => {
     const client = new Client()
-    let mismatch: string | undefined
+    let refusal: Error | undefined
     const config: ConnectConfig = {
       host: endpoint.target.host,
       port: endpoint.target.port,
@@ -75,12 +96,20 @@ function connectOnce(
     }
     if ('pins' in endpoint.trust) {
       const pins = endpoint.trust.pins
-      const algorithms = hostKeyAlgorithms(pins)
+      const algorithms = hostKeyAlgorithms(pins, shownTypes)
       if (algorithms !== undefined) config.algorithms = { serverHostKey: algorithms as never }
       config.hostVerifier = (key: Buffer) => {
         const verdict = verifyHostKey(pins, key)
-        if (!verdict.trusted) mismatch = verdict.reason
-        return verdict.trusted
+        if (verdict.trusted) return true
+        refusal = verdict.otherTypesMayMatch
+          ? new OtherKeyTypeShown(
+              keyTypeOf(key) ?? 'unknown',
+              `${escapeText(keyTypeOf(key) ?? 'unknown')} key ${fingerprintOf(key)}`
+            )
+          : new HostKeyMismatch(
+              `host key of ${endpoint.target.label} not trusted: ${verdict.reason}`
+            )
+        return false
       }
     }
     let ready = false
@@ -93,14 +122,60 @@ function connectOnce(
     client.on('error', (error) => {
       client.end()
       if (ready) return
-      if (mismatch !== undefined) {
-        reject(new HostKeyMismatch(`host key of ${endpoint.target.label} not trusted: ${mismatch}`))
-      } else {
-        reject(error)
-      }
+      reject(refusal ?? error)
     })
     client.connect(config)
   })
+}
+
+/**
+ * One connection whose host key matched a pin. A pin without a key type does not say which of the
+ * server's keys it is for, and the server presents only one per connection: when that one
+ * matches no pin, connect again offering only the types not yet seen, until a key matches or the
+ * server has no other type. A key of a pinned type that differs is a mismatch at once.
+ */
+async function connectVerified(
+  endpoint: Endpoint,
+  credentials: Credentials,
+  timeoutMs: number,
+  openSock?: () => Promise<ClientChannel>,
+  onRetry?: (message: string) => void
+): Promise<SshClient> {
+  const label = endpoint.target.label
+  const pins = 'pins' in endpoint.trust ? endpoint.trust.pins : []
+  const shown = new Set<string>()
+  const presented: string[] = []
+  const mismatch = (why: string) =>
+    new HostKeyMismatch(
+      `host key of ${label} not trusted: it presented ${presented.join(', ')}, ${why}; none matches the ${pins.filter((pin) => !pin.revoked).length} pinned key(s) for it`
+    )
+  for (;;) {
+    if ('pins' in endpoint.trust && hostKeyAlgorithms(pins, shown)?.length === 0) {
+      if (presented.length > 0) throw mismatch('and no other key type is left to ask for')
+      throw new HostKeyMismatch(
+        `host key of ${label} not trusted: no key type pinned for it can be negotiated as a host key`
+      )
+    }
+    const sock = openSock ? await openSock() : undefined
+    try {
+      return await connectOnce(endpoint, credentials, timeoutMs, sock, shown)
+    } catch (error) {
+      if (error instanceof OtherKeyTypeShown && !shown.has(error.keyType)) {
+        shown.add(error.keyType)
+        presented.push(`a ${error.key}`)
+        onRetry?.(`${label}: ${error.message}; asking for another of its host key types`)
+        continue
+      }
+      if (error instanceof OtherKeyTypeShown) throw mismatch('and that type again')
+      if (/no matching host key format/i.test(errorMessage(error))) {
+        if (presented.length > 0) throw mismatch('and has no key of another type')
+        throw new HostKeyMismatch(
+          `host key of ${label} not trusted: it has no host key of the pinned type(s) ${[...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))].join(', ')}`
+        )
+      }
+      throw error
+    }
+  }
 }
 
 /** Errors worth another attempt while the new rule propagates: the network, not the server. */
@@ -148,25 +223,40 @@ export async function connect(
     let bastion: SshClient | undefined
     try {
       if (jump === undefined) {
-        const client = await connectOnce(endpoint, credentials, Math.min(remaining, 20_000))
+        const client = await connectVerified(
+          endpoint,
+          credentials,
+          Math.min(remaining, 20_000),
+          undefined,
+          onRetry
+        )
         return { client, close: () => client.end() }
       }
-      bastion = await connectOnce(jump, credentials, Math.min(remaining, 20_000))
-      const via = bastion
-      const channel = await new Promise<ClientChannel>((resolve, reject) =>
-        via.forwardOut(
-          '127.0.0.1',
-          0,
-          endpoint.target.host,
-          endpoint.target.port,
-          (error, stream) => (error ? reject(error) : resolve(stream))
-        )
+      bastion = await connectVerified(
+        jump,
+        credentials,
+        Math.min(remaining, 20_000),
+        undefined,
+        onRetry
       )
-      const client = await connectOnce(
+      const via = bastion
+      // A fresh channel through the bastion for each connection to the target.
+      const forward = () =>
+        new Promise<ClientChannel>((resolve, reject) =>
+          via.forwardOut(
+            '127.0.0.1',
+            0,
+            endpoint.target.host,
+            endpoint.target.port,
+            (error, stream) => (error ? reject(error) : resolve(stream))
+          )
+        )
+      const client = await connectVerified(
         endpoint,
         credentials,
         Math.min(deadline - Date.now(), 20_000),
-        channel
+        forward,
+        onRetry
       )
       return {
         client,
@@ -179,7 +269,10 @@ export async function connect(
       bastion?.end()
       const wait = Math.min(5000, 250 * 2 ** (attempt - 1))
       if (!isTransient(error) || stopped() || Date.now() + wait >= deadline) throw error
-      onRetry?.(`${endpoint.target.label}: ${errorMessage(error)}; retrying in ${wait} ms`)
+      // The reason can quote what the server sent: one escaped line.
+      onRetry?.(
+        `${endpoint.target.label}: ${escapeText(errorMessage(error))}; retrying in ${wait} ms`
+      )
       await new Promise((resolve) => setTimeout(resolve, wait))
     }
   }
@@ -283,13 +376,14 @@ export async function upload(
   client: SshClient,
   pair: UploadPair,
   localPath: string,
-  timeoutMs: number
+  timeoutMs: number,
+  options: { keepSpecialBits?: boolean } = {}
 ): Promise<void> {
   const { entries, directory } = await uploadEntries(pair, localPath)
   const result = await runCommand(
     client,
     unpackCommand(directory),
-    tarStream(entries),
+    tarStream(entries, options),
     () => undefined,
     timeoutMs
   )
@@ -297,11 +391,16 @@ export async function upload(
     const why = result.timedOut
       ? 'timed out'
       : `tar exited with ${result.exitCode ?? result.signal ?? 'no status'}`
+    // What tar said comes from the remote host: whoever prints this error escapes it.
+    const said = result.stderrTail.trim().slice(-STDERR_QUOTED)
     throw new Error(
-      `upload ${pair.local} → ${pair.remote} failed: ${why}${result.stderrTail ? `: ${result.stderrTail.trim()}` : ''}`
+      `upload ${pair.local} → ${pair.remote} failed: ${why}${said ? `: ${said}` : ''}`
     )
   }
 }
+
+/** How much of a failed upload's stderr its error quotes. */
+const STDERR_QUOTED = 500
 
 export function runScript(
   client: SshClient,

@@ -128,8 +128,21 @@ const shortName = (text: string) =>
 /** Bytes gathered before each write: one SSH packet per tiny header would dominate the upload. */
 const WRITE_SIZE = 256 * 1024
 
-/** Streams `entries` as a tar archive, reading each file only when its turn comes. */
-export function tarStream(entries: Iterable<TarEntry> | AsyncIterable<TarEntry>): Readable {
+/** Permission bits only: setuid, setgid and sticky dropped. */
+const PERMISSION_BITS = 0o777
+/** Permission bits with setuid (0o4000), setgid (0o2000) and sticky (0o1000). */
+const MODE_BITS = 0o7777
+
+/**
+ * Streams `entries` as a tar archive, reading each file only when its turn comes. Setuid, setgid
+ * and sticky bits travel only when asked for: a setuid file from a checkout would otherwise run
+ * as its remote owner, root when the deploy user is root.
+ */
+export function tarStream(
+  entries: Iterable<TarEntry> | AsyncIterable<TarEntry>,
+  options: { keepSpecialBits?: boolean } = {}
+): Readable {
+  const modeMask = options.keepSpecialBits === true ? MODE_BITS : PERMISSION_BITS
   const out = new PassThrough({ highWaterMark: 1024 * 1024 })
   let pending: Buffer[] = []
   let pendingBytes = 0
@@ -155,7 +168,7 @@ export function tarStream(entries: Iterable<TarEntry> | AsyncIterable<TarEntry>)
         await push(
           header({
             name,
-            mode: entry.mode,
+            mode: entry.mode & modeMask,
             size: entry.kind === 'file' ? entry.size : 0,
             mtime: entry.mtime,
             type,

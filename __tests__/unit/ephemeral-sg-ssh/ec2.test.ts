@@ -19,6 +19,7 @@ import {
   openRule,
   requireGroups,
   revokeRules,
+  sweepExpiredRules,
   sweepLeakedRules
 } from '../../../src/ephemeral-sg-ssh/ec2.js'
 import { parseAddress } from '../../../src/ephemeral-sg-ssh/ip.js'
@@ -289,7 +290,7 @@ describe('sweepLeakedRules', () => {
     await expect(sweepLeakedRules(client, ['sg-aaaaaaaa'], 3600, now)).resolves.toEqual([])
     expect(warnings()).toEqual([
       expect.stringContaining(
-        'Could not look for rules left by earlier runs: You are not authorized to perform this operation.'
+        'Could not look for rules left by earlier runs: Listing the rules of the security groups failed: access denied; the job role needs ec2:DescribeSecurityGroupRules'
       )
     ])
     expect(ec2Mock.commandCalls(RevokeSecurityGroupIngressCommand)).toHaveLength(0)
@@ -309,6 +310,70 @@ describe('sweepLeakedRules', () => {
     await expect(sweepLeakedRules(client, ['sg-aaaaaaaa'], 3600, now)).resolves.toEqual([])
     expect(warnings().join('')).toContain(
       'Could not sweep leaked rule sgr-old in sg-aaaaaaaa: denied'
+    )
+  })
+})
+
+describe('sweepExpiredRules', () => {
+  const now = new Date('2024-05-06T12:00:00Z')
+  const rule = (id: string, expiresAt: string) => ({
+    SecurityGroupRuleId: id,
+    GroupId: 'sg-aaaaaaaa',
+    IsEgress: false,
+    Tags: [
+      { Key: MANAGED_BY_TAG, Value: MANAGED_BY_VALUE },
+      { Key: 'expires-at', Value: expiresAt },
+      { Key: 'run-id', Value: '7' }
+    ]
+  })
+  const isTagQuery = (input: DescribeSecurityGroupRulesCommandInput) =>
+    (input.Filters ?? []).some((filter) => filter.Name === `tag:${MANAGED_BY_TAG}`)
+
+  it('returns the rules it revoked with their tags, and those that would not go', async () => {
+    const remaining = new Set(['sgr-expired', 'sgr-stuck', 'sgr-valid'])
+    ec2Mock.on(DescribeSecurityGroupRulesCommand).callsFake((input) =>
+      isTagQuery(input)
+        ? {
+            SecurityGroupRules: [
+              rule('sgr-expired', '2024-05-06T11:00:00Z'),
+              rule('sgr-stuck', '2024-05-06T10:00:00Z'),
+              rule('sgr-valid', '2024-05-06T13:00:00Z')
+            ]
+          }
+        : { SecurityGroupRules: [...remaining].map((id) => ({ SecurityGroupRuleId: id })) }
+    )
+    ec2Mock.on(RevokeSecurityGroupIngressCommand).callsFake((input) => {
+      if (input.SecurityGroupRuleIds?.[0] === 'sgr-stuck') throw awsError('Throttling', 'slow down')
+      for (const id of input.SecurityGroupRuleIds ?? []) remaining.delete(id)
+      return { Return: true }
+    })
+    const result = await sweepExpiredRules(client, ['sg-aaaaaaaa'], 3600, now)
+    expect(result.swept).toEqual([
+      {
+        groupId: 'sg-aaaaaaaa',
+        ruleId: 'sgr-expired',
+        tags: {
+          [MANAGED_BY_TAG]: MANAGED_BY_VALUE,
+          'expires-at': '2024-05-06T11:00:00Z',
+          'run-id': '7'
+        }
+      }
+    ])
+    expect(result.failed).toEqual([
+      {
+        rule: expect.objectContaining({ ruleId: 'sgr-stuck', groupId: 'sg-aaaaaaaa' }),
+        reason: 'slow down'
+      }
+    ])
+    expect(remaining).toEqual(new Set(['sgr-stuck', 'sgr-valid']))
+  })
+
+  it('fails, naming the permission, when the rules cannot be listed', async () => {
+    ec2Mock
+      .on(DescribeSecurityGroupRulesCommand)
+      .rejects(awsError('UnauthorizedOperation', 'You are not authorized'))
+    await expect(sweepExpiredRules(client, ['sg-aaaaaaaa'], 3600, now)).rejects.toThrow(
+      'Listing the rules of the security groups failed: access denied; the job role needs ec2:DescribeSecurityGroupRules'
     )
   })
 })

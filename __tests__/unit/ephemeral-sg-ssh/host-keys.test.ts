@@ -306,12 +306,127 @@ describe('parseFingerprints', () => {
 
   it('refuses more than a host and a key type before the fingerprint', () => {
     const fingerprint = 'SHA256:7Lw6BGC9lFCjZQa7fVqEtOdyKnUtb5ODnyfEQ7Q4Wuc'
-    expect(parseFingerprints(`web-1 web-2 ${fingerprint}`)).toEqual({
-      error: "line 1 is not '[host] [key-type] SHA256:…'"
+    const notAForm = (line: number) => ({
+      error: `line ${line} is not '[host] [key-type] SHA256:…' nor a line ssh-keygen -l prints ('256 SHA256:… comment (ED25519)')`
     })
-    expect(parseFingerprints(`web-1 ssh-foo ${fingerprint}`)).toEqual({
-      error: "line 1 is not '[host] [key-type] SHA256:…'"
+    expect(parseFingerprints(`web-1 web-2 ${fingerprint}`)).toEqual(notAForm(1))
+    expect(parseFingerprints(`web-1 ssh-foo ${fingerprint}`)).toEqual(notAForm(1))
+    expect(parseFingerprints(`\nroot@web-1 ${fingerprint}`)).toEqual(notAForm(2))
+    expect(parseFingerprints(`256 ${fingerprint} web-1`)).toEqual({
+      error: "line 1: 'web-1' is not a SHA256:… fingerprint as ssh-keygen -l prints it"
     })
+  })
+
+  it('reads ssh-keygen short type names, as in its parentheses', () => {
+    const fingerprint = 'SHA256:7Lw6BGC9lFCjZQa7fVqEtOdyKnUtb5ODnyfEQ7Q4Wuc'
+    const typeOf = (text: string) => fingerprintPins(text)[0]?.keyType
+    expect(typeOf(`ED25519 ${fingerprint}`)).toBe('ssh-ed25519')
+    expect(typeOf(`web-1 RSA ${fingerprint}`)).toBe('ssh-rsa')
+    expect(typeOf(`DSA ${fingerprint}`)).toBe('ssh-dss')
+    expect(typeOf(`ED25519-SK ${fingerprint}`)).toBe('sk-ssh-ed25519@openssh.com')
+    expect(typeOf(`ECDSA-SK ${fingerprint}`)).toBe('sk-ecdsa-sha2-nistp256@openssh.com')
+    expect(typeOf(`256 ${fingerprint} root@vm (ECDSA)`)).toBe('ecdsa-sha2-nistp256')
+    expect(typeOf(`384 ${fingerprint} root@vm (ECDSA)`)).toBe('ecdsa-sha2-nistp384')
+    expect(typeOf(`521 ${fingerprint} root@vm (ECDSA)`)).toBe('ecdsa-sha2-nistp521')
+    expect(typeOf(`256 ${fingerprint} root@vm (ECDSA-SK)`)).toBe(
+      'sk-ecdsa-sha2-nistp256@openssh.com'
+    )
+    // Without a bit count the curve is unknown: any ECDSA key is of the pinned type.
+    expect(typeOf(`ECDSA ${fingerprint}`)).toBe('ecdsa')
+  })
+
+  it('refuses a parenthesised type ssh-keygen does not print, naming the line', () => {
+    const fingerprint = 'SHA256:7Lw6BGC9lFCjZQa7fVqEtOdyKnUtb5ODnyfEQ7Q4Wuc'
+    expect(parseFingerprints(`# pins\n3072 ${fingerprint} root@vm (RSA2)`)).toEqual({
+      error:
+        "line 2: 'RSA2' with 3072 bits is not a key type ssh-keygen -l prints (ED25519, ECDSA, RSA, DSA, ED25519-SK, ECDSA-SK)"
+    })
+    expect(parseFingerprints(`300 ${fingerprint} root@vm (ECDSA)`)).toMatchObject({
+      error: expect.stringMatching(/^line 1: 'ECDSA' with 300 bits/)
+    })
+    expect(parseFingerprints(`256 SHA256:short root@vm (ED25519)`)).toEqual({
+      error: "line 1: 'SHA256:short' is not a SHA256:… fingerprint as ssh-keygen -l prints it"
+    })
+  })
+})
+
+describe('parseFingerprints reads what ssh-keygen -l prints', () => {
+  /** A key as ssh-keygen makes it, with `comment` (`''`: ssh-keygen's own default, user@host). */
+  function keyWithComment(name: string, type: string, comment?: string): string {
+    const path = join(dir, name)
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-t',
+      type,
+      '-N',
+      '',
+      ...(comment !== undefined ? ['-C', comment] : []),
+      '-f',
+      path
+    ])
+    return `${path}.pub`
+  }
+  const listed = (args: string[], input?: string) =>
+    execFileSync('ssh-keygen', args, { encoding: 'utf8', ...(input ? { input } : {}) }).trim()
+
+  it.each([
+    ['the default user@host comment', 'ed25519', undefined],
+    ['an RSA key', 'rsa', 'root@ip-10-0-1-10'],
+    ['an ECDSA key', 'ecdsa', 'root@ip-10-0-1-10'],
+    ['no comment', 'ed25519', ''],
+    ['a comment with spaces', 'ed25519', 'deploy key for web (2024)']
+  ])('a .pub file with %s, as a pin for every host', (name, type, comment) => {
+    const pub = keyWithComment(name.replace(/\W+/g, '-'), type, comment)
+    const line = listed(['-l', '-f', pub])
+    expect(line).toMatch(/^\d+ SHA256:\S+ .* \([A-Z0-9-]+\)$/)
+    const pins = fingerprintPins(line)
+    const blob = Buffer.from(readFileSync(pub, 'utf8').split(' ')[1]!, 'base64')
+    expect(pins).toEqual([
+      {
+        patterns: [],
+        keyType: keyTypeOf(blob),
+        fingerprint: fingerprintOf(blob),
+        revoked: false,
+        source: 'host-fingerprints line 1'
+      }
+    ])
+    expect(verifyHostKey(pins, blob)).toEqual({ trusted: true })
+  })
+
+  it('known_hosts lines piped to ssh-keygen -lf -: the field is the host it applies to', () => {
+    const knownHosts = [
+      line('web-1', ed25519),
+      line('[127.0.0.1]:2222', rsa),
+      line('web-2,10.0.0.6', ecdsa384)
+    ].join('\n')
+    const printed = listed(['-lf', '-'], knownHosts + '\n')
+    expect(printed.split('\n')).toEqual([
+      expect.stringMatching(/^256 SHA256:\S+ web-1 \(ED25519\)$/),
+      expect.stringMatching(/^2048 SHA256:\S+ \[127\.0\.0\.1\]:2222 \(RSA\)$/),
+      expect.stringMatching(/^384 SHA256:\S+ web-2,10\.0\.0\.6 \(ECDSA\)$/)
+    ])
+    const pins = fingerprintPins(printed)
+    expect(pins.map((pin) => [pin.patterns, pin.keyType, pin.fingerprint])).toEqual([
+      [['web-1'], 'ssh-ed25519', ed25519.fingerprint],
+      [['[127.0.0.1]:2222'], 'ssh-rsa', rsa.fingerprint],
+      [['web-2', '10.0.0.6'], 'ecdsa-sha2-nistp384', ecdsa384.fingerprint]
+    ])
+    expect(pinsFor(pins, 'web-1', 22).map((pin) => pin.fingerprint)).toEqual([ed25519.fingerprint])
+    expect(pinsFor(pins, '127.0.0.1', 2222).map((pin) => pin.fingerprint)).toEqual([
+      rsa.fingerprint
+    ])
+    expect(pinsFor(pins, '127.0.0.1', 22)).toEqual([])
+    expect(pinsFor(pins, '10.0.0.6', 22).map((pin) => pin.keyType)).toEqual(['ecdsa-sha2-nistp384'])
+  })
+
+  it('hashed known_hosts lines keep their hashed host', () => {
+    const file = join(dir, 'hashed_known_hosts')
+    writeFileSync(file, line('web-9', ed25519) + '\n')
+    execFileSync('ssh-keygen', ['-H', '-f', file], { stdio: 'ignore' })
+    const pins = fingerprintPins(listed(['-lf', file]))
+    expect(pins[0]?.patterns[0]).toMatch(/^\|1\|/)
+    expect(pinsFor(pins, 'web-9', 22)).toHaveLength(1)
+    expect(pinsFor(pins, 'web-8', 22)).toEqual([])
   })
 })
 
@@ -349,9 +464,51 @@ describe('hostKeyAlgorithms', () => {
     expect(hostKeyAlgorithms(pins)).toEqual(['ssh-ed25519'])
   })
 
-  it('is undefined (the default list) when a pin has no type, or there is no trusted pin', () => {
+  it('offers every host key type when a pin has no type', () => {
     const typed = pinsOf(line('web-1', ed25519))
-    expect(hostKeyAlgorithms([...typed, ...fingerprintPins(rsa.fingerprint)])).toBeUndefined()
+    expect(hostKeyAlgorithms([...typed, ...fingerprintPins(rsa.fingerprint)])).toEqual([
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ssh-dss'
+    ])
+  })
+
+  it('leaves out the types the server has already shown, down to nothing', () => {
+    const pins = fingerprintPins(rsa.fingerprint)
+    expect(hostKeyAlgorithms(pins, new Set(['ssh-ed25519', 'ecdsa-sha2-nistp256']))).toEqual([
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'rsa-sha2-512',
+      'rsa-sha2-256',
+      'ssh-rsa',
+      'ssh-dss'
+    ])
+    const all = new Set([
+      'ssh-ed25519',
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521',
+      'ssh-rsa',
+      'ssh-dss'
+    ])
+    expect(hostKeyAlgorithms(pins, all)).toEqual([])
+  })
+
+  it('offers every curve for an ECDSA pin without one, and nothing for security-key types', () => {
+    expect(hostKeyAlgorithms(fingerprintPins(`ECDSA ${ecdsa.fingerprint}`))).toEqual([
+      'ecdsa-sha2-nistp256',
+      'ecdsa-sha2-nistp384',
+      'ecdsa-sha2-nistp521'
+    ])
+    expect(hostKeyAlgorithms(fingerprintPins(`ED25519-SK ${ed25519.fingerprint}`))).toEqual([])
+  })
+
+  it('is undefined when there is no trusted pin', () => {
     expect(hostKeyAlgorithms([])).toBeUndefined()
     expect(hostKeyAlgorithms(pinsOf(`@revoked ${line('web-1', rsa)}`))).toBeUndefined()
   })
@@ -372,12 +529,34 @@ describe('verifyHostKey', () => {
     const pins = pinsOf([line('web-1', ed25519), line('web-1', rsa)].join('\n'))
     expect(verifyHostKey(pins, other.blob)).toEqual({
       trusted: false,
-      reason: `it presented a ssh-ed25519 key ${other.fingerprint}, which matches none of the 2 pinned key(s) for it`
+      reason: `it presented a ssh-ed25519 key ${other.fingerprint}, which matches none of the 2 pinned key(s) for it`,
+      otherTypesMayMatch: false
     })
     expect(verifyHostKey(pins, ecdsa.blob)).toEqual({
       trusted: false,
-      reason: `it presented a ecdsa-sha2-nistp256 key ${ecdsa.fingerprint}, which matches none of the 2 pinned key(s) for it`
+      reason: `it presented a ecdsa-sha2-nistp256 key ${ecdsa.fingerprint}, which matches none of the 2 pinned key(s) for it`,
+      otherTypesMayMatch: false
     })
+  })
+
+  it('asks for another key type only when a pin has no type and none names the type shown', () => {
+    const mayMatch = (pins: HostKeyPin[], key: GeneratedKey) => {
+      const verdict = verifyHostKey(pins, key.blob)
+      return verdict.trusted ? 'trusted' : verdict.otherTypesMayMatch
+    }
+    // A bare pin of the RSA key; the server shows its ed25519 key first.
+    expect(mayMatch(fingerprintPins(rsa.fingerprint), ed25519)).toBe(true)
+    // The ed25519 type is pinned, with another key: that is the wrong key, not another type.
+    const typedAndBare = fingerprintPins(`ssh-ed25519 ${other.fingerprint}\n${rsa.fingerprint}`)
+    expect(mayMatch(typedAndBare, ed25519)).toBe(false)
+    expect(mayMatch(typedAndBare, ecdsa)).toBe(true)
+    expect(mayMatch(typedAndBare, rsa)).toBe('trusted')
+    // Every pin typed: only those types were offered, so a mismatch is final.
+    expect(mayMatch(fingerprintPins(`ssh-rsa ${rsa.fingerprint}`), ed25519)).toBe(false)
+    // An ECDSA pin of no particular curve names every ECDSA key.
+    expect(
+      mayMatch(fingerprintPins(`ECDSA ${ecdsa384.fingerprint}\n${rsa.fingerprint}`), ecdsa)
+    ).toBe(false)
   })
 
   it('trusts nothing with no pins', () => {
@@ -391,7 +570,8 @@ describe('verifyHostKey', () => {
     ]
     expect(verifyHostKey(pins, ed25519.blob)).toEqual({
       trusted: false,
-      reason: `its ssh-ed25519 key ${ed25519.fingerprint} is revoked (known-hosts line 2)`
+      reason: `its ssh-ed25519 key ${ed25519.fingerprint} is revoked (known-hosts line 2)`,
+      otherTypesMayMatch: false
     })
   })
 })

@@ -1,6 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
@@ -188,8 +196,33 @@ describe('unpackCommand', () => {
 
   it('quotes the path in both places', () => {
     expect(unpackCommand("/srv/it's")).toBe(
-      `mkdir -p -- '/srv/it'\\''s' && tar -x -p -f - -C '/srv/it'\\''s'`
+      `mkdir -p -- '/srv/it'\\''s' && tar -x -p --no-same-owner -f - -C '/srv/it'\\''s'`
     )
+  })
+
+  it('gives the files to the user who unpacks, not to the owner the archive names', () => {
+    const source = join(dir, 'source')
+    mkdirSync(source)
+    writeFileSync(join(source, 'owned.txt'), 'content')
+    // An archive claiming another owner: as root, tar would otherwise chown to it.
+    const archive = execFileSync('tar', [
+      '-c',
+      '-f',
+      '-',
+      '--owner=4321',
+      '--group=4321',
+      '-C',
+      source,
+      'owned.txt'
+    ])
+    const remote = join(dir, 'unpacked')
+    const result = spawnSync('bash', ['-c', unpackCommand(remote)], { input: archive })
+    expect(result.status).toBe(0)
+    const info = statSync(join(remote, 'owned.txt'))
+    expect({ uid: info.uid, gid: info.gid }).toEqual({
+      uid: process.getuid!(),
+      gid: process.getgid!()
+    })
   })
 })
 

@@ -1,10 +1,15 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../../src/common/errors.js'
 import { DEFAULT_IP_LOOKUP_URLS } from '../../../src/ephemeral-sg-ssh/constants.js'
-import { readSettings } from '../../../src/ephemeral-sg-ssh/settings.js'
+import {
+  readSettings,
+  readSweepSettings,
+  sweepOnlyRequested
+} from '../../../src/ephemeral-sg-ssh/settings.js'
 import { generateKey } from './ssh-keys.js'
 import { useInputSandbox } from '../../support/input-sandbox.js'
 
@@ -76,6 +81,7 @@ describe('readSettings', () => {
       privateKey: client.privateKey.trim(),
       insecure: false,
       uploads: [],
+      keepSpecialBits: false,
       script: 'systemctl restart app',
       env: [],
       openPorts: [22],
@@ -233,6 +239,35 @@ describe('readSettings', () => {
       "ip: '203.0.113.7/24' is not an IPv4 or IPv6 address"
     ],
     [
+      'an unspecified ip',
+      { ip: '0.0.0.0' },
+      'ip',
+      "ip: '0.0.0.0' is unspecified, which cannot be the source of the runner's connections"
+    ],
+    ['an unspecified IPv6 ip', { ip: '::' }, 'ip', "ip: '::' is unspecified"],
+    ['a multicast ip', { ip: '239.1.2.3' }, 'ip', "ip: '239.1.2.3' is multicast"],
+    ['a multicast IPv6 ip', { ip: 'ff02::1' }, 'ip', "ip: 'ff02::1' is multicast"],
+    [
+      'the broadcast ip',
+      { ip: '255.255.255.255' },
+      'ip',
+      "ip: '255.255.255.255' is the broadcast address"
+    ],
+    ['a loopback ip', { ip: '127.0.0.1' }, 'ip', "ip: '127.0.0.1' is loopback"],
+    ['a link-local ip', { ip: '169.254.169.254' }, 'ip', "ip: '169.254.169.254' is link-local"],
+    [
+      'an ip with a zone id',
+      { ip: 'fe80::1%eth0' },
+      'ip',
+      "ip: 'fe80::1%eth0' has a zone id; give the address alone"
+    ],
+    [
+      'keep-special-bits that is not a boolean',
+      { 'keep-special-bits': 'yes' },
+      'keep-special-bits',
+      "keep-special-bits: must be true or false, got 'yes'"
+    ],
+    [
       'an http lookup URL',
       { 'ip-lookup-urls': 'https://ok.example.com\nhttp://checkip.amazonaws.com' },
       'ip-lookup-urls',
@@ -359,6 +394,71 @@ describe('readSettings', () => {
     expect(error.message).toContain(message)
   })
 
+  it.each(['10.0.0.5', '172.16.4.4', '192.168.0.10', '100.64.0.9', 'fd00::5', '52.95.110.7'])(
+    'allows the ip %s, private addresses included (a runner inside the VPC)',
+    async (ip) => {
+      setInputs({ ...valid(), ip })
+      expect((await readSettings()).ip?.address).toBe(ip)
+    }
+  )
+
+  it('keeps setuid, setgid and sticky bits only when asked to', async () => {
+    setInputs({ ...valid(), 'keep-special-bits': 'true' })
+    expect((await readSettings()).keepSpecialBits).toBe(true)
+  })
+
+  it('reads every form of host-fingerprints line, ssh-keygen -l output included', async () => {
+    const listed = execFileSync('ssh-keygen', ['-l', '-f', `${webKey.privatePath}.pub`], {
+      encoding: 'utf8'
+    }).trim()
+    const forms = [
+      webKey.fingerprint,
+      `ED25519 ${webKey.fingerprint}`,
+      `ssh-ed25519 ${webKey.fingerprint}`,
+      `web-1 ssh-ed25519 ${webKey.fingerprint}`,
+      `web-1 ED25519 ${webKey.fingerprint}`,
+      listed.replace(' web (ED25519)', ' root@ip-10-0-1-10 (ED25519)'),
+      listed.replace(' web (ED25519)', ' no comment (ED25519)'),
+      listed.replace(' web (ED25519)', ' the web key (ED25519)'),
+      listed.replace(' web (ED25519)', ' web-1 (ED25519)'),
+      listed.replace(' web (ED25519)', ' web-1,10.0.0.5 (ED25519)')
+    ]
+    expect(listed).toMatch(/^256 SHA256:\S+ web \(ED25519\)$/)
+    for (const form of forms) {
+      setInputs({ ...valid(), 'known-hosts': '', 'host-fingerprints': form })
+      const [host] = (await readSettings()).hosts
+      expect({ form, pins: host?.trust }).toEqual({
+        form,
+        pins: {
+          pins: [expect.objectContaining({ fingerprint: webKey.fingerprint, revoked: false })]
+        }
+      })
+    }
+  })
+
+  it('takes a one-word field of an ssh-keygen -l line as the host, and says so when it names no host', async () => {
+    const listed = execFileSync('ssh-keygen', ['-l', '-f', `${webKey.privatePath}.pub`], {
+      encoding: 'utf8'
+    }).trim()
+    const error = await inputError({ ...valid(), 'known-hosts': '', 'host-fingerprints': listed })
+    expect(error.message).toBe(
+      'host-fingerprints: has no key for deploy@web-1 (looked for web-1; the host-fingerprints lines are for web)'
+    )
+  })
+
+  it('does not warn about a fingerprint without a key type: every type is tried', async () => {
+    setInputs({ ...valid(), 'known-hosts': '', 'host-fingerprints': webKey.fingerprint })
+    const written: string[] = []
+    const write = process.stdout.write
+    process.stdout.write = ((chunk: string) => written.push(String(chunk)) > 0) as typeof write
+    try {
+      await readSettings()
+    } finally {
+      process.stdout.write = write
+    }
+    expect(written).toEqual([])
+  })
+
   it('names the fingerprint input when only fingerprints are given', async () => {
     const error = await inputError({
       ...valid(),
@@ -366,7 +466,9 @@ describe('readSettings', () => {
       'host-fingerprints': `web-1 ${webKey.fingerprint}`,
       hosts: 'deploy@web-1\ndeploy@web-2'
     })
-    expect(error.message).toBe('host-fingerprints: has no key for deploy@web-2 (looked for web-2)')
+    expect(error.message).toBe(
+      'host-fingerprints: has no key for deploy@web-2 (looked for web-2; the host-fingerprints lines are for web-1)'
+    )
   })
 
   it('names the absolute path it looked for an upload in', async () => {
@@ -421,5 +523,60 @@ describe('readSettings', () => {
   it('checks the key before it looks at the hosts', async () => {
     const error = await inputError({ ...valid(), 'private-key': 'garbage', hosts: 'bad host' })
     expect(error.input).toBe('private-key')
+  })
+})
+
+describe('sweep-only', () => {
+  const sweepInputs = {
+    'sweep-only': 'true',
+    'security-group-ids': 'sg-11111111,sg-22222222',
+    region: 'eu-west-1'
+  }
+
+  it('is off unless asked for, and must be a boolean', () => {
+    setInputs({})
+    expect(sweepOnlyRequested()).toBe(false)
+    setInputs({ 'sweep-only': 'true' })
+    expect(sweepOnlyRequested()).toBe(true)
+    setInputs({ 'sweep-only': 'on' })
+    expect(() => sweepOnlyRequested()).toThrow("sweep-only: must be true or false, got 'on'")
+  })
+
+  it('needs only the security groups (and where EC2 is)', () => {
+    setInputs({ ...sweepInputs, 'rule-ttl': '3600', 'endpoint-url': 'http://127.0.0.1:5000' })
+    expect(readSweepSettings()).toEqual({
+      groupIds: ['sg-11111111', 'sg-22222222'],
+      ruleTtlSeconds: 3600,
+      target: { region: 'eu-west-1', endpointUrl: 'http://127.0.0.1:5000' }
+    })
+  })
+
+  it('still needs the security groups', () => {
+    setInputs({ 'sweep-only': 'true', region: 'eu-west-1' })
+    expect(() => readSweepSettings()).toThrow(
+      'security-group-ids: is required and was not given; give the security group(s) to sweep'
+    )
+  })
+
+  it.each([
+    ['script', 'systemctl restart app'],
+    ['upload', 'dist:/srv/app'],
+    ['hosts', 'deploy@web-1'],
+    ['private-key', 'key'],
+    ['known-hosts', 'web-1 ssh-ed25519 AAAA'],
+    ['ip', '203.0.113.10']
+  ])('refuses %s, which would silently do nothing', (input, value) => {
+    setInputs({ ...sweepInputs, [input]: value })
+    let error: unknown
+    try {
+      readSweepSettings()
+    } catch (caught) {
+      error = caught
+    }
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).input).toBe(input)
+    expect((error as InputError).message).toBe(
+      `${input}: is not used with sweep-only: true, which connects to no host; remove ${input} from this step`
+    )
   })
 })

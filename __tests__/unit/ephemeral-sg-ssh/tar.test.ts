@@ -215,3 +215,69 @@ describe('tarStream', () => {
     expect(error.message).toBe(`${join(source, 'shrinks')} changed size while being uploaded`)
   })
 })
+
+describe('special mode bits', () => {
+  /** The octal mode field of every ustar header in an archive, by entry name. */
+  async function headerModes(stream: Readable): Promise<Record<string, string>> {
+    const chunks: Buffer[] = []
+    for await (const chunk of stream) chunks.push(chunk as Buffer)
+    const archive = Buffer.concat(chunks)
+    const modes: Record<string, string> = {}
+    for (let offset = 0; offset + 512 <= archive.length;) {
+      const block = archive.subarray(offset, offset + 512)
+      if (block.every((byte) => byte === 0)) break
+      const field = (start: number, length: number) =>
+        block
+          .subarray(start, start + length)
+          .toString('latin1')
+          .replace(/\0.*$/s, '')
+      const size = parseInt(field(124, 12), 8)
+      modes[field(0, 100)] = field(100, 8)
+      offset += 512 + Math.ceil(size / 512) * 512
+    }
+    return modes
+  }
+
+  function specialTree(): void {
+    writeFileSync(join(source, 'setuid'), '#!/bin/sh\n')
+    chmodSync(join(source, 'setuid'), 0o4755)
+    writeFileSync(join(source, 'setgid'), '#!/bin/sh\n')
+    chmodSync(join(source, 'setgid'), 0o2750)
+    mkdirSync(join(source, 'shared'))
+    chmodSync(join(source, 'shared'), 0o3777)
+  }
+
+  it('are dropped from the headers of files and folders by default', async () => {
+    specialTree()
+    expect(await headerModes(tarStream(await collectEntries(source)))).toEqual({
+      setgid: '0000750',
+      setuid: '0000755',
+      'shared/': '0000777'
+    })
+  })
+
+  it('are kept when asked for', async () => {
+    specialTree()
+    const stream = tarStream(await collectEntries(source), { keepSpecialBits: true })
+    expect(await headerModes(stream)).toEqual({
+      setgid: '0002750',
+      setuid: '0004755',
+      'shared/': '0003777'
+    })
+  })
+
+  it('arrive as dropped or kept through the system tar', async () => {
+    specialTree()
+    expect((await extract(tarStream(await collectEntries(source)), dest)).code).toBe(0)
+    const kept = join(dir, 'kept')
+    mkdirSync(kept)
+    const stream = tarStream(await collectEntries(source), { keepSpecialBits: true })
+    expect((await extract(stream, kept)).code).toBe(0)
+    const modes = (root: string) =>
+      ['setuid', 'setgid', 'shared'].map((name) =>
+        (lstatSync(join(root, name)).mode & 0o7777).toString(8)
+      )
+    expect(modes(dest)).toEqual(['755', '750', '777'])
+    expect(modes(kept)).toEqual(['4755', '2750', '3777'])
+  })
+})
