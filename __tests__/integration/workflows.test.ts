@@ -13,12 +13,14 @@ import {
   cpSync,
   existsSync,
   lstatSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
   readlinkSync,
   rmSync,
   statSync,
+  symlinkSync,
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -308,6 +310,68 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
   })
 })
 
+describe('deploy-dags.yml and dags-check.yml pass the opt-ins on', () => {
+  /** A monorepo whose DAG folder links a shared package from outside it. */
+  function monorepo(): string {
+    const dir = dagRepository()
+    mkdirSync(join(dir, 'shared'))
+    writeFileSync(join(dir, 'shared', 'names.py'), 'PREFIX = "orders"\n')
+    symlinkSync('../shared', join(dir, 'dags', 'shared'))
+    return dir
+  }
+  const target = (bucket: string) => ({
+    'aws-region': REGION,
+    'role-to-assume': 'arn:aws:iam::123456789012:role/airflow-dag-deployer',
+    bucket
+  })
+
+  test('a link out of source is refused by default, naming the input that allows it', async () => {
+    const bucket = 'my-airflow-dags-monorepo-refused'
+    await createBucket(bucket)
+    const { result } = await run({
+      file: '.github/workflows/deploy-dags.yml',
+      workspace: monorepo(),
+      inputs: target(bucket)
+    })
+    expect(result.result).toBe('failure')
+    expect(result.log).toContain('set follow-symlinks-outside-source: true')
+    expect(await contentsOf(bucket)).toEqual({})
+  })
+
+  test('follow-symlinks-outside-source and verify reach the deploy and the plan', async () => {
+    const bucket = 'my-airflow-dags-monorepo'
+    await createBucket(bucket)
+    const checkout = monorepo()
+    const followed = { ...target(bucket), 'follow-symlinks-outside-source': true }
+    const deployed = await run({
+      file: '.github/workflows/deploy-dags.yml',
+      workspace: checkout,
+      inputs: followed
+    })
+    expectSuccess(deployed.result)
+    const stored = withoutManifest(await contentsOf(bucket))
+    expect(stored['dags/shared/names.py']).toBe('PREFIX = "orders"\n')
+
+    // Nothing changed since: verify confirms every object, and drifted comes up as an output.
+    const verified = await run({
+      file: '.github/workflows/deploy-dags.yml',
+      workspace: checkout,
+      inputs: { ...followed, verify: true }
+    })
+    expectSuccess(verified.result)
+    expect(verified.result.log).toContain(`${Object.keys(stored).length} confirmed, 0 drifted`)
+    expect(verified.result.outputs).toMatchObject({ changed: 'false', drifted: '0' })
+
+    const planned = await run({
+      file: '.github/workflows/dags-check.yml',
+      workspace: checkout,
+      inputs: { ...target(bucket), 'follow-symlinks-outside-source': true }
+    })
+    expectSuccess(planned.result)
+    expect(planned.result.outputs).toMatchObject({ changed: 'false', uploaded: '0' })
+  })
+})
+
 describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
   /** The example caller, pointed at `bucket`, which holds `objects` under dags/. */
   async function pullRequestCheck(bucket: string, objects: Record<string, string>) {
@@ -467,7 +531,7 @@ describe('deploy-app.yml', () => {
       group: `airflow-aws-deploy-actions/deploy-app/"${group}"/"127.0.0.1:${server.port}"`,
       cancelInProgress: false
     })
-    expect(result.log).toMatch(/Artifact deploy-files-1-[0-9a-f]{16} uploaded \(id \d+, kept 1 day/)
+    expect(result.log).toMatch(/Artifact deploy-files-1-[0-9a-f]{16} uploaded \(id \d+, kept 7 day/)
     expect(requests).toHaveLength(1)
 
     // The deploy job has no checkout: these files reached the server only through the artifact.
@@ -525,6 +589,49 @@ describe('deploy-app.yml', () => {
         command: 'error',
         message: expect.stringMatching(
           /^digest mismatch: the downloaded build has sha256 [0-9a-f]{64}, the build job packaged sha256 [0-9a-f]{64}; nothing was deployed$/
+        )
+      })
+    ])
+    expect(requests).toEqual([])
+  })
+
+  test('a build artifact past its retention fails the download, says to re-run all jobs, and reaches no AWS', async () => {
+    // A re-run of only the deploy job, after the earlier attempt's artifact expired.
+    const expired =
+      (pack: Resolver): Resolver =>
+      (uses, kind) => {
+        const resolution = pack(uses, kind)
+        if (!uses.startsWith('actions/download-artifact@') || !resolution || !('run' in resolution))
+          return resolution
+        const download = resolution.run
+        return {
+          run: async (args) => {
+            // The stand-in keeps each artifact in a folder named for it, as pack-uses.mjs does.
+            const name = encodeURIComponent(String(args.with.name))
+            expect(existsSync(join(args.artifacts, name))).toBe(true)
+            rmSync(join(args.artifacts, name), { recursive: true })
+            return download(args)
+          }
+        }
+      }
+    const { result, requests } = await run({
+      file: '.github/workflows/deploy-app.yml',
+      workspace: appCheckout(),
+      inputs: inputs(),
+      secrets: deployKey(),
+      adjustUses: expired
+    })
+    expect(result.result).toBe('failure')
+    expect(result.jobs.deploy?.steps.unpack?.outcome).toBe('skipped')
+    expect(result.jobs.deploy?.annotations).toEqual([
+      expect.objectContaining({
+        command: 'error',
+        message: expect.stringContaining('Artifact not found for name: deploy-files-1-')
+      }),
+      expect.objectContaining({
+        command: 'error',
+        message: expect.stringContaining(
+          'Artifacts are kept 7 days: to deploy a run older than that, re-run all jobs'
         )
       })
     ])

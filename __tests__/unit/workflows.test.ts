@@ -265,6 +265,127 @@ describe("calls to the pack's actions and reusable workflows", () => {
   })
 })
 
+// ---------------------------------------------------------------------------------------------
+// Pass-through: a reusable workflow's caller reaches an action's input only if the workflow passes
+// it on. An action input that is neither passed nor listed here is an input the workflow's users
+// cannot set (an error message telling them to set it would be a dead end).
+// ---------------------------------------------------------------------------------------------
+
+/** Action inputs a reusable workflow deliberately does not pass on, and why. */
+const WITHHELD: Record<string, Record<string, string>> = {
+  '.github/workflows/deploy-dags.yml → actions/deploy-dags': {
+    concurrency: 'upload parallelism; the default suits the hosted runners',
+    region: 'configure-aws-credentials sets AWS_REGION from aws-region',
+    'endpoint-url': 'for local testing; a deploy talks to AWS'
+  },
+  '.github/workflows/deploy-dags.yml → actions/invoke-lambda': {
+    payload: 'the event is built from the change list and passed as payload-file',
+    'invocation-type': 'the deploy is done only when the refresh has finished',
+    'fail-on-function-error': 'a failed refresh must fail the deploy',
+    'log-tail': 'the function log is always shown',
+    timeout: "the default covers Lambda's 15-minute maximum",
+    'wait-until-ready': 'always wait for a function being updated',
+    'ready-timeout': 'the default covers a function update',
+    region: 'configure-aws-credentials sets AWS_REGION from aws-region',
+    'endpoint-url': 'for local testing; a deploy talks to AWS'
+  },
+  '.github/workflows/dags-check.yml → actions/deploy-dags': {
+    force: 'the plan shows what a normal deploy of the pull request would do',
+    verify: 'a HEAD request per object on every push; drift is the scheduled verify’s job',
+    sse: 'encryption applies to uploads, and a dry run uploads nothing',
+    'kms-key-id': 'encryption applies to uploads, and a dry run uploads nothing',
+    concurrency: 'a dry run uploads nothing',
+    region: 'configure-aws-credentials sets AWS_REGION from aws-region',
+    'endpoint-url': 'for local testing; the plan reads the real bucket'
+  },
+  '.github/workflows/deploy-app.yml → actions/ephemeral-sg-ssh': {
+    'ip-lookup-urls': 'the public defaults; a runner that cannot use them passes ip',
+    'insecure-skip-host-key-check': 'the deploy job always verifies host keys',
+    'rule-ttl': 'the default outlives the job timeout; sweep-rules.yml sweeps later',
+    'sweep-only': 'this workflow deploys; the sweep is its own scheduled job',
+    region: 'configure-aws-credentials sets AWS_REGION from aws-region',
+    'endpoint-url': 'for local testing; a deploy talks to AWS'
+  }
+}
+
+/**
+ * Where a reusable workflow's call of an action leaves an input out without it being withheld, or
+ * withholds an input it passes or that does not exist. Any value counts as passed (a secret, a
+ * step's output, a literal).
+ */
+function passThroughProblems(site: Mapping, contract: Interface, withheld: Record<string, string>) {
+  const given = isMapping(site.with) ? site.with : {}
+  const problems: string[] = []
+  for (const name of Object.keys(contract.inputs)) {
+    if (name in given && name in withheld) problems.push(`${name} is withheld but passed`)
+    else if (!(name in given) && !(name in withheld)) {
+      problems.push(`${name} is neither passed on nor withheld`)
+    }
+  }
+  for (const name of Object.keys(withheld)) {
+    if (!(name in contract.inputs)) problems.push(`${name} is withheld but is no input`)
+  }
+  return problems
+}
+
+const REUSABLE = [
+  '.github/workflows/deploy-dags.yml',
+  '.github/workflows/dags-check.yml',
+  '.github/workflows/deploy-app.yml'
+]
+
+/** The steps of a reusable workflow that call an action of the pack. */
+function actionCalls(file: string) {
+  return usesSites(parseYaml(read(file))).flatMap((site) => {
+    const action = String(site.uses).match(ACTION_REF)
+    return action ? [{ site, path: action[1] as string, key: `${file} → ${action[1]}` }] : []
+  })
+}
+
+describe('the reusable workflows pass the actions’ inputs on', () => {
+  test('every input of every action they call is passed on or withheld on purpose', () => {
+    const problems = REUSABLE.flatMap((file) =>
+      actionCalls(file).flatMap(({ site, path, key }) =>
+        passThroughProblems(site, actionInterface(path), WITHHELD[key] ?? {}).map(
+          (p) => `${key}: ${p}`
+        )
+      )
+    )
+    expect(problems).toEqual([])
+    // Each list belongs to a call that exists.
+    const calls = new Set(REUSABLE.flatMap((file) => actionCalls(file).map((c) => c.key)))
+    expect(Object.keys(WITHHELD).filter((key) => !calls.has(key))).toEqual([])
+  })
+
+  test.each(REUSABLE)('every input of %s is read by the workflow', (file) => {
+    const workflow = parseYaml(read(file)) as Mapping
+    const used = new Set(
+      expressions(workflow.jobs).flatMap(([, expression]) =>
+        [...expression.matchAll(/\binputs\.([\w-]+)/g)].map((m) => m[1] as string)
+      )
+    )
+    const inputs = Object.keys(workflowInterface(file).inputs)
+    expect(inputs.filter((name) => !used.has(name))).toEqual([])
+  })
+
+  test('the check catches an input left out, a withheld one passed and a stale entry', () => {
+    const [call] = actionCalls('.github/workflows/deploy-dags.yml').filter(
+      (c) => c.path === 'actions/deploy-dags'
+    )
+    const contract = actionInterface('actions/deploy-dags')
+    const withheld = WITHHELD['.github/workflows/deploy-dags.yml → actions/deploy-dags'] ?? {}
+    const site = structuredClone(call?.site as Mapping)
+    const given = site.with as Mapping
+    delete given['follow-symlinks-outside-source']
+    given.region = '${{ inputs.aws-region }}'
+    expect(passThroughProblems(site, contract, { ...withheld, 'no-such-input': 'x' })).toEqual([
+      'follow-symlinks-outside-source is neither passed on nor withheld',
+      'region is withheld but passed',
+      'no-such-input is withheld but is no input'
+    ])
+  })
+})
+
 /** Every `${{ … }}` expression in a YAML value tree, with the path it sits at. */
 function expressions(node: unknown, path: string[] = [], found: [string, string][] = []) {
   if (typeof node === 'string') {
@@ -672,12 +793,24 @@ describe('deploy-app.yml: the build runs without credentials, the deploy runs no
       name: '${{ steps.package.outputs.artifact }}',
       path: '${{ runner.temp }}/deploy-files.tar',
       'if-no-files-found': 'error',
-      'retention-days': 1
+      'retention-days': 7
     })
     expect(build.outputs).toEqual({
       artifact: '${{ steps.package.outputs.artifact }}',
       digest: '${{ steps.package.outputs.digest }}'
     })
+  })
+
+  test('a failed download says how long the build is kept, as upload-artifact keeps it', () => {
+    const upload = stepsOf(build).find((s) => usesOf(s).startsWith('actions/upload-artifact@'))
+    const days = (upload?.with as Mapping)['retention-days']
+    const explain = stepsOf(deploy).find((s) => s.name === 'Explain a missing build') as Mapping
+    expect(explain.if).toBe("failure() && steps.download.outcome == 'failure'")
+    expect(String(explain.run)).toContain(`Artifacts are kept ${String(days)} days`)
+    expect(String(explain.run)).toContain('re-run all jobs')
+    const readme = read('README.md').replace(/\s+/g, ' ')
+    expect(readme).toContain(`artifact kept for ${String(days)} days`)
+    expect(readme).toContain(`After ${String(days)} days its`)
   })
 
   test('the deploy job checks out nothing and runs only the pack’s steps', () => {
