@@ -9,7 +9,7 @@ import {
   type S3Client
 } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { escapeText } from '../../src/common/untrusted.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
@@ -162,6 +162,61 @@ describe('symbolic links in the DAG folder', () => {
       expect.stringContaining(
         "symbolic link 'etl.py' points to 'moved_away.py', which does not exist"
       )
+    ])
+    expect(watched.requests).toEqual([])
+  })
+
+  it('skips what exclude keeps out: a virtualenv link, stale bytecode, an odd name', async () => {
+    const bucket = await createBucket(s3)
+    const workspace = workspaceWith(tree)
+    mkdirSync(join(workspace, 'dags', '.venv', 'bin'), { recursive: true })
+    symlinkSync('/usr/bin/env', join(workspace, 'dags', '.venv', 'bin', 'python'))
+    mkdirSync(join(workspace, 'dags', '__pycache__'))
+    symlinkSync('gone.pyc', join(workspace, 'dags', '__pycache__', 'gone.pyc'))
+    writeFileSync(join(workspace, 'dags', 'Icon\r'), '')
+    const result = await deploy(workspace, bucket, moto.endpoint, {
+      exclude: '__pycache__/\n*.pyc\n.venv/\nIcon?'
+    })
+    expect(result.errors).toEqual([])
+    expect(await liveKeys(bucket)).toEqual([
+      'dags/.airflowignore',
+      'dags/.deploy-dags-manifest.json',
+      'dags/a.py',
+      'dags/b.py'
+    ])
+  })
+
+  it('refuses a source folder that is a link out of the workspace unless asked', async () => {
+    const bucket = await createBucket(s3)
+    const elsewhere = workspaceWith(tree)
+    const workspace = workspaceWith({})
+    symlinkSync(join(elsewhere, 'dags'), join(workspace, 'dags'))
+    const watched = await proxy()
+    const refused = await deploy(workspace, bucket, watched.url)
+    expect(refused.exitCode).toBe(1)
+    expect(refused.errors).toEqual([
+      expect.stringContaining(
+        `source: 'dags' is really ${realpathSync(join(elsewhere, 'dags'))}, outside the workspace`
+      )
+    ])
+    expect(watched.requests).toEqual([])
+
+    const allowed = await deploy(workspace, bucket, moto.endpoint, {
+      'follow-symlinks-outside-source': 'true'
+    })
+    expect(allowed.errors).toEqual([])
+    expect(allowed.outputs.uploaded).toBe('3')
+  })
+
+  it('refuses a source folder under /proc even with the opt-in', async () => {
+    const workspace = workspaceWith({})
+    symlinkSync('/proc/self', join(workspace, 'dags'))
+    const watched = await proxy()
+    const result = await deploy(workspace, 'some-bucket', watched.url, {
+      'follow-symlinks-outside-source': 'true'
+    })
+    expect(result.errors).toEqual([
+      expect.stringMatching(/^source: 'dags' is really \/proc\/\d+, under \/proc/)
     ])
     expect(watched.requests).toEqual([])
   })

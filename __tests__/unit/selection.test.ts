@@ -10,6 +10,7 @@ import { hasControlCharacter } from '../../src/common/untrusted.js'
 import { contentTypeFor } from '../../src/deploy-dags/content-type.js'
 import {
   compileFilter,
+  compileFolderExclusion,
   hashFile,
   normalizePattern,
   parsePatterns,
@@ -78,6 +79,33 @@ describe('compileFilter', () => {
     expect(() => parsePatterns(['*.py', '[x'])).toThrow(
       "pattern 2 '[x' is not valid: unbalanced '['"
     )
+  })
+})
+
+describe('compileFolderExclusion', () => {
+  const covered = (exclude: string[], folder: string) =>
+    compileFolderExclusion(parsePatterns(exclude))(folder)
+
+  it('covers a folder that a folder pattern or a bare name excludes whole, at any depth', () => {
+    expect(covered(['__pycache__/', '*.pyc'], '__pycache__')).toBe(true)
+    expect(covered(['__pycache__/', '*.pyc'], 'team/sub/__pycache__')).toBe(true)
+    expect(covered(['.venv/'], '.venv')).toBe(true)
+    expect(covered(['tests'], 'team/tests')).toBe(true)
+    expect(covered(['/build'], 'build')).toBe(true)
+    expect(covered(['dir/*'], 'dir/sub')).toBe(true)
+    // A folder below a covered one is covered too.
+    expect(covered(['.venv/'], '.venv/lib/python3.12')).toBe(true)
+  })
+
+  it('does not cover a folder that only some children of are excluded from', () => {
+    expect(covered(['dir/*.py'], 'dir')).toBe(false)
+    expect(covered(['*.pyc'], 'team')).toBe(false)
+    expect(covered(['/build'], 'team/build')).toBe(false)
+    expect(covered(['dir/*'], 'dir')).toBe(false)
+    expect(covered(['.venv/'], 'venv')).toBe(false)
+    expect(covered([], 'anything')).toBe(false)
+    // A folder whose own name matches dir/*.py is excluded with all it holds.
+    expect(covered(['dir/*.py'], 'dir/odd.py')).toBe(true)
   })
 })
 
@@ -226,10 +254,17 @@ describe('scanSource refuses what could leak or hide', () => {
         "symbolic link 'conf/env.txt' points to '/proc/self/environ', which is under /proc"
       )
     }
-    // Excluding the link does not make it acceptable: every link under source is checked.
-    expect(
-      await scanError(dir, outside, compileFilter([], parsePatterns(['conf/'])))
-    ).toBeInstanceOf(SafetyError)
+    // A link that exclude keeps out is never followed, so it is not refused either.
+    const conf = parsePatterns(['conf/'])
+    const scanned = await scanSource(dir, compileFilter([], conf), {
+      ...outside,
+      folderExcluded: compileFolderExclusion(conf)
+    })
+    expect(scanned.map((f) => f.path)).toEqual(['a.py'])
+    const txt = parsePatterns(['*.txt'])
+    expect((await scanSource(dir, compileFilter([], txt), outside)).map((f) => f.path)).toEqual([
+      'a.py'
+    ])
   })
 
   it.each([
@@ -299,10 +334,91 @@ describe('scanSource refuses what could leak or hide', () => {
     expect(fileError.message).toContain("the name of 'caf\\xe9.py' is not valid UTF-8")
     const onLink = sourceWith((d) => symlinkSync(join(d, 'a.py'), stray(d)))
     expect((await scanError(onLink)).message).toContain("'caf\\xe9.py' is not valid UTF-8")
-    // Excluded or not, the name is refused: it could not be matched or shown reliably.
+    // Selected, it is refused even when matched in its lossy decoding; excluded, it is skipped.
     expect(
-      await scanError(onFile, inside, compileFilter(parsePatterns(['a.py']), []))
+      await scanError(onFile, inside, compileFilter(parsePatterns(['caf*']), []))
     ).toBeInstanceOf(InputError)
+    const dropped = compileFilter([], parsePatterns(['caf*']))
+    expect((await scanSource(onFile, dropped, inside)).map((f) => f.path)).toEqual(['a.py'])
+    expect((await scanSource(onLink, dropped, inside)).map((f) => f.path)).toEqual(['a.py'])
+    const onFolder = sourceWith((d) => {
+      mkdirSync(stray(d))
+      writeFileSync(Buffer.concat([stray(d), Buffer.from('/x.py')]), 'x')
+    })
+    expect((await scanError(onFolder)).message).toContain("'caf\\xe9.py' is not valid UTF-8")
+    const folderOut = parsePatterns(['caf*/'])
+    const pruned = await scanSource(onFolder, compileFilter([], folderOut), {
+      ...inside,
+      folderExcluded: compileFolderExclusion(folderOut)
+    })
+    expect(pruned.map((f) => f.path)).toEqual(['a.py'])
+  })
+
+  describe('an entry exclude keeps out is neither checked nor walked', () => {
+    const defaults = parsePatterns(['__pycache__/', '*.pyc'])
+    const scanWith = (dir: string, exclude: string[], options = inside) =>
+      scanSource(dir, compileFilter([], exclude), {
+        ...options,
+        folderExcluded: compileFolderExclusion(exclude)
+      })
+
+    it('skips a virtualenv link out of source inside an excluded folder', async () => {
+      const dir = sourceWith((d) => {
+        mkdirSync(join(d, '.venv', 'bin'), { recursive: true })
+        symlinkSync('/usr/bin/env', join(d, '.venv', 'bin', 'python'))
+        symlinkSync('/proc/self', join(d, '.venv', 'proc'))
+      })
+      expect((await scanError(dir)).message).toContain("symbolic link '.venv/")
+      const files = await scanWith(dir, parsePatterns(['.venv/']))
+      expect(files.map((f) => f.path)).toEqual(['a.py'])
+    })
+
+    it('skips dangling bytecode links the default exclude covers', async () => {
+      const dir = sourceWith((d) => {
+        mkdirSync(join(d, '__pycache__'))
+        symlinkSync('gone.pyc', join(d, '__pycache__', 'gone.pyc'))
+        symlinkSync('gone.pyc', join(d, 'stale.pyc'))
+      })
+      expect((await scanError(dir)).message).toContain('which does not exist')
+      expect((await scanWith(dir, defaults)).map((f) => f.path)).toEqual(['a.py'])
+    })
+
+    it('skips an excluded file whose name holds a control character', async () => {
+      const dir = sourceWith((d) => writeFileSync(join(d, 'Icon\r'), ''))
+      expect((await scanError(dir)).message).toContain("the name of 'Icon\\r'")
+      expect((await scanWith(dir, parsePatterns(['Icon?']))).map((f) => f.path)).toEqual(['a.py'])
+    })
+
+    it('still walks and checks a folder that exclude covers only in part', async () => {
+      const dir = sourceWith((d) => {
+        mkdirSync(join(d, 'dir'))
+        writeFileSync(join(d, 'dir', 'x.py'), 'x')
+        writeFileSync(join(d, 'dir', 'q.sql'), 'q')
+      })
+      const partly = parsePatterns(['dir/*.py'])
+      expect((await scanWith(dir, partly)).map((f) => f.path)).toEqual(['a.py', 'dir/q.sql'])
+      symlinkSync('/proc/self/environ', join(dir, 'dir', 'env.txt'))
+      expect((await scanError(dir, inside, compileFilter([], partly))).message).toContain(
+        "'dir/env.txt' points to '/proc/self/environ'"
+      )
+      await expect(scanWith(dir, partly)).rejects.toThrow("'dir/env.txt' points to")
+    })
+  })
+
+  it('never walks a folder under /proc, /sys or /dev, however it was reached', async () => {
+    const system = await scanError('/proc/sys/kernel', outside)
+    expect(system).toBeInstanceOf(SafetyError)
+    expect(system.message).toContain('source: source is /proc/sys/kernel, under /proc')
+    // With the opt-in, a link to / is followed; its /dev is refused as a folder, not through
+    // whichever link inside it happens to be read first. Exclude keeps the walk to /dev alone.
+    const dir = sourceWith((d) => symlinkSync('/', join(d, 'host')))
+    const onlyDev = parsePatterns(['host/[a-ce-z]*/', 'host/d[a-df-z]*/', 'host/[A-Z0-9._-]*/'])
+    const error = await scanError(dir, {
+      ...outside,
+      folderExcluded: compileFolderExclusion(onlyDev)
+    } as typeof outside)
+    expect(error).toBeInstanceOf(SafetyError)
+    expect(error.message).toContain("source: the folder 'host/dev' is /dev, under /dev")
   })
 
   it('still scans a plain tree', async () => {

@@ -1,4 +1,6 @@
-import { describe, expect, it } from '@jest/globals'
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { readAwsTarget } from '../../src/common/aws.js'
 import { booleanInput, integerInput, listInput } from '../../src/common/inputs.js'
@@ -42,6 +44,11 @@ describe('strict input readers', () => {
 })
 
 describe('readSettings', () => {
+  // Source is held to the workspace; here that is the test's working folder, also on a runner.
+  beforeEach(() => {
+    delete process.env.GITHUB_WORKSPACE
+  })
+
   it('normalises a valid configuration', async () => {
     setInputs({
       ...valid,
@@ -132,5 +139,48 @@ describe('readSettings', () => {
   ])('rejects %j', async (override, message) => {
     setInputs({ ...valid, ...override })
     await expect(readSettings()).rejects.toThrow(message)
+  })
+
+  describe('a source that is really somewhere else', () => {
+    let outside: string
+    beforeEach(() => {
+      outside = mkdtempSync(join(tmpdir(), 'outside-'))
+      mkdirSync(join(outside, 'dags'))
+    })
+    afterEach(() => rmSync(outside, { recursive: true, force: true }))
+
+    it.each([
+      ['source itself', 'linked', (real: string) => symlinkSync(real, 'linked')],
+      ['a folder above it', 'team/dags', (real: string) => symlinkSync(join(real, '..'), 'team')]
+    ])('refuses a link out of the workspace on %s unless asked', async (_on, source, link) => {
+      const real = realpathSync(join(outside, 'dags'))
+      link(real)
+      setInputs({ ...valid, source })
+      await expect(readSettings()).rejects.toThrow(
+        `source: '${source}' is really ${real}, outside the workspace (${realpathSync(sandbox.workdir())})`
+      )
+      setInputs({ ...valid, source, 'follow-symlinks-outside-source': 'true' })
+      expect((await readSettings()).sourcePath).toBe(join(sandbox.workdir(), source))
+    })
+
+    it('holds source to GITHUB_WORKSPACE when it is set, not to the current folder', async () => {
+      process.env.GITHUB_WORKSPACE = outside
+      setInputs(valid)
+      await expect(readSettings()).rejects.toThrow('outside the workspace')
+      process.env.GITHUB_WORKSPACE = sandbox.workdir()
+      expect((await readSettings()).source).toBe('dags')
+    })
+
+    it('refuses a source under /proc, /sys or /dev even with the opt-in', async () => {
+      symlinkSync('/proc/self', 'self')
+      setInputs({ ...valid, source: 'self', 'follow-symlinks-outside-source': 'true' })
+      await expect(readSettings()).rejects.toThrow(
+        /^source: 'self' is really \/proc\/\d+, under \/proc; folders under \/proc, \/sys and \/dev are never deployed/
+      )
+      setInputs({ ...valid, source: '/sys/kernel', 'follow-symlinks-outside-source': 'true' })
+      await expect(readSettings()).rejects.toThrow(
+        "source: '/sys/kernel' is really /sys/kernel, under /sys"
+      )
+    })
   })
 })

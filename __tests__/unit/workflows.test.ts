@@ -908,9 +908,14 @@ describe('concurrency of the deploy jobs', () => {
 
   test("no caller's group can deadlock with the pack's: their names never start the same", () => {
     const callers = [...exampleCallers(), ...readmeSnippets()]
+    // Only a workflow that calls a reusable workflow of the pack, and its calling jobs, can hold a
+    // group its own called job then waits for; a job that runs an action directly cannot.
+    const callsPack = (job: Mapping) => /\.github\/workflows\//.test(String(job.uses ?? ''))
     const groups = callers.flatMap(({ name, document }) => {
       const doc = (isMapping(document) ? document : {}) as Mapping
-      return [doc, ...Object.values((doc.jobs ?? {}) as Record<string, Mapping>)]
+      const calling = Object.values((doc.jobs ?? {}) as Record<string, Mapping>).filter(callsPack)
+      if (calling.length === 0) return []
+      return [doc, ...calling]
         .map((holder) => holder.concurrency)
         .filter((c) => c !== undefined)
         .map((c) => [name, String(isMapping(c) ? c.group : c)] as const)
@@ -922,5 +927,28 @@ describe('concurrency of the deploy jobs', () => {
         new RegExp(`^airflow-aws-deploy-actions/${name}/`)
       )
     }
+  })
+
+  test("the README's scheduled verify job waits on deploy-dags.yml's deploy job for its target", () => {
+    const verifying = readmeSnippets().flatMap(({ document }) => {
+      const doc = (isMapping(document) ? document : {}) as Mapping
+      return Object.values((doc.jobs ?? {}) as Record<string, Mapping>).filter((job) =>
+        ((job.steps ?? []) as Mapping[]).some(
+          (step) =>
+            String(step.uses ?? '').includes('/actions/deploy-dags@') &&
+            (step.with as Mapping | undefined)?.verify === true
+        )
+      )
+    })
+    expect(verifying).toHaveLength(1)
+    const [job] = verifying as [Mapping]
+    const step = ((job.steps ?? []) as Mapping[]).find((s) =>
+      String(s.uses ?? '').includes('/actions/deploy-dags@')
+    )!
+    const inputs = step.with as Mapping
+    const group = String((reusable('deploy-dags').deploy?.concurrency as Mapping).group)
+      .replace('${{ inputs.bucket }}', String(inputs.bucket))
+      .replace('${{ inputs.prefix }}', String(inputs.prefix ?? 'dags'))
+    expect(job.concurrency).toEqual({ group, 'cancel-in-progress': false })
   })
 })

@@ -65029,43 +65029,81 @@ function compileFilter(include, exclude) {
     return (path) => included(path) && !excluded(path);
 }
 /**
+ * Builds the test for a folder that `exclude` covers whole: every path below it is excluded, so
+ * nothing in it can ever be deployed and the scan need not enter it. parsePatterns gives each
+ * pattern P as P and P/**, and folder patterns end in /**; such a pattern X/** covers every child
+ * of a folder that X matches, or of a folder below one. A pattern like `dir/*.py` covers some
+ * children of `dir`, not all, so `dir` is still walked and its files are filtered one by one.
+ */
+function compileFolderExclusion(exclude) {
+    const stems = exclude
+        .filter((pattern) => pattern.endsWith('/**'))
+        .map((pattern) => pattern.slice(0, -'/**'.length));
+    if (stems.length === 0)
+        return () => false;
+    const covers = picomatch_default()(stems, { dot: true });
+    return (folder) => {
+        const segments = folder.split('/');
+        return segments.some((_, index) => covers(segments.slice(0, index + 1).join('/')));
+    };
+}
+/**
  * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
- * under it, selected or not. Nothing is read from a file here, so the checks run before any
- * request and cost one directory read per folder plus a stat per link.
+ * that will be deployed or walked into. Nothing is read from a file here, so the checks run
+ * before any request and cost one directory read per folder plus a stat per link.
+ *
+ * An entry that can never be deployed is neither checked nor walked: a file that `filter`
+ * rejects, a folder that `folderExcluded` covers, and a link standing for either, so `exclude`
+ * can keep a virtualenv or a stray bytecode link out of the way. A name that is not valid UTF-8
+ * is matched in its lossy decoding.
  *
  * A name that is not valid UTF-8 or holds a control character is refused: the object key would
  * not be the file's name, and a line break in a name printed to the log starts a workflow command.
  * A symbolic link is followed only when its real target is inside the real source folder (unless
  * `followLinksOutside`), and never to a device, FIFO or socket or into /proc, /sys or /dev: a link
  * in a merged pull request could otherwise publish any file the runner can read, such as
- * /proc/self/environ with the job's credentials. A dangling link is refused too, since the file
- * it stands for would silently be missing from the bucket. Two links to one folder deploy it
- * twice, under each name; a link back into a folder being walked (a loop) is skipped.
+ * /proc/self/environ with the job's credentials. No folder whose real path is under /proc, /sys or
+ * /dev is walked, however it was reached. A dangling link is refused too, since the file it stands
+ * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
+ * each name; a link back into a folder being walked (a loop) is skipped.
  */
 async function scanSource(root, filter, options = { followLinksOutside: false }) {
+    const folderExcluded = options.folderExcluded ?? (() => false);
     const realRoot = await (0,promises_.realpath)(root);
     const found = [];
     const walk = async (dir, relativeDir, ancestors) => {
         const real = await (0,promises_.realpath)(dir);
+        refuseSystemFolder(relativeDir, real);
         if (ancestors.has(real))
             return;
         const inside = new Set(ancestors).add(real);
         // Raw bytes, so that a name which is not UTF-8 is seen as it is instead of being replaced.
         const entries = await (0,promises_.readdir)(dir, { withFileTypes: true, encoding: 'buffer' });
+        const prefix = relativeDir === '' ? '' : `${relativeDir}/`;
         for (const entry of entries) {
-            const path = checkedName(relativeDir, entry.name);
-            const absolutePath = (0,external_node_path_.join)(dir, entry.name.toString('utf8'));
+            const lossyPath = prefix + entry.name.toString('utf8');
             let isDirectory = entry.isDirectory();
             let isFile = entry.isFile();
             if (entry.isSymbolicLink()) {
+                // Only to learn what the link stands for; it is checked below if it will be used. A
+                // dangling link, or one to anything but a folder, would be deployed as a file.
+                const bytes = Buffer.concat([Buffer.from(dir.endsWith(external_node_path_.sep) ? dir : dir + external_node_path_.sep), entry.name]);
+                isDirectory = (await (0,promises_.stat)(bytes).catch(() => undefined))?.isDirectory() ?? false;
+                isFile = !isDirectory;
+            }
+            const wanted = isDirectory ? !folderExcluded(lossyPath) : isFile && filter(lossyPath);
+            if (!wanted)
+                continue;
+            const path = checkedName(relativeDir, entry.name);
+            const absolutePath = (0,external_node_path_.join)(dir, entry.name.toString('utf8'));
+            if (entry.isSymbolicLink()) {
                 const target = await checkedLink(path, absolutePath, realRoot, options);
                 isDirectory = target.isDirectory();
-                isFile = target.isFile();
             }
             if (isDirectory) {
                 await walk(absolutePath, path, inside);
             }
-            else if (isFile && filter(path)) {
+            else {
                 found.push({ path, absolutePath });
             }
         }
@@ -65090,7 +65128,19 @@ function checkedName(relativeDir, name) {
     return prefix + text;
 }
 const SYSTEM_FOLDERS = ['/proc', '/sys', '/dev'];
+/** Which of /proc, /sys and /dev holds `realPath`, if any; never deployed from or walked. */
+function systemFolderOf(realPath) {
+    return SYSTEM_FOLDERS.find((folder) => within(folder, realPath));
+}
+/** Whether `path` is `folder` or below it; both real paths. */
 const within = (folder, path) => path === folder || path.startsWith(folder.endsWith(external_node_path_.sep) ? folder : folder + external_node_path_.sep);
+function refuseSystemFolder(relativeDir, real) {
+    const system = systemFolderOf(real);
+    if (system === undefined)
+        return;
+    const shown = relativeDir === '' ? 'source' : `the folder '${escapeText(relativeDir)}'`;
+    throw new errors/* SafetyError */.dd(`source: ${shown} is ${escapeText(real)}, under ${system}. Folders under /proc, /sys and /dev are never deployed: they expose the runner's environment and devices. Nothing was deployed.`);
+}
 /** What a link's real target is, once it is known to be a target the link may have. */
 async function checkedLink(path, absolutePath, realRoot, options) {
     const shownTarget = async () => escapeBytes(await (0,promises_.readlink)(absolutePath, { encoding: 'buffer' }).catch(() => Buffer.from('?')));
@@ -65104,7 +65154,7 @@ async function checkedLink(path, absolutePath, realRoot, options) {
     catch {
         throw await refuse('which does not exist (or loops)', 'A DAG it stands for would be missing from the bucket; fix or remove the link.');
     }
-    const system = SYSTEM_FOLDERS.find((folder) => within(folder, target));
+    const system = systemFolderOf(target);
     if (system !== undefined) {
         throw await refuse(`which is under ${system}`, `Links into /proc, /sys and /dev are always refused: they expose the runner's environment and devices.`);
     }
@@ -65208,6 +65258,7 @@ async function readSettings() {
     const source = optionalString(Input.Source) ?? 'dags';
     const sourcePath = (0,external_node_path_.resolve)(source);
     await requireFolder(source, sourcePath);
+    await requireInsideWorkspace(source, sourcePath, followSymlinksOutsideSource);
     const encryption = {
         ...(sse !== undefined ? { sse } : {}),
         ...(kmsKeyId !== undefined ? { kmsKeyId } : {})
@@ -65218,6 +65269,7 @@ async function readSettings() {
         bucket,
         prefix,
         filter: compileFilter(include, exclude),
+        folderExcluded: compileFolderExclusion(exclude),
         deleteExtraneous,
         maxDeletePercent,
         dryRun,
@@ -65279,6 +65331,24 @@ async function requireFolder(source, path) {
     }
     if (!info.isDirectory()) {
         throw new errors/* InputError */.dz(Input.Source, `'${source}' is a file; give the folder that holds the DAGs`);
+    }
+}
+/**
+ * The folder itself, or one above it, may be a symbolic link too; a link in the repository would
+ * otherwise deploy whatever folder it names. The action resolves `source` against the current
+ * directory, which is the workspace on a runner.
+ */
+async function requireInsideWorkspace(source, path, followLinksOutside) {
+    const realSource = await (0,promises_.realpath)(path);
+    const system = systemFolderOf(realSource);
+    if (system !== undefined) {
+        throw new errors/* InputError */.dz(Input.Source, `'${escapeText(source)}' is really ${escapeText(realSource)}, under ${system}; folders under /proc, /sys and /dev are never deployed`);
+    }
+    const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
+    const realWorkspace = await (0,promises_.realpath)(workspace).catch(() => (0,external_node_path_.resolve)(workspace));
+    if (!followLinksOutside && !within(realWorkspace, realSource)) {
+        throw new errors/* InputError */.dz(Input.Source, `'${escapeText(source)}' is really ${escapeText(realSource)}, outside the workspace (${escapeText(realWorkspace)}). ` +
+            `A link out of the repository can publish any folder the runner can read. Give a folder in the repository, or set ${Input.FollowSymlinksOutsideSource}: true if it is outside on purpose.`);
     }
 }
 
@@ -65470,7 +65540,8 @@ async function run() {
 }
 async function selectFiles(settings) {
     const files = await scanSource(settings.sourcePath, settings.filter, {
-        followLinksOutside: settings.followSymlinksOutsideSource
+        followLinksOutside: settings.followSymlinksOutsideSource,
+        folderExcluded: settings.folderExcluded
     });
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
     core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${escapeText(settings.sourcePath)}`);

@@ -81,7 +81,8 @@ export async function run(): Promise<void> {
 
 async function selectFiles(settings: DeploySettings): Promise<LocalFile[]> {
   const files = await scanSource(settings.sourcePath, settings.filter, {
-    followLinksOutside: settings.followSymlinksOutsideSource
+    followLinksOutside: settings.followSymlinksOutsideSource,
+    folderExcluded: settings.folderExcluded
   })
   const bytes = files.reduce((sum, f) => sum + f.size, 0)
   core.info(

@@ -101,52 +101,91 @@ export function compileFilter(include: readonly string[], exclude: readonly stri
   return (path) => included(path) && !excluded(path)
 }
 
-/** How far the scan may follow symbolic links; see scanSource. */
+/**
+ * Builds the test for a folder that `exclude` covers whole: every path below it is excluded, so
+ * nothing in it can ever be deployed and the scan need not enter it. parsePatterns gives each
+ * pattern P as P and P/**, and folder patterns end in /**; such a pattern X/** covers every child
+ * of a folder that X matches, or of a folder below one. A pattern like `dir/*.py` covers some
+ * children of `dir`, not all, so `dir` is still walked and its files are filtered one by one.
+ */
+export function compileFolderExclusion(exclude: readonly string[]): (folder: string) => boolean {
+  const stems = exclude
+    .filter((pattern) => pattern.endsWith('/**'))
+    .map((pattern) => pattern.slice(0, -'/**'.length))
+  if (stems.length === 0) return () => false
+  const covers = picomatch(stems, { dot: true })
+  return (folder) => {
+    const segments = folder.split('/')
+    return segments.some((_, index) => covers(segments.slice(0, index + 1).join('/')))
+  }
+}
+
+/** What the scan deploys and how far it may follow symbolic links; see scanSource. */
 export interface ScanOptions {
   /** Follow links whose target is outside the source folder (a shared package in a monorepo). */
   followLinksOutside: boolean
+  /** A folder that exclude covers whole (see compileFolderExclusion); never entered. */
+  folderExcluded?: (folder: string) => boolean
 }
 
 /**
  * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
- * under it, selected or not. Nothing is read from a file here, so the checks run before any
- * request and cost one directory read per folder plus a stat per link.
+ * that will be deployed or walked into. Nothing is read from a file here, so the checks run
+ * before any request and cost one directory read per folder plus a stat per link.
+ *
+ * An entry that can never be deployed is neither checked nor walked: a file that `filter`
+ * rejects, a folder that `folderExcluded` covers, and a link standing for either, so `exclude`
+ * can keep a virtualenv or a stray bytecode link out of the way. A name that is not valid UTF-8
+ * is matched in its lossy decoding.
  *
  * A name that is not valid UTF-8 or holds a control character is refused: the object key would
  * not be the file's name, and a line break in a name printed to the log starts a workflow command.
  * A symbolic link is followed only when its real target is inside the real source folder (unless
  * `followLinksOutside`), and never to a device, FIFO or socket or into /proc, /sys or /dev: a link
  * in a merged pull request could otherwise publish any file the runner can read, such as
- * /proc/self/environ with the job's credentials. A dangling link is refused too, since the file
- * it stands for would silently be missing from the bucket. Two links to one folder deploy it
- * twice, under each name; a link back into a folder being walked (a loop) is skipped.
+ * /proc/self/environ with the job's credentials. No folder whose real path is under /proc, /sys or
+ * /dev is walked, however it was reached. A dangling link is refused too, since the file it stands
+ * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
+ * each name; a link back into a folder being walked (a loop) is skipped.
  */
 export async function scanSource(
   root: string,
   filter: PathFilter,
   options: ScanOptions = { followLinksOutside: false }
 ): Promise<LocalFile[]> {
+  const folderExcluded = options.folderExcluded ?? (() => false)
   const realRoot = await realpath(root)
   const found: Omit<LocalFile, 'size'>[] = []
   const walk = async (dir: string, relativeDir: string, ancestors: ReadonlySet<string>) => {
     const real = await realpath(dir)
+    refuseSystemFolder(relativeDir, real)
     if (ancestors.has(real)) return
     const inside = new Set(ancestors).add(real)
     // Raw bytes, so that a name which is not UTF-8 is seen as it is instead of being replaced.
     const entries = await readdir(dir, { withFileTypes: true, encoding: 'buffer' })
+    const prefix = relativeDir === '' ? '' : `${relativeDir}/`
     for (const entry of entries) {
-      const path = checkedName(relativeDir, entry.name)
-      const absolutePath = join(dir, entry.name.toString('utf8'))
+      const lossyPath = prefix + entry.name.toString('utf8')
       let isDirectory = entry.isDirectory()
       let isFile = entry.isFile()
       if (entry.isSymbolicLink()) {
+        // Only to learn what the link stands for; it is checked below if it will be used. A
+        // dangling link, or one to anything but a folder, would be deployed as a file.
+        const bytes = Buffer.concat([Buffer.from(dir.endsWith(sep) ? dir : dir + sep), entry.name])
+        isDirectory = (await stat(bytes).catch(() => undefined))?.isDirectory() ?? false
+        isFile = !isDirectory
+      }
+      const wanted = isDirectory ? !folderExcluded(lossyPath) : isFile && filter(lossyPath)
+      if (!wanted) continue
+      const path = checkedName(relativeDir, entry.name)
+      const absolutePath = join(dir, entry.name.toString('utf8'))
+      if (entry.isSymbolicLink()) {
         const target = await checkedLink(path, absolutePath, realRoot, options)
         isDirectory = target.isDirectory()
-        isFile = target.isFile()
       }
       if (isDirectory) {
         await walk(absolutePath, path, inside)
-      } else if (isFile && filter(path)) {
+      } else {
         found.push({ path, absolutePath })
       }
     }
@@ -182,8 +221,23 @@ function checkedName(relativeDir: string, name: Buffer): string {
 
 const SYSTEM_FOLDERS = ['/proc', '/sys', '/dev']
 
-const within = (folder: string, path: string) =>
+/** Which of /proc, /sys and /dev holds `realPath`, if any; never deployed from or walked. */
+export function systemFolderOf(realPath: string): string | undefined {
+  return SYSTEM_FOLDERS.find((folder) => within(folder, realPath))
+}
+
+/** Whether `path` is `folder` or below it; both real paths. */
+export const within = (folder: string, path: string) =>
   path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep)
+
+function refuseSystemFolder(relativeDir: string, real: string): void {
+  const system = systemFolderOf(real)
+  if (system === undefined) return
+  const shown = relativeDir === '' ? 'source' : `the folder '${escapeText(relativeDir)}'`
+  throw new SafetyError(
+    `source: ${shown} is ${escapeText(real)}, under ${system}. Folders under /proc, /sys and /dev are never deployed: they expose the runner's environment and devices. Nothing was deployed.`
+  )
+}
 
 /** What a link's real target is, once it is known to be a target the link may have. */
 async function checkedLink(
@@ -209,7 +263,7 @@ async function checkedLink(
       'A DAG it stands for would be missing from the bucket; fix or remove the link.'
     )
   }
-  const system = SYSTEM_FOLDERS.find((folder) => within(folder, target))
+  const system = systemFolderOf(target)
   if (system !== undefined) {
     throw await refuse(
       `which is under ${system}`,

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises'
+import { realpath, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
@@ -13,7 +13,15 @@ import {
 } from '../common/inputs.js'
 import type { Encryption } from './bucket.js'
 import { Input, SSE_CHOICES } from './constants.js'
-import { compileFilter, parsePatterns, PatternError, type PathFilter } from './selection.js'
+import {
+  compileFilter,
+  compileFolderExclusion,
+  parsePatterns,
+  PatternError,
+  systemFolderOf,
+  within,
+  type PathFilter
+} from './selection.js'
 
 export interface DeploySettings {
   /** As written in the workflow, for messages. */
@@ -23,6 +31,8 @@ export interface DeploySettings {
   /** Without leading or trailing slashes; '' is the bucket's root. */
   prefix: string
   filter: PathFilter
+  /** A folder that exclude covers whole, which the scan never enters. */
+  folderExcluded: (folder: string) => boolean
   deleteExtraneous: boolean
   maxDeletePercent: number
   dryRun: boolean
@@ -60,6 +70,7 @@ export async function readSettings(): Promise<DeploySettings> {
   const source = optionalString(Input.Source) ?? 'dags'
   const sourcePath = resolve(source)
   await requireFolder(source, sourcePath)
+  await requireInsideWorkspace(source, sourcePath, followSymlinksOutsideSource)
   const encryption: Encryption = {
     ...(sse !== undefined ? { sse } : {}),
     ...(kmsKeyId !== undefined ? { kmsKeyId } : {})
@@ -70,6 +81,7 @@ export async function readSettings(): Promise<DeploySettings> {
     bucket,
     prefix,
     filter: compileFilter(include, exclude),
+    folderExcluded: compileFolderExclusion(exclude),
     deleteExtraneous,
     maxDeletePercent,
     dryRun,
@@ -150,5 +162,34 @@ async function requireFolder(source: string, path: string): Promise<void> {
   }
   if (!info.isDirectory()) {
     throw new InputError(Input.Source, `'${source}' is a file; give the folder that holds the DAGs`)
+  }
+}
+
+/**
+ * The folder itself, or one above it, may be a symbolic link too; a link in the repository would
+ * otherwise deploy whatever folder it names. The action resolves `source` against the current
+ * directory, which is the workspace on a runner.
+ */
+async function requireInsideWorkspace(
+  source: string,
+  path: string,
+  followLinksOutside: boolean
+): Promise<void> {
+  const realSource = await realpath(path)
+  const system = systemFolderOf(realSource)
+  if (system !== undefined) {
+    throw new InputError(
+      Input.Source,
+      `'${escapeText(source)}' is really ${escapeText(realSource)}, under ${system}; folders under /proc, /sys and /dev are never deployed`
+    )
+  }
+  const workspace = process.env.GITHUB_WORKSPACE || process.cwd()
+  const realWorkspace = await realpath(workspace).catch(() => resolve(workspace))
+  if (!followLinksOutside && !within(realWorkspace, realSource)) {
+    throw new InputError(
+      Input.Source,
+      `'${escapeText(source)}' is really ${escapeText(realSource)}, outside the workspace (${escapeText(realWorkspace)}). ` +
+        `A link out of the repository can publish any folder the runner can read. Give a folder in the repository, or set ${Input.FollowSymlinksOutsideSource}: true if it is outside on purpose.`
+    )
   }
 }
