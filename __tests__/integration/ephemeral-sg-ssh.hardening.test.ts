@@ -330,6 +330,27 @@ describe('what the remote host says', () => {
   })
 })
 
+describe('the ip input', () => {
+  it('an IPv4-mapped address opens a /32 for its IPv4 address, which the connection matches', async () => {
+    const run = await deploy(
+      baseInputs(await createGroup(), { ip: '::ffff:203.0.113.10', script: 'echo reached' })
+    )
+    expect(run.errors).toEqual([])
+    expect(run.stdout).toContain('reached')
+    expect(run.outputs.ip).toBe('203.0.113.10')
+    expect(run.summary).toContain('Runner address `203.0.113.10/32` was allowed')
+    expect(run.summary).not.toContain('/128')
+  })
+
+  it('a reserved 240.0.0.0/4 address is refused before any AWS request', async () => {
+    const groupId = await createGroup()
+    const run = await deploy(baseInputs(groupId, { ip: '240.0.0.1', script: 'true' }))
+    expect(run.exitCode).toBe(1)
+    expect(run.errors[0]).toContain("ip: '240.0.0.1' is reserved (240.0.0.0/4)")
+    expect(await ingressRuleIds(groupId)).toEqual([])
+  })
+})
+
 describe('sweep-only', () => {
   /** An ingress rule with `tags`, as a deploy of this pack (or someone else) left it. */
   async function ruleWith(groupId: string, cidr: string, tags: Tag[]): Promise<string> {

@@ -9,18 +9,43 @@ export interface RunnerAddress {
   cidr: string
 }
 
-/** An IPv4 or IPv6 address, nothing else: no prefix, no port, no zone id (`fe80::1%eth0`). */
+/**
+ * An IPv4 or IPv6 address, nothing else: no prefix, no port, no zone id (`fe80::1%eth0`). An
+ * IPv4-mapped IPv6 address (`::ffff:203.0.113.7`) is read as its IPv4 address: the runner's
+ * packets arrive as IPv4, and a /128 rule for the mapped form would never match them.
+ */
 export function parseAddress(text: string): RunnerAddress | undefined {
   const address = text.trim()
   // Node's isIP accepts a zone id; a rule cannot carry one.
   if (address.includes('%')) return undefined
   const family = isIP(address)
   if (family === 4) return { address, family, cidr: `${address}/32` }
-  if (family === 6) return { address, family, cidr: `${address.toLowerCase()}/128` }
+  if (family === 6) {
+    if (IPV4_MAPPED.check(address, 'ipv6')) return parseAddress(embeddedIpv4(address, 6))
+    return { address, family, cidr: `${address.toLowerCase()}/128` }
+  }
   return undefined
 }
 
-/** Address ranges by what they are; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as its IPv4. */
+/** The eight 16-bit words of an IPv6 address, in any of its spellings. */
+function ipv6Words(address: string): number[] {
+  // The URL parser writes an IPv6 host in one canonical form: hex words, at most one `::`.
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1)
+  const [head = '', tail] = canonical.split('::')
+  const words = (part: string) => (part === '' ? [] : part.split(':').map((w) => parseInt(w, 16)))
+  const left = words(head)
+  const right = tail === undefined ? [] : words(tail)
+  return [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right]
+}
+
+/** The IPv4 address held in the two words of an IPv6 address starting at word `at`. */
+function embeddedIpv4(address: string, at: number): string {
+  const words = ipv6Words(address)
+  const [high = 0, low = 0] = words.slice(at, at + 2)
+  return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.')
+}
+
+/** Address ranges by what they are. */
 function ranges(list: [string, number][]): BlockList {
   const block = new BlockList()
   for (const [network, prefix] of list) {
@@ -46,6 +71,11 @@ const LINK_LOCAL = ranges([
   ['169.254.0.0', 16],
   ['fe80::', 10]
 ])
+const THIS_NETWORK = ranges([['0.0.0.0', 8]])
+const RESERVED_IPV4 = ranges([['240.0.0.0', 4]])
+const IPV4_MAPPED = ranges([['::ffff:0:0', 96]])
+/** 6to4: 2002:AABB:CCDD::/48 is the site behind the IPv4 address AA.BB.CC.DD. */
+const SIX_TO_FOUR = ranges([['2002::', 16]])
 
 /**
  * What a looked-up answer must not be, first match wins. Documentation and benchmarking ranges are
@@ -68,8 +98,8 @@ const NOT_PUBLIC: [string, BlockList][] = [
     ])
   ],
   ['shared carrier-grade NAT space (100.64.0.0/10)', ranges([['100.64.0.0', 10]])],
-  ['"this network" (0.0.0.0/8)', ranges([['0.0.0.0', 8]])],
-  ['reserved (240.0.0.0/4)', ranges([['240.0.0.0', 4]])],
+  ['"this network" (0.0.0.0/8)', THIS_NETWORK],
+  ['reserved (240.0.0.0/4)', RESERVED_IPV4],
   ['reserved for IETF protocol assignments (192.0.0.0/24)', ranges([['192.0.0.0', 24]])],
   ['reserved for benchmarking (198.18.0.0/15)', ranges([['198.18.0.0', 15]])],
   [
@@ -80,10 +110,11 @@ const NOT_PUBLIC: [string, BlockList][] = [
       ['203.0.113.0', 24],
       ['2001:db8::', 32]
     ])
-  ]
+  ],
+  // A tunnel endpoint's address, not a runner's; it hides which IPv4 host is behind it.
+  ['Teredo (2001::/32)', ranges([['2001::', 32]])]
 ]
 const IPV6_GLOBAL_UNICAST = ranges([['2000::', 3]])
-const IPV4_MAPPED = ranges([['::ffff:0:0', 96]])
 
 const kind = (address: RunnerAddress) => (address.family === 4 ? 'ipv4' : 'ipv6')
 
@@ -93,9 +124,14 @@ export function notPublicReason(address: RunnerAddress): string | undefined {
   for (const [reason, block] of NOT_PUBLIC) {
     if (block.check(address.address, type)) return reason
   }
-  if (type === 'ipv6' && IPV4_MAPPED.check(address.address, type)) return undefined
   if (type === 'ipv6' && !IPV6_GLOBAL_UNICAST.check(address.address, type)) {
     return 'outside IPv6 global unicast (2000::/3)'
+  }
+  if (type === 'ipv6' && SIX_TO_FOUR.check(address.address, type)) {
+    // A 6to4 address is only as public as the IPv4 address it is built on.
+    const ipv4 = embeddedIpv4(address.address, 1)
+    const reason = notPublicReason({ address: ipv4, family: 4, cidr: `${ipv4}/32` })
+    if (reason !== undefined) return `6to4 (2002::/16) for ${ipv4}, which is ${reason}`
   }
   return undefined
 }
@@ -112,7 +148,9 @@ export function unusableInputReason(address: RunnerAddress): string | undefined 
     ['the broadcast address', BROADCAST],
     ['multicast', MULTICAST],
     ['loopback', LOOPBACK],
-    ['link-local', LINK_LOCAL]
+    ['link-local', LINK_LOCAL],
+    ['"this network" (0.0.0.0/8)', THIS_NETWORK],
+    ['reserved (240.0.0.0/4)', RESERVED_IPV4]
   ]
   return refused.find(([, block]) => block.check(address.address, type))?.[0]
 }

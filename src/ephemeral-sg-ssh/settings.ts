@@ -179,7 +179,7 @@ function readIpInput(): RunnerAddress | undefined {
   if (reason !== undefined) {
     throw new InputError(
       Input.Ip,
-      `'${ip.address}' is ${reason}, which cannot be the source of the runner's connections; give this runner's own unicast address (private addresses are fine)`
+      `'${text}' is ${reason}, which cannot be the source of the runner's connections; give this runner's own unicast address (private addresses are fine)`
     )
   }
   return ip

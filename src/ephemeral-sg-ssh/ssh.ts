@@ -65,7 +65,7 @@ export interface Credentials {
  * The server showed a key of a type that no pin names, while a pin without a type may be for
  * another of its keys: not a failure yet, but a reason to ask for another key type.
  */
-class OtherKeyTypeShown extends Error {
+export class OtherKeyTypeShown extends Error {
   constructor(
     readonly keyType: string,
     readonly key: string
@@ -73,6 +73,9 @@ class OtherKeyTypeShown extends Error {
     super(`presented a ${key} that no pin matches`)
   }
 }
+
+/** The longest one handshake may take, however much of connect-timeout is left. */
+const HANDSHAKE_TIMEOUT_MS = 20_000
 
 function connectOnce(
   endpoint: Endpoint,
@@ -90,7 +93,8 @@ function connectOnce(
       username: endpoint.username,
       privateKey: credentials.privateKey,
       ...(credentials.passphrase !== undefined ? { passphrase: credentials.passphrase } : {}),
-      readyTimeout: Math.max(1000, timeoutMs),
+      // ssh2 reads 0 as "no timeout": the least is 1 ms.
+      readyTimeout: Math.max(1, Math.ceil(timeoutMs)),
       keepaliveInterval: 10_000,
       ...(sock !== undefined ? { sock } : {})
     }
@@ -129,26 +133,57 @@ function connectOnce(
 }
 
 /**
+ * One handshake of connectVerified: within `timeoutMs`, offering no host key type in
+ * `shownTypes`. Throws OtherKeyTypeShown when the key presented matches no pin but another type may.
+ */
+export type HandshakeAttempt = (
+  timeoutMs: number,
+  shownTypes: ReadonlySet<string>
+) => Promise<SshClient>
+
+/**
  * One connection whose host key matched a pin. A pin without a key type does not say which of the
  * server's keys it is for, and the server presents only one per connection: when that one
  * matches no pin, connect again offering only the types not yet seen, until a key matches or the
- * server has no other type. A key of a pinned type that differs is a mismatch at once.
+ * server has no other type. A key of a pinned type that differs is a mismatch at once. Every
+ * round gets only the time left before `deadline`, and none starts after it.
  */
-async function connectVerified(
+export async function connectVerified(
   endpoint: Endpoint,
   credentials: Credentials,
-  timeoutMs: number,
-  openSock?: () => Promise<ClientChannel>,
-  onRetry?: (message: string) => void
+  deadline: number,
+  options: {
+    openSock?: () => Promise<ClientChannel>
+    onRetry?: (message: string) => void
+    attempt?: HandshakeAttempt
+  } = {}
 ): Promise<SshClient> {
+  const { openSock, onRetry } = options
+  const attempt: HandshakeAttempt =
+    options.attempt ??
+    (async (timeoutMs, shownTypes) =>
+      connectOnce(
+        endpoint,
+        credentials,
+        timeoutMs,
+        openSock ? await openSock() : undefined,
+        shownTypes
+      ))
   const label = endpoint.target.label
   const pins = 'pins' in endpoint.trust ? endpoint.trust.pins : []
   const shown = new Set<string>()
   const presented: string[] = []
+  const pinned = () => pins.filter((pin) => !pin.revoked).length
   const mismatch = (why: string) =>
     new HostKeyMismatch(
-      `host key of ${label} not trusted: it presented ${presented.join(', ')}, ${why}; none matches the ${pins.filter((pin) => !pin.revoked).length} pinned key(s) for it`
+      `host key of ${label} not trusted: it presented ${presented.join(', ')}, ${why}; none matches the ${pinned()} pinned key(s) for it`
     )
+  const outOfTime = () =>
+    presented.length > 0
+      ? new Error(
+          `host key of ${label} not verified within connect-timeout: it presented ${presented.join(', ')}, none matching the ${pinned()} pinned key(s) for it, and no time was left to ask for another of its host key types`
+        )
+      : new Error(`connect-timeout passed before a connection to ${label} could be tried`)
   for (;;) {
     if ('pins' in endpoint.trust && hostKeyAlgorithms(pins, shown)?.length === 0) {
       if (presented.length > 0) throw mismatch('and no other key type is left to ask for')
@@ -156,9 +191,10 @@ async function connectVerified(
         `host key of ${label} not trusted: no key type pinned for it can be negotiated as a host key`
       )
     }
-    const sock = openSock ? await openSock() : undefined
+    const timeoutMs = Math.min(deadline - Date.now(), HANDSHAKE_TIMEOUT_MS)
+    if (timeoutMs <= 0) throw outOfTime()
     try {
-      return await connectOnce(endpoint, credentials, timeoutMs, sock, shown)
+      return await attempt(timeoutMs, shown)
     } catch (error) {
       if (error instanceof OtherKeyTypeShown && !shown.has(error.keyType)) {
         shown.add(error.keyType)
@@ -173,6 +209,8 @@ async function connectVerified(
           `host key of ${label} not trusted: it has no host key of the pinned type(s) ${[...new Set(pins.filter((pin) => !pin.revoked).map((pin) => pin.keyType))].join(', ')}`
         )
       }
+      // Asking for another key type ran into the deadline: say that, not just "timed out".
+      if (presented.length > 0 && isTransient(error) && Date.now() >= deadline) throw outOfTime()
       throw error
     }
   }
@@ -219,26 +257,13 @@ export async function connect(
   stopped: () => boolean = () => false
 ): Promise<Connection> {
   for (let attempt = 1; ; attempt++) {
-    const remaining = deadline - Date.now()
     let bastion: SshClient | undefined
     try {
       if (jump === undefined) {
-        const client = await connectVerified(
-          endpoint,
-          credentials,
-          Math.min(remaining, 20_000),
-          undefined,
-          onRetry
-        )
+        const client = await connectVerified(endpoint, credentials, deadline, { onRetry })
         return { client, close: () => client.end() }
       }
-      bastion = await connectVerified(
-        jump,
-        credentials,
-        Math.min(remaining, 20_000),
-        undefined,
-        onRetry
-      )
+      bastion = await connectVerified(jump, credentials, deadline, { onRetry })
       const via = bastion
       // A fresh channel through the bastion for each connection to the target.
       const forward = () =>
@@ -251,13 +276,10 @@ export async function connect(
             (error, stream) => (error ? reject(error) : resolve(stream))
           )
         )
-      const client = await connectVerified(
-        endpoint,
-        credentials,
-        Math.min(deadline - Date.now(), 20_000),
-        forward,
+      const client = await connectVerified(endpoint, credentials, deadline, {
+        openSock: forward,
         onRetry
-      )
+      })
       return {
         client,
         close: () => {

@@ -41,6 +41,24 @@ describe('parseAddress', () => {
   })
 
   it.each([
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['::FFFF:10.0.0.5', '10.0.0.5'],
+    ['0:0:0:0:0:ffff:a9fe:a9fe', '169.254.169.254'],
+    ['::ffff:0.0.0.0', '0.0.0.0']
+  ])('reads the IPv4-mapped %s as the IPv4 address %s, a /32', (text, ipv4) => {
+    expect(parseAddress(text)).toEqual({ address: ipv4, family: 4, cidr: `${ipv4}/32` })
+  })
+
+  it.each([
+    // Near the mapped range but not in it: ordinary IPv6 addresses.
+    ['::ffff:0:a00:5', '::ffff:0:a00:5/128'],
+    ['::fffe:a00:5', '::fffe:a00:5/128'],
+    ['64:ff9b::a00:5', '64:ff9b::a00:5/128']
+  ])('keeps %s an IPv6 address', (text, cidr) => {
+    expect(parseAddress(text)).toMatchObject({ family: 6, cidr })
+  })
+
+  it.each([
     '',
     '   ',
     'localhost',
@@ -73,7 +91,11 @@ describe('notPublicReason', () => {
     ['223.255.255.255'],
     ['2600:1f18::42'],
     ['2a00:1450:4001:80b::200e'],
-    ['::ffff:52.95.110.7']
+    ['::ffff:52.95.110.7'],
+    // 6to4 for a public IPv4 address (52.1.2.3), and addresses next to Teredo's /32.
+    ['2002:3401:0203::1'],
+    ['2001:1::1'],
+    ['2001:4860:4860::8888']
   ])('accepts the public unicast address %s', (text) => {
     expect(notPublicReason(address(text))).toBeUndefined()
   })
@@ -115,7 +137,28 @@ describe('notPublicReason', () => {
     ['::ffff:a9fe:a9fe', 'link-local'],
     ['::ffff:0.0.0.0', 'unspecified'],
     ['64:ff9b:1::1', 'outside IPv6 global unicast (2000::/3)'],
-    ['100::1', 'outside IPv6 global unicast (2000::/3)']
+    ['100::1', 'outside IPv6 global unicast (2000::/3)'],
+    // Teredo hides the IPv4 host behind it; no runner has such an address.
+    ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo (2001::/32)'],
+    ['2001::1', 'Teredo (2001::/32)'],
+    ['2001:0:ffff:ffff:ffff:ffff:ffff:ffff', 'Teredo (2001::/32)'],
+    // 6to4 is judged by the IPv4 address in its second and third words.
+    [
+      '2002:0a00:0005::1',
+      '6to4 (2002::/16) for 10.0.0.5, which is private (RFC 1918 / unique local)'
+    ],
+    [
+      '2002:c0a8:0101:1::1',
+      '6to4 (2002::/16) for 192.168.1.1, which is private (RFC 1918 / unique local)'
+    ],
+    ['2002:7f00:1::', '6to4 (2002::/16) for 127.0.0.1, which is loopback'],
+    ['2002:a9fe:a9fe::1', '6to4 (2002::/16) for 169.254.169.254, which is link-local'],
+    [
+      '2002:6440:0102::1',
+      '6to4 (2002::/16) for 100.64.1.2, which is shared carrier-grade NAT space (100.64.0.0/10)'
+    ],
+    ['2002::1', '6to4 (2002::/16) for 0.0.0.0, which is unspecified'],
+    ['2002:cb00:7107::7', '6to4 (2002::/16) for 203.0.113.7, which is reserved for documentation']
   ])('refuses %s as %s', (text, reason) => {
     expect(notPublicReason(address(text))).toBe(reason)
   })
@@ -130,7 +173,8 @@ describe('unusableInputReason', () => {
     ['fd00::5'],
     ['203.0.113.10'],
     ['2001:db8::7'],
-    ['52.95.110.7']
+    ['52.95.110.7'],
+    ['::ffff:10.0.0.5']
   ])('allows %s, private or public', (text) => {
     expect(unusableInputReason(address(text))).toBeUndefined()
   })
@@ -145,7 +189,12 @@ describe('unusableInputReason', () => {
     ['::1', 'loopback'],
     ['169.254.169.254', 'link-local'],
     ['fe80::1', 'link-local'],
-    ['::ffff:127.0.0.1', 'loopback']
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['0.1.2.3', '"this network" (0.0.0.0/8)'],
+    ['0.255.255.255', '"this network" (0.0.0.0/8)'],
+    ['240.0.0.1', 'reserved (240.0.0.0/4)'],
+    ['255.255.255.254', 'reserved (240.0.0.0/4)'],
+    ['::ffff:240.0.0.1', 'reserved (240.0.0.0/4)']
   ])('refuses %s as %s', (text, reason) => {
     expect(unusableInputReason(address(text))).toBe(reason)
   })
@@ -292,6 +341,25 @@ describe('lookupPublicAddress', () => {
       `${redirecting.url}: redirects (HTTP 302 to ${target.url}), which is not followed`
     )
     expect(target.hits()).toBe(0)
+  })
+
+  it('reads an IPv4-mapped answer as its IPv4 address, for a /32 rule', async () => {
+    const server = await serve(answer('::ffff:52.95.110.7\n'))
+    const { address } = await lookupPublicAddress([server.url])
+    expect(address).toEqual({ address: '52.95.110.7', family: 4, cidr: '52.95.110.7/32' })
+  })
+
+  it('refuses a mapped private answer, a Teredo one and a 6to4 one for a private address', async () => {
+    const mapped = await serve(answer('::ffff:10.0.0.5'))
+    const teredo = await serve(answer('2001:0:4136:e378:8000:63bf:3fff:fdd2'))
+    const sixToFour = await serve(answer('2002:c0a8:101:0:0:0:0:1'))
+    await expect(lookupPublicAddress([mapped.url, teredo.url, sixToFour.url])).rejects.toThrow(
+      `could not find this runner's public IP (` +
+        `${mapped.url}: answered 10.0.0.5, which is private (RFC 1918 / unique local); ` +
+        `${teredo.url}: answered 2001:0:4136:e378:8000:63bf:3fff:fdd2, which is Teredo (2001::/32); ` +
+        `${sixToFour.url}: answered 2002:c0a8:101:0:0:0:0:1, which is 6to4 (2002::/16) for 192.168.1.1, which is private (RFC 1918 / unique local)); ` +
+        'set the ip input or ip-lookup-urls'
+    )
   })
 
   it('tries the next URL after a redirect', async () => {

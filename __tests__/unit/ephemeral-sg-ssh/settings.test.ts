@@ -94,6 +94,12 @@ describe('readSettings', () => {
     })
   })
 
+  it('reads an IPv4-mapped ip as its IPv4 address, private ones allowed', async () => {
+    setInputs({ ...valid(), ip: '::ffff:10.0.0.5' })
+    const settings = await readSettings()
+    expect(settings.ip).toEqual({ address: '10.0.0.5', family: 4, cidr: '10.0.0.5/32' })
+  })
+
   it('reads a full configuration', async () => {
     setInputs({
       ...valid(),
@@ -255,6 +261,14 @@ describe('readSettings', () => {
     ],
     ['a loopback ip', { ip: '127.0.0.1' }, 'ip', "ip: '127.0.0.1' is loopback"],
     ['a link-local ip', { ip: '169.254.169.254' }, 'ip', "ip: '169.254.169.254' is link-local"],
+    ['a "this network" ip', { ip: '0.1.2.3' }, 'ip', `ip: '0.1.2.3' is "this network" (0.0.0.0/8)`],
+    ['a reserved ip', { ip: '240.0.0.1' }, 'ip', "ip: '240.0.0.1' is reserved (240.0.0.0/4)"],
+    [
+      'an IPv4-mapped loopback ip',
+      { ip: '::ffff:127.0.0.1' },
+      'ip',
+      "ip: '::ffff:127.0.0.1' is loopback"
+    ],
     [
       'an ip with a zone id',
       { ip: 'fe80::1%eth0' },
