@@ -130,8 +130,9 @@ function resolveDefault(value, context) {
  *   env?: Record<string, string>,
  *   node?: string,
  *   workspace?: string,
- *   cancelAfterMs?: number,
- *   killAfter?: { ms: number, signal: NodeJS.Signals, when?: (stdout: string) => boolean },
+ *   cancelWhen?: ((stdout: string) => boolean) | Promise<unknown>,
+ *   signalWhen?: { signal: NodeJS.Signals, when: ((stdout: string) => boolean) | Promise<unknown> },
+ *   onStdout?: (stdout: string) => void,
  *   timeoutMs?: number,
  *   keepFiles?: boolean
  * }} options
@@ -268,38 +269,46 @@ function runEntry(nodePath, entry, env, cwd, options) {
     child.stderr.on('data', (chunk) => (stderr += chunk))
     const timers = []
     let cancelled = false
-    if (options.killAfter !== undefined) {
-      // A main step killed from outside: SIGTERM alone, or SIGKILL as a force-terminated job gets.
-      // With `when`, the clock starts once the step's output shows it reached that point.
-      const { ms, signal, when } = options.killAfter
-      const arm = () =>
-        timers.push(
-          setTimeout(() => {
-            cancelled = true
-            child.kill(signal)
-          }, ms)
-        )
-      if (when === undefined) arm()
-      else {
-        let armed = false
-        child.stdout.on('data', () => {
-          if (!armed && when(stdout)) {
-            armed = true
-            arm()
-          }
+    let finished = false
+    const watchers = []
+    child.stdout.on('data', () => {
+      options.onStdout?.(stdout)
+      for (const watcher of watchers.splice(0)) {
+        if (!watcher(stdout)) watchers.push(watcher)
+      }
+    })
+    // Runs `act` once the step's output satisfies `when`, or once the promise `when` settles.
+    const onEvent = (when, act) => {
+      if (typeof when === 'function') {
+        watchers.push((text) => {
+          if (!when(text)) return false
+          act()
+          return true
         })
+      } else {
+        const fire = () => {
+          if (!finished) act()
+        }
+        Promise.resolve(when).then(fire, fire)
       }
     }
-    if (options.cancelAfterMs !== undefined) {
+    if (options.signalWhen !== undefined) {
+      // A main step signalled from outside: SIGTERM alone, or SIGKILL as a force-terminated job
+      // gets, at the moment the step reached the given point.
+      const { signal, when } = options.signalWhen
+      onEvent(when, () => {
+        cancelled = true
+        child.kill(signal)
+      })
+    }
+    if (options.cancelWhen !== undefined) {
       // The runner cancels a step with SIGINT, then SIGTERM 7.5 s later, then kills it.
-      timers.push(
-        setTimeout(() => {
-          cancelled = true
-          child.kill('SIGINT')
-          timers.push(setTimeout(() => child.kill('SIGTERM'), 7500))
-          timers.push(setTimeout(() => child.kill('SIGKILL'), 15000))
-        }, options.cancelAfterMs)
-      )
+      onEvent(options.cancelWhen, () => {
+        cancelled = true
+        child.kill('SIGINT')
+        timers.push(setTimeout(() => child.kill('SIGTERM'), 7500))
+        timers.push(setTimeout(() => child.kill('SIGKILL'), 15000))
+      })
     }
     timers.push(
       setTimeout(() => {
@@ -313,6 +322,7 @@ function runEntry(nodePath, entry, env, cwd, options) {
     )
     child.on('error', reject)
     child.on('close', (exitCode, signal) => {
+      finished = true
       for (const timer of timers) clearTimeout(timer)
       const commands = parseWorkflowCommands(stdout)
       resolvePromise({

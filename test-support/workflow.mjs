@@ -1309,10 +1309,12 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
     const partial = { stdout: '', stderr: '' }
     let openStreams = 2
     let exit
-    let graceTimer
+    let chunks = 0
+    let done = false
     const finish = () => {
+      if (done) return
+      done = true
       clearTimeout(timer)
-      clearTimeout(graceTimer)
       child.stdout.destroy()
       child.stderr.destroy()
       for (const rest of Object.values(partial)) if (rest !== '') lines.push(rest)
@@ -1321,6 +1323,7 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
     for (const stream of ['stdout', 'stderr']) {
       child[stream].setEncoding('utf8')
       child[stream].on('data', (chunk) => {
+        chunks++
         const pieces = (partial[stream] + chunk).split('\n')
         partial[stream] = pieces.pop() ?? ''
         lines.push(...pieces.map((line) => line.replace(/\r$/, '')))
@@ -1331,7 +1334,7 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
       })
     }
     const timer = setTimeout(() => {
-      clearTimeout(graceTimer)
+      done = true
       process.kill(-child.pid, 'SIGKILL')
       reject(new Error(`${where} did not finish within ${timeoutMs} ms:\n${lines.join('\n')}`))
     }, timeoutMs)
@@ -1346,10 +1349,16 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
           ? `Process was killed by ${signal}.`
           : `Process completed with exit code ${exitCode}.`
       }
-      // Output still in the pipes gets a moment to arrive.
       if (openStreams === 0) finish()
-      else graceTimer = setTimeout(finish, 200)
+      else drainThenFinish()
     })
+    // A background child still holds the pipes. What the shell wrote before it exited is already
+    // in them, and readable in the same turn of the event loop that reports the exit: read on
+    // until a whole turn brings nothing new (bounded, for a child that never stops writing).
+    const drainThenFinish = (turns = 0, seen = -1) => {
+      if (chunks === seen || turns >= 100) finish()
+      else setImmediate(() => drainThenFinish(turns + 1, chunks))
+    }
   })
 }
 
