@@ -8,6 +8,9 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
   },
   testMatch: ['**/__tests__/**/*.test.ts'],
+  // No workflow command and no key block in the test run's own output: see test-support/output-guard.mjs.
+  setupFiles: ['<rootDir>/test-support/jest-setup.mjs'],
+  reporters: ['<rootDir>/test-support/jest-output-reporter.mjs', 'default'],
   testTimeout: 60000,
   maxWorkers: 2,
   verbose: false

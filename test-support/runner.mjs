@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { defuse } from './output-guard.mjs'
 
 const repoRoot = resolve(import.meta.dirname, '..')
 
@@ -315,7 +316,7 @@ function runEntry(nodePath, entry, env, cwd, options) {
         child.kill('SIGKILL')
         reject(
           new Error(
-            `${entry} did not finish within ${options.timeoutMs ?? 120000} ms\n${stdout}\n${stderr}`
+            `${entry} did not finish within ${options.timeoutMs ?? 120000} ms\n${defuse(stdout)}\n${defuse(stderr)}`
           )
         )
       }, options.timeoutMs ?? 120000)

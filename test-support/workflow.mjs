@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { defuse } from './output-guard.mjs'
 import {
   createFileCommandFiles,
   parseFileCommands,
@@ -1336,7 +1337,9 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
     const timer = setTimeout(() => {
       done = true
       process.kill(-child.pid, 'SIGKILL')
-      reject(new Error(`${where} did not finish within ${timeoutMs} ms:\n${lines.join('\n')}`))
+      reject(
+        new Error(`${where} did not finish within ${timeoutMs} ms:\n${defuse(lines.join('\n'))}`)
+      )
     }, timeoutMs)
     child.on('error', (error) => {
       exit = { spawnError: `could not start ${command}: ${error.message}` }

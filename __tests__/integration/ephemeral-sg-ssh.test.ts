@@ -20,6 +20,7 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
+import { expectNoSecret } from '../../test-support/output-guard.mjs'
 import type { Proxy } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import {
@@ -125,22 +126,25 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** Everything a run leaves readable: logs (bar the add-mask commands the runner consumes), outputs, summary, state. */
-function everythingVisible(run: ActionRun): string {
+/**
+ * Everything a run leaves readable, by name: logs (bar the add-mask commands the runner consumes),
+ * outputs, summary, state.
+ */
+function everythingVisible(run: ActionRun): Record<string, string> {
   const log = (text: string) =>
     text
       .split('\n')
       .filter((line) => !line.startsWith('::add-mask::'))
       .join('\n')
-  return [
-    log(run.stdout),
-    run.stderr,
-    JSON.stringify(run.outputs),
-    run.summary,
-    JSON.stringify(run.state),
-    log(run.post?.stdout ?? ''),
-    run.post?.stderr ?? ''
-  ].join('\n')
+  return {
+    stdout: log(run.stdout),
+    stderr: run.stderr,
+    outputs: JSON.stringify(run.outputs),
+    summary: run.summary,
+    state: JSON.stringify(run.state),
+    'post stdout': log(run.post?.stdout ?? ''),
+    'post stderr': run.post?.stderr ?? ''
+  }
 }
 
 describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) => {
@@ -402,12 +406,10 @@ describe('ephemeral-sg-ssh behaviour', () => {
       { keepFiles: true }
     )
     expect(run.exitCode).toBe(0)
-    const visible = everythingVisible(run)
-    expect(visible).not.toContain('correct horse battery')
-    for (const line of encryptedKey.privateKey
-      .split('\n')
-      .filter((l) => l.length > 20 && !l.startsWith('-----'))) {
-      expect(visible).not.toContain(line)
+    // A failure names what was found where, never the key or the passphrase.
+    for (const [where, text] of Object.entries(everythingVisible(run))) {
+      expectNoSecret(text, encryptedKey.privateKey, `private key found in ${where}`)
+      expectNoSecret(text, 'correct horse battery', `passphrase found in ${where}`)
     }
     // The remote environment has no INPUT_*, no AWS keys, nothing the step itself had.
     expect(run.stdout).not.toMatch(/^INPUT_/m)
