@@ -147,7 +147,13 @@ export async function launchSshd({
   child.stderr.on('data', (chunk) => {
     log = (log + chunk).slice(-20000)
   })
-  await waitForPort(port, child, () => log)
+  try {
+    await waitForPort(port, child, () => log)
+  } catch (error) {
+    running.delete(child)
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
   return {
     host,
     port,
