@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -14,12 +14,12 @@ afterAll(() => {
  * Runs `npm run demo`'s script with its own empty temporary folder (TMPDIR), so that whatever it
  * leaves behind is found there; `interruptAt` sends it SIGINT once that text is printed.
  */
-function runDemo(interruptAt?: string) {
+function runDemo(interruptAt?: string, env: Record<string, string> = {}) {
   const tmp = mkdtempSync(join(tmpdir(), 'demo-tmp-'))
   folders.push(tmp)
   const demo = spawn(process.execPath, ['scripts/demo.mjs'], {
     cwd: root,
-    env: { ...process.env, TMPDIR: tmp },
+    env: { ...process.env, ...env, TMPDIR: tmp },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let stdout = ''
@@ -79,6 +79,20 @@ describe('npm run demo', () => {
     expect(demo.stderr).toContain('demo: SIGINT received; stopping after the current step')
     expect(demo.stdout).toContain('demo: interrupted; moto_server and sshd stopped')
     expect(demo.stdout).not.toContain('━━ examples/workflows/deploy-dags.yml')
+    expect(readdirSync(demo.tmp)).toEqual([])
+    expect(processesUsing(demo.tmp)).toEqual([])
+  })
+
+  it('leaves nothing behind when a step fails midway', async () => {
+    // A jq that always fails: the example workflow, the last part of the demo, needs it.
+    const bin = mkdtempSync(join(tmpdir(), 'demo-bin-'))
+    folders.push(bin)
+    writeFileSync(join(bin, 'jq'), '#!/bin/sh\nexit 3\n', { mode: 0o755 })
+    const demo = await runDemo(undefined, { PATH: `${bin}:${process.env.PATH}` })
+    expect(demo.code).toBe(1)
+    expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
+    expect(demo.stdout).toContain('step failed: the workflow ended in failure')
+    expect(demo.stdout).toContain('demo: a step failed; moto_server and sshd stopped')
     expect(readdirSync(demo.tmp)).toEqual([])
     expect(processesUsing(demo.tmp)).toEqual([])
   })
