@@ -211,53 +211,57 @@ export async function runAction(options) {
   }
   const nodePath = options.node ?? process.execPath
 
-  const main = await runEntry(
-    nodePath,
-    resolve(dir, runs.main),
-    { ...baseEnv, ...inputs },
-    workspace,
-    options
-  )
-  const status = main.cancelled ? 'cancelled' : main.exitCode === 0 ? 'success' : 'failure'
-  const state = parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8'))
-  const outputs = parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
-  const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
-  // Read before the post step empties the files: the runner applies them to the steps that follow.
-  const exportedEnv = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'))
-  const addedPath = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean)
-
-  let post
-  if (runs.post && evaluateIf(runs['post-if'], status)) {
-    for (const file of Object.values(files)) writeFileSync(file, '')
-    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
-    const result = await runEntry(
+  // The step's folders go afterwards, also when it fails to finish in time.
+  try {
+    const main = await runEntry(
       nodePath,
-      resolve(dir, runs.post),
-      { ...baseEnv, ...inputs, ...stateEnv },
+      resolve(dir, runs.main),
+      { ...baseEnv, ...inputs },
       workspace,
-      {
-        timeoutMs: options.timeoutMs
-      }
+      options
     )
-    post = {
-      ...result,
-      outputs: parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
-      summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+    const status = main.cancelled ? 'cancelled' : main.exitCode === 0 ? 'success' : 'failure'
+    const state = parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8'))
+    const outputs = parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
+    const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+    // Read before the post step empties the files: the runner applies them to the steps that follow.
+    const exportedEnv = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'))
+    const addedPath = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean)
+
+    let post
+    if (runs.post && evaluateIf(runs['post-if'], status)) {
+      for (const file of Object.values(files)) writeFileSync(file, '')
+      const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+      const result = await runEntry(
+        nodePath,
+        resolve(dir, runs.post),
+        { ...baseEnv, ...inputs, ...stateEnv },
+        workspace,
+        {
+          timeoutMs: options.timeoutMs
+        }
+      )
+      post = {
+        ...result,
+        outputs: parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
+        summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+      }
     }
-  }
-  if (!options.keepFiles) rmSync(home, { recursive: true, force: true })
-  return {
-    ...main,
-    status,
-    outputs,
-    state,
-    summary,
-    exportedEnv,
-    addedPath,
-    post,
-    home,
-    workspace,
-    runnerTemp
+    return {
+      ...main,
+      status,
+      outputs,
+      state,
+      summary,
+      exportedEnv,
+      addedPath,
+      post,
+      home,
+      workspace,
+      runnerTemp
+    }
+  } finally {
+    if (!options.keepFiles) rmSync(home, { recursive: true, force: true })
   }
 }
 
