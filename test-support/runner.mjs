@@ -12,9 +12,9 @@ import { defuse } from './output-guard.mjs'
 const repoRoot = resolve(import.meta.dirname, '..')
 
 /**
- * The Node runtime every bundle is tested under: the one action.yml declares, which is the one the
- * runner starts it with. It is also the toolchain's (scripts/node24.sh), so no other Node is left
- * on the machine worth a second run.
+ * The Node runtime every bundle is tested under: the one action.yml declares, which is the only one
+ * the runner starts it with. The tests themselves run on it too (scripts/node24.sh), so a run under
+ * the tests' own Node would repeat the same runtime.
  */
 export function nodeRuntimes() {
   const node24 = join(repoRoot, '.cache', 'node24', 'bin', 'node')
