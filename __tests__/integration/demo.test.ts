@@ -56,44 +56,60 @@ function processesUsing(tmp: string): string[] {
   return found
 }
 
+// The demo runs the whole pack end to end, a few times longer than one test usually takes; the
+// bound is for a hang, and is generous so a busy machine does not hit it.
+const DEMO_BOUND_MS = 240_000
+
 describe('npm run demo', () => {
-  it('runs every step of the local pipeline green and leaves nothing behind', async () => {
-    const demo = await runDemo()
-    expect(demo.code).toBe(0)
-    expect(demo.stdout).toContain('━━ invoke-lambda: have the workers pull the new DAGs')
-    expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
-    expect(demo.stdout).toContain('serving release ffac537e')
-    expect(demo.stdout).toContain('━━ examples/workflows/deploy-dags.yml')
-    expect(demo.stdout).toMatch(/job validate: success\n\s+job deploy: success/)
-    expect(demo.stdout).toContain('refreshed = true')
-    expect(demo.stdout).toContain('demo: every step succeeded')
-    expect(demo.stdout).not.toContain('step failed')
-    // No key, no folder, no file left in its temporary folder, and no server still running.
-    expect(readdirSync(demo.tmp)).toEqual([])
-    expect(processesUsing(demo.tmp)).toEqual([])
-  })
+  it(
+    'runs every step of the local pipeline green and leaves nothing behind',
+    async () => {
+      const demo = await runDemo()
+      expect(demo.code).toBe(0)
+      expect(demo.stdout).toContain('━━ invoke-lambda: have the workers pull the new DAGs')
+      expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
+      expect(demo.stdout).toContain('serving release ffac537e')
+      expect(demo.stdout).toContain('━━ examples/workflows/deploy-dags.yml')
+      expect(demo.stdout).toMatch(/job validate: success\n\s+job deploy: success/)
+      expect(demo.stdout).toContain('refreshed = true')
+      expect(demo.stdout).toContain('demo: every step succeeded')
+      expect(demo.stdout).not.toContain('step failed')
+      // No key, no folder, no file left in its temporary folder, and no server still running.
+      expect(readdirSync(demo.tmp)).toEqual([])
+      expect(processesUsing(demo.tmp)).toEqual([])
+    },
+    DEMO_BOUND_MS
+  )
 
-  it('leaves nothing behind when interrupted in the middle of the SSH deploy', async () => {
-    const demo = await runDemo('━━ ephemeral-sg-ssh')
-    expect(demo.code).toBe(130)
-    expect(demo.stderr).toContain('demo: SIGINT received; stopping after the current step')
-    expect(demo.stdout).toContain('demo: interrupted; moto_server and sshd stopped')
-    expect(demo.stdout).not.toContain('━━ examples/workflows/deploy-dags.yml')
-    expect(readdirSync(demo.tmp)).toEqual([])
-    expect(processesUsing(demo.tmp)).toEqual([])
-  })
+  it(
+    'leaves nothing behind when interrupted in the middle of the SSH deploy',
+    async () => {
+      const demo = await runDemo('━━ ephemeral-sg-ssh')
+      expect(demo.code).toBe(130)
+      expect(demo.stderr).toContain('demo: SIGINT received; stopping after the current step')
+      expect(demo.stdout).toContain('demo: interrupted; moto_server and sshd stopped')
+      expect(demo.stdout).not.toContain('━━ examples/workflows/deploy-dags.yml')
+      expect(readdirSync(demo.tmp)).toEqual([])
+      expect(processesUsing(demo.tmp)).toEqual([])
+    },
+    DEMO_BOUND_MS
+  )
 
-  it('leaves nothing behind when a step fails midway', async () => {
-    // A jq that always fails: the example workflow, the last part of the demo, needs it.
-    const bin = mkdtempSync(join(tmpdir(), 'demo-bin-'))
-    folders.push(bin)
-    writeFileSync(join(bin, 'jq'), '#!/bin/sh\nexit 3\n', { mode: 0o755 })
-    const demo = await runDemo(undefined, { PATH: `${bin}:${process.env.PATH}` })
-    expect(demo.code).toBe(1)
-    expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
-    expect(demo.stdout).toContain('step failed: the workflow ended in failure')
-    expect(demo.stdout).toContain('demo: a step failed; moto_server and sshd stopped')
-    expect(readdirSync(demo.tmp)).toEqual([])
-    expect(processesUsing(demo.tmp)).toEqual([])
-  })
+  it(
+    'leaves nothing behind when a step fails midway',
+    async () => {
+      // A jq that always fails: the example workflow, the last part of the demo, needs it.
+      const bin = mkdtempSync(join(tmpdir(), 'demo-bin-'))
+      folders.push(bin)
+      writeFileSync(join(bin, 'jq'), '#!/bin/sh\nexit 3\n', { mode: 0o755 })
+      const demo = await runDemo(undefined, { PATH: `${bin}:${process.env.PATH}` })
+      expect(demo.code).toBe(1)
+      expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
+      expect(demo.stdout).toContain('step failed: the workflow ended in failure')
+      expect(demo.stdout).toContain('demo: a step failed; moto_server and sshd stopped')
+      expect(readdirSync(demo.tmp)).toEqual([])
+      expect(processesUsing(demo.tmp)).toEqual([])
+    },
+    DEMO_BOUND_MS
+  )
 })
