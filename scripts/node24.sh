@@ -11,4 +11,13 @@ case "$("$root/.cache/node24/bin/node" --version 2>/dev/null || true)" in
 esac
 PATH="$root/.cache/node24/bin:$PATH"
 export PATH
+# npm is a Node script; run it on Node 24 even where its first line names a fixed Node path
+# (so `npm ci` checks the packages' engines against Node 24, not the machine's Node).
+if [ "${1:-}" = npm ]; then
+  cli=$(readlink -f "$(command -v npm)")
+  if head -n 1 "$cli" | grep -q '^#!.*node'; then
+    shift
+    exec "$root/.cache/node24/bin/node" "$cli" "$@"
+  fi
+fi
 exec "$@"

@@ -33,6 +33,16 @@ describe('the toolchain', () => {
     expect(version).toMatch(/^v24\./)
   })
 
+  it('runs npm itself on Node 24, so that npm ci checks engines against it', () => {
+    const versions = JSON.parse(
+      execFileSync('sh', [join(root, 'scripts/node24.sh'), 'npm', 'version', '--json'], {
+        cwd: root,
+        encoding: 'utf8'
+      })
+    )
+    expect(versions.node).toMatch(/^24\./)
+  })
+
   it('runs these tests on Node 24', () => {
     expect(process.version).toMatch(/^v24\./)
   })
