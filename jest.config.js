@@ -8,6 +8,12 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
   },
   testMatch: ['**/__tests__/**/*.test.ts'],
+  // No workflow command and no key block in the test run's own output: see test-support/output-guard.mjs.
+  setupFiles: ['<rootDir>/test-support/jest-setup.mjs'],
+  // One temporary folder for the whole run, removed at its end (test-support/jest-temp-folder.mjs).
+  globalSetup: '<rootDir>/test-support/jest-global-setup.mjs',
+  globalTeardown: '<rootDir>/test-support/jest-global-teardown.mjs',
+  reporters: ['<rootDir>/test-support/jest-output-reporter.mjs', 'default'],
   testTimeout: 60000,
   maxWorkers: 2,
   verbose: false

@@ -175,8 +175,7 @@ function binary(length, rng) {
 
 /**
  * Runs the bundle through test-support/runner.mjs and timestamps each stdout line as it arrives.
- * runAction has no per-line hook, but its `killAfter.when` predicate is called with the output
- * so far every time a chunk arrives; it always answers false here, so nothing is ever killed.
+ * runAction's `onStdout` is called with the output so far every time a chunk arrives.
  */
 async function runActionTimed(ctx, inputs) {
   const lines = []
@@ -200,18 +199,13 @@ async function runActionTimed(ctx, inputs) {
       ...inputs
     },
     timeoutMs: TOOL_TIMEOUT_MS,
-    killAfter: {
-      ms: TOOL_TIMEOUT_MS,
-      signal: 'SIGKILL',
-      when: (stdout) => {
-        const at = performance.now() - started
-        partial += stdout.slice(seen)
-        seen = stdout.length
-        const complete = partial.split('\n')
-        partial = complete.pop()
-        for (const line of complete) lines.push({ at, line })
-        return false
-      }
+    onStdout: (stdout) => {
+      const at = performance.now() - started
+      partial += stdout.slice(seen)
+      seen = stdout.length
+      const complete = partial.split('\n')
+      partial = complete.pop()
+      for (const line of complete) lines.push({ at, line })
     }
   })
   const processMs = performance.now() - started

@@ -1,6 +1,7 @@
 // Runs the pack locally end to end, without an AWS account: starts moto_server, creates the DAG
 // bucket and the worker-refresh function, and runs the bundled actions on examples/ exactly as
-// the GitHub runner would, printing each step's outputs and job summary. Leaves nothing running.
+// the GitHub runner would, printing each step's outputs and job summary. Leaves nothing behind:
+// no server, no key, no temporary folder, also when a step fails or the demo is interrupted.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,6 +9,7 @@ import { join, resolve } from 'node:path'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
 import { startMoto } from '../test-support/moto.mjs'
+import { defuse } from '../test-support/output-guard.mjs'
 import { packResolver } from '../test-support/pack-uses.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
 import { runWorkflow } from '../test-support/workflow.mjs'
@@ -22,14 +24,58 @@ const credentials = {
 }
 const bucket = 'airflow-dags-demo'
 
-const moto = await startMoto()
-const workspace = mkdtempSync(join(tmpdir(), 'demo-workspace-'))
-const serverRoot = mkdtempSync(join(tmpdir(), 'demo-server-'))
-// The app server: a real sshd on loopback, reached with a deploy key.
-const deployKey = makeClientKey(mkdtempSync(join(tmpdir(), 'demo-keys-')))
-const appServer = await startSshd({ authorizedKeys: [deployKey.publicKey] })
+// Everything the demo starts or creates is undone here, newest first, whatever happens.
+const undo = []
+const cleanUp = async () => {
+  for (const step of undo.splice(0).reverse()) {
+    try {
+      await step()
+    } catch (error) {
+      console.error(`demo: cleaning up: ${error.message}`)
+    }
+  }
+}
+const temporaryFolder = (prefix) => {
+  const folder = mkdtempSync(join(tmpdir(), prefix))
+  undo.push(() => rmSync(folder, { recursive: true, force: true }))
+  return folder
+}
+
+// Interrupted (Ctrl-C, or SIGTERM): the running step is cancelled as the runner cancels one, and
+// the demo cleans up once it has ended; a second signal cleans up at once.
+let interrupted
+const interruption = new Promise((resolve) => {
+  const onSignal = (signal) => {
+    if (interrupted !== undefined) {
+      console.error(`demo: ${signal} again; cleaning up now`)
+      cleanUp().finally(() => process.exit(130))
+      return
+    }
+    interrupted = signal
+    console.error(`demo: ${signal} received; stopping after the current step`)
+    resolve()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+})
+const stopIfInterrupted = () => {
+  if (interrupted) throw new Error(`interrupted by ${interrupted}`)
+}
+
+/** Output that came from the actions and the servers, shown but never obeyed as a command. */
+const show = (text) => console.log(defuse(text))
+
 let failed = false
 try {
+  const moto = await startMoto()
+  undo.push(() => moto.stop())
+  const workspace = temporaryFolder('demo-workspace-')
+  const serverRoot = temporaryFolder('demo-server-')
+  // The app server: a real sshd on loopback, reached with a deploy key made for this run only.
+  const deployKey = makeClientKey(temporaryFolder('demo-keys-'))
+  const appServer = await startSshd({ authorizedKeys: [deployKey.publicKey] })
+  undo.push(() => appServer.stop())
+  stopIfInterrupted()
   console.log(`moto_server on ${moto.endpoint}; workspace ${workspace}\n`)
   cpSync(join(root, 'examples', 'dags'), join(workspace, 'dags'), { recursive: true })
   cpSync(join(root, 'examples', 'app'), join(workspace, 'app'), { recursive: true })
@@ -50,22 +96,25 @@ try {
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers')
 
   const step = async (action, title, inputs) => {
+    stopIfInterrupted()
     console.log(`━━ ${action}: ${title}`)
     const result = await runAction({
       action,
       node: node24.path,
       workspace,
       env: credentials,
-      inputs: { 'endpoint-url': moto.endpoint, ...inputs }
+      inputs: { 'endpoint-url': moto.endpoint, ...inputs },
+      cancelWhen: interruption
     })
+    stopIfInterrupted()
     const log = result.stdout.split('\n').filter((line) => line !== '' && !line.startsWith('::'))
-    for (const line of log.slice(0, 12)) console.log(`  > ${line}`)
+    for (const line of log.slice(0, 12)) show(`  > ${line}`)
     if (log.length > 12) console.log(`  > … ${log.length - 12} more log lines`)
-    for (const [name, value] of Object.entries(result.outputs)) console.log(`  ${name} = ${value}`)
-    console.log(`\n${result.summary.replace(/^/gm, '  │ ')}`)
+    for (const [name, value] of Object.entries(result.outputs)) show(`  ${name} = ${value}`)
+    show(`\n${result.summary.replace(/^/gm, '  │ ')}`)
     if (result.exitCode !== 0) {
       failed = true
-      console.error(`  step failed: ${result.errors.join('; ')}`)
+      show(`  step failed: ${result.errors.join('; ')}`)
     }
     return result
   }
@@ -140,9 +189,10 @@ try {
   )
   callerS3.destroy()
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers', { region })
-  const checkout = mkdtempSync(join(tmpdir(), 'demo-checkout-'))
+  const checkout = temporaryFolder('demo-checkout-')
   cpSync(join(root, 'examples', 'dags'), join(checkout, 'dags'), { recursive: true })
-  try {
+  stopIfInterrupted()
+  {
     const run = await runWorkflow({
       file: join(root, 'examples', 'workflows', 'deploy-dags.yml'),
       event: 'push',
@@ -158,27 +208,29 @@ try {
       }
     })
     const called = run.jobs.deploy?.workflow
+    stopIfInterrupted()
     for (const [id, job] of Object.entries(called?.jobs ?? {})) {
       console.log(`  job ${id}: ${job.result}`)
     }
     for (const [name, value] of Object.entries(called?.outputs ?? {})) {
-      console.log(`  ${name} = ${value.length > 160 ? `${value.slice(0, 160)}…` : value}`)
+      show(`  ${name} = ${value.length > 160 ? `${value.slice(0, 160)}…` : value}`)
     }
-    console.log(`\n${(called?.summary ?? '').trim().replace(/^/gm, '  │ ')}`)
+    show(`\n${(called?.summary ?? '').trim().replace(/^/gm, '  │ ')}`)
     if (run.result !== 'success') {
       failed = true
-      console.error(`  step failed: the workflow ended in ${run.result}\n${run.log}`)
+      show(`  step failed: the workflow ended in ${run.result}\n${run.log}`)
     }
-  } finally {
-    rmSync(checkout, { recursive: true, force: true })
   }
+} catch (error) {
+  failed = true
+  console.error(`demo: ${interrupted ? error.message : defuse(error.stack ?? String(error))}`)
 } finally {
-  await appServer.stop()
-  await moto.stop()
-  rmSync(workspace, { recursive: true, force: true })
-  rmSync(serverRoot, { recursive: true, force: true })
+  await cleanUp()
 }
-console.log(
-  failed ? 'demo: a step failed' : 'demo: every step succeeded; moto_server and sshd stopped'
-)
-process.exit(failed ? 1 : 0)
+if (interrupted)
+  console.log('demo: interrupted; moto_server and sshd stopped, temporary files removed')
+else if (failed)
+  console.log('demo: a step failed; moto_server and sshd stopped, temporary files removed')
+else
+  console.log('demo: every step succeeded; moto_server and sshd stopped, temporary files removed')
+process.exit(interrupted ? 130 : failed ? 1 : 0)

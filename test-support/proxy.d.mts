@@ -11,7 +11,8 @@ export interface ProxyHooks {
     url: string
     index: number
   }) => undefined | { status: number; headers?: Record<string, string>; body?: string }
-  delayMs?: (req: { method: string; url: string }) => number
+  /** Forwards the request only once the promise settles (undefined: forward now). */
+  hold?: (req: { method: string; url: string }) => undefined | Promise<unknown>
   rewrite?: (
     req: { method: string; url: string },
     res: { status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }

@@ -1,6 +1,6 @@
 // A loopback HTTP proxy in front of a real server (moto_server). It records every request, and
-// lets a test inject faults (throttling, 5xx) or rewrite responses (an ETag that is not an MD5,
-// as under SSE-KMS) while the real server does the actual work.
+// lets a test inject faults (throttling, 5xx), hold requests until an event, or rewrite responses
+// (an ETag that is not an MD5, as under SSE-KMS) while the real server does the actual work.
 import { createServer, request as httpRequest } from 'node:http'
 
 /**
@@ -8,7 +8,7 @@ import { createServer, request as httpRequest } from 'node:http'
  * @param {{
  *   intercept?: (req: { method: string, url: string, index: number }) =>
  *     undefined | { status: number, headers?: Record<string, string>, body?: string },
- *   delayMs?: (req: { method: string, url: string }) => number,
+ *   hold?: (req: { method: string, url: string }) => undefined | Promise<unknown>,
  *   rewrite?: (req: { method: string, url: string }, res: { status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }) =>
  *     undefined | { headers?: Record<string, string | string[] | undefined>, body?: Buffer }
  * }} hooks
@@ -45,9 +45,11 @@ export async function startProxy(target, hooks = {}) {
         res.end(injected.body ?? '')
         return
       }
-      const delay = hooks.delayMs?.({ method: entry.method, url: entry.url }) ?? 0
-      setTimeout(() => forwardUpstream(), delay)
+      // A held request goes on when the test says so (an event), never after a guessed time.
+      const held = hooks.hold?.({ method: entry.method, url: entry.url })
       const forwardUpstream = () => {
+        // The client gave up (a timeout, a cancelled step) while the request was held.
+        if (res.destroyed) return
         const forward = httpRequest(
           {
             host: upstream.hostname,
@@ -85,6 +87,8 @@ export async function startProxy(target, hooks = {}) {
         })
         forward.end(Buffer.concat(chunks))
       }
+      if (held === undefined) forwardUpstream()
+      else held.then(forwardUpstream, forwardUpstream)
     })
   })
   server.keepAliveTimeout = 5000

@@ -40,8 +40,15 @@ export interface RunOptions {
   env?: Record<string, string>
   node?: string
   workspace?: string
-  cancelAfterMs?: number
-  killAfter?: { ms: number; signal: NodeJS.Signals; when?: (stdout: string) => boolean }
+  /**
+   * Cancels the main step as the runner does (SIGINT, SIGTERM 7.5 s later, then SIGKILL) once its
+   * stdout so far satisfies the predicate, or once the promise settles (a request seen elsewhere).
+   */
+  cancelWhen?: ((stdout: string) => boolean) | Promise<unknown>
+  /** Sends one signal to the main step at that moment (SIGTERM alone, or SIGKILL). */
+  signalWhen?: { signal: NodeJS.Signals; when: ((stdout: string) => boolean) | Promise<unknown> }
+  /** Called with the main step's stdout so far each time more of it arrives. */
+  onStdout?: (stdout: string) => void
   timeoutMs?: number
   keepFiles?: boolean
 }

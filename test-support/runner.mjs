@@ -7,19 +7,21 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { defuse } from './output-guard.mjs'
 
 const repoRoot = resolve(import.meta.dirname, '..')
 
-/** Node runtimes every bundle is tested under: the runner's (from action.yml) and this machine's. */
+/**
+ * The Node runtime every bundle is tested under: the one action.yml declares, which is the only one
+ * the runner starts it with. The tests themselves run on it too (scripts/node24.sh), so a run under
+ * the tests' own Node would repeat the same runtime.
+ */
 export function nodeRuntimes() {
   const node24 = join(repoRoot, '.cache', 'node24', 'bin', 'node')
   if (!existsSync(node24)) {
-    throw new Error('Node 24 is missing: run `node scripts/ensure-node24.mjs` (npm test does it)')
+    throw new Error('Node 24 is missing: run `npm run setup` (it fetches it into .cache/node24)')
   }
-  return [
-    { label: 'node24 (runs.using)', path: node24 },
-    { label: `machine node ${process.version}`, path: process.execPath }
-  ]
+  return [{ label: 'node24 (runs.using)', path: node24 }]
 }
 
 /** `dir` defaults to this pack's `actions/<name>`; tests pass another folder for a fake action. */
@@ -130,8 +132,9 @@ function resolveDefault(value, context) {
  *   env?: Record<string, string>,
  *   node?: string,
  *   workspace?: string,
- *   cancelAfterMs?: number,
- *   killAfter?: { ms: number, signal: NodeJS.Signals, when?: (stdout: string) => boolean },
+ *   cancelWhen?: ((stdout: string) => boolean) | Promise<unknown>,
+ *   signalWhen?: { signal: NodeJS.Signals, when: ((stdout: string) => boolean) | Promise<unknown> },
+ *   onStdout?: (stdout: string) => void,
  *   timeoutMs?: number,
  *   keepFiles?: boolean
  * }} options
@@ -208,53 +211,57 @@ export async function runAction(options) {
   }
   const nodePath = options.node ?? process.execPath
 
-  const main = await runEntry(
-    nodePath,
-    resolve(dir, runs.main),
-    { ...baseEnv, ...inputs },
-    workspace,
-    options
-  )
-  const status = main.cancelled ? 'cancelled' : main.exitCode === 0 ? 'success' : 'failure'
-  const state = parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8'))
-  const outputs = parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
-  const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
-  // Read before the post step empties the files: the runner applies them to the steps that follow.
-  const exportedEnv = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'))
-  const addedPath = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean)
-
-  let post
-  if (runs.post && evaluateIf(runs['post-if'], status)) {
-    for (const file of Object.values(files)) writeFileSync(file, '')
-    const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
-    const result = await runEntry(
+  // The step's folders go afterwards, also when it fails to finish in time.
+  try {
+    const main = await runEntry(
       nodePath,
-      resolve(dir, runs.post),
-      { ...baseEnv, ...inputs, ...stateEnv },
+      resolve(dir, runs.main),
+      { ...baseEnv, ...inputs },
       workspace,
-      {
-        timeoutMs: options.timeoutMs
-      }
+      options
     )
-    post = {
-      ...result,
-      outputs: parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
-      summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+    const status = main.cancelled ? 'cancelled' : main.exitCode === 0 ? 'success' : 'failure'
+    const state = parseFileCommands(readFileSync(files.GITHUB_STATE, 'utf8'))
+    const outputs = parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8'))
+    const summary = readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+    // Read before the post step empties the files: the runner applies them to the steps that follow.
+    const exportedEnv = parseFileCommands(readFileSync(files.GITHUB_ENV, 'utf8'))
+    const addedPath = readFileSync(files.GITHUB_PATH, 'utf8').split('\n').filter(Boolean)
+
+    let post
+    if (runs.post && evaluateIf(runs['post-if'], status)) {
+      for (const file of Object.values(files)) writeFileSync(file, '')
+      const stateEnv = Object.fromEntries(Object.entries(state).map(([k, v]) => [`STATE_${k}`, v]))
+      const result = await runEntry(
+        nodePath,
+        resolve(dir, runs.post),
+        { ...baseEnv, ...inputs, ...stateEnv },
+        workspace,
+        {
+          timeoutMs: options.timeoutMs
+        }
+      )
+      post = {
+        ...result,
+        outputs: parseFileCommands(readFileSync(files.GITHUB_OUTPUT, 'utf8')),
+        summary: readFileSync(files.GITHUB_STEP_SUMMARY, 'utf8')
+      }
     }
-  }
-  if (!options.keepFiles) rmSync(home, { recursive: true, force: true })
-  return {
-    ...main,
-    status,
-    outputs,
-    state,
-    summary,
-    exportedEnv,
-    addedPath,
-    post,
-    home,
-    workspace,
-    runnerTemp
+    return {
+      ...main,
+      status,
+      outputs,
+      state,
+      summary,
+      exportedEnv,
+      addedPath,
+      post,
+      home,
+      workspace,
+      runnerTemp
+    }
+  } finally {
+    if (!options.keepFiles) rmSync(home, { recursive: true, force: true })
   }
 }
 
@@ -268,51 +275,60 @@ function runEntry(nodePath, entry, env, cwd, options) {
     child.stderr.on('data', (chunk) => (stderr += chunk))
     const timers = []
     let cancelled = false
-    if (options.killAfter !== undefined) {
-      // A main step killed from outside: SIGTERM alone, or SIGKILL as a force-terminated job gets.
-      // With `when`, the clock starts once the step's output shows it reached that point.
-      const { ms, signal, when } = options.killAfter
-      const arm = () =>
-        timers.push(
-          setTimeout(() => {
-            cancelled = true
-            child.kill(signal)
-          }, ms)
-        )
-      if (when === undefined) arm()
-      else {
-        let armed = false
-        child.stdout.on('data', () => {
-          if (!armed && when(stdout)) {
-            armed = true
-            arm()
-          }
+    let finished = false
+    const watchers = []
+    child.stdout.on('data', () => {
+      options.onStdout?.(stdout)
+      for (const watcher of watchers.splice(0)) {
+        if (!watcher(stdout)) watchers.push(watcher)
+      }
+    })
+    // Runs `act` once the step's output satisfies `when`, or once the promise `when` settles.
+    const onEvent = (when, act) => {
+      if (typeof when === 'function') {
+        watchers.push((text) => {
+          if (!when(text)) return false
+          act()
+          return true
         })
+      } else {
+        const fire = () => {
+          if (!finished) act()
+        }
+        Promise.resolve(when).then(fire, fire)
       }
     }
-    if (options.cancelAfterMs !== undefined) {
+    if (options.signalWhen !== undefined) {
+      // A main step signalled from outside: SIGTERM alone, or SIGKILL as a force-terminated job
+      // gets, at the moment the step reached the given point.
+      const { signal, when } = options.signalWhen
+      onEvent(when, () => {
+        cancelled = true
+        child.kill(signal)
+      })
+    }
+    if (options.cancelWhen !== undefined) {
       // The runner cancels a step with SIGINT, then SIGTERM 7.5 s later, then kills it.
-      timers.push(
-        setTimeout(() => {
-          cancelled = true
-          child.kill('SIGINT')
-          timers.push(setTimeout(() => child.kill('SIGTERM'), 7500))
-          timers.push(setTimeout(() => child.kill('SIGKILL'), 15000))
-        }, options.cancelAfterMs)
-      )
+      onEvent(options.cancelWhen, () => {
+        cancelled = true
+        child.kill('SIGINT')
+        timers.push(setTimeout(() => child.kill('SIGTERM'), 7500))
+        timers.push(setTimeout(() => child.kill('SIGKILL'), 15000))
+      })
     }
     timers.push(
       setTimeout(() => {
         child.kill('SIGKILL')
         reject(
           new Error(
-            `${entry} did not finish within ${options.timeoutMs ?? 120000} ms\n${stdout}\n${stderr}`
+            `${entry} did not finish within ${options.timeoutMs ?? 120000} ms\n${defuse(stdout)}\n${defuse(stderr)}`
           )
         )
       }, options.timeoutMs ?? 120000)
     )
     child.on('error', reject)
     child.on('close', (exitCode, signal) => {
+      finished = true
       for (const timer of timers) clearTimeout(timer)
       const commands = parseWorkflowCommands(stdout)
       resolvePromise({

@@ -42,3 +42,4 @@ export function prepareSshd(options: {
   allowTcpForwarding?: boolean
   port?: number
 }): Promise<PreparedSshd>
+export function launchSshd(prepared: PreparedSshd): Promise<Sshd>

@@ -124,15 +124,36 @@ export async function prepareSshd({
  * @param {{ authorizedKeys: string[], hostKeyTypes?: string[], allowTcpForwarding?: boolean, port?: number }} options
  */
 export async function startSshd(options) {
-  const { sshd, dir, configPath, port, host, user, hostKeys, knownHosts } =
-    await prepareSshd(options)
+  return launchSshd(await prepareSshd(options))
+}
+
+/**
+ * Starts a server made ready by prepareSshd, and resolves once it listens; a test that needs the
+ * port and host keys before the server exists prepares first and launches at the right moment.
+ */
+export async function launchSshd({
+  sshd,
+  dir,
+  configPath,
+  port,
+  host,
+  user,
+  hostKeys,
+  knownHosts
+}) {
   const child = spawn(sshd, ['-D', '-e', '-f', configPath], { stdio: ['ignore', 'ignore', 'pipe'] })
   running.add(child)
   let log = ''
   child.stderr.on('data', (chunk) => {
     log = (log + chunk).slice(-20000)
   })
-  await waitForPort(port, child, () => log)
+  try {
+    await waitForPort(port, child, () => log)
+  } catch (error) {
+    running.delete(child)
+    rmSync(dir, { recursive: true, force: true })
+    throw error
+  }
   return {
     host,
     port,
@@ -152,8 +173,13 @@ export async function startSshd(options) {
   }
 }
 
+/**
+ * Polls until sshd accepts a connection: a bounded wait for an event (the port listening), with
+ * sshd's own log in the error when it exits or does not listen in time.
+ */
 async function waitForPort(port, child, log) {
-  const deadline = Date.now() + 10_000
+  const timeoutMs = 30_000
+  const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`sshd exited with ${child.exitCode}: ${log()}`)
     const open = await new Promise((resolve) => {
@@ -167,5 +193,6 @@ async function waitForPort(port, child, log) {
     if (open) return
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  throw new Error(`sshd did not listen on ${port}: ${log()}`)
+  child.kill('SIGKILL')
+  throw new Error(`sshd did not listen on 127.0.0.1:${port} within ${timeoutMs} ms: ${log()}`)
 }

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
+import { defuse } from './output-guard.mjs'
 import {
   createFileCommandFiles,
   parseFileCommands,
@@ -1404,10 +1405,12 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
     const partial = { stdout: '', stderr: '' }
     let openStreams = 2
     let exit
-    let graceTimer
+    let chunks = 0
+    let done = false
     const finish = () => {
+      if (done) return
+      done = true
       clearTimeout(timer)
-      clearTimeout(graceTimer)
       child.stdout.destroy()
       child.stderr.destroy()
       for (const rest of Object.values(partial)) if (rest !== '') lines.push(rest)
@@ -1416,6 +1419,7 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
     for (const stream of ['stdout', 'stderr']) {
       child[stream].setEncoding('utf8')
       child[stream].on('data', (chunk) => {
+        chunks++
         const pieces = (partial[stream] + chunk).split('\n')
         partial[stream] = pieces.pop() ?? ''
         lines.push(...pieces.map((line) => line.replace(/\r$/, '')))
@@ -1426,9 +1430,11 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
       })
     }
     const timer = setTimeout(() => {
-      clearTimeout(graceTimer)
+      done = true
       process.kill(-child.pid, 'SIGKILL')
-      reject(new Error(`${where} did not finish within ${timeoutMs} ms:\n${lines.join('\n')}`))
+      reject(
+        new Error(`${where} did not finish within ${timeoutMs} ms:\n${defuse(lines.join('\n'))}`)
+      )
     }, timeoutMs)
     child.on('error', (error) => {
       exit = { spawnError: `could not start ${command}: ${error.message}` }
@@ -1441,10 +1447,16 @@ function runProcess(command, args, { env, cwd, groups }, timeoutMs, where) {
           ? `Process was killed by ${signal}.`
           : `Process completed with exit code ${exitCode}.`
       }
-      // Output still in the pipes gets a moment to arrive.
       if (openStreams === 0) finish()
-      else graceTimer = setTimeout(finish, 200)
+      else drainThenFinish()
     })
+    // A background child still holds the pipes. What the shell wrote before it exited is already
+    // in them, and readable in the same turn of the event loop that reports the exit: read on
+    // until a whole turn brings nothing new (bounded, for a child that never stops writing).
+    const drainThenFinish = (turns = 0, seen = -1) => {
+      if (chunks === seen || turns >= 100) finish()
+      else setImmediate(() => drainThenFinish(turns + 1, chunks))
+    }
   })
 }
 

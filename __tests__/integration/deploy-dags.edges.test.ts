@@ -348,14 +348,33 @@ describe('deploy-dags inputs and limits', () => {
 
   it('keeps at most `concurrency` uploads in flight', async () => {
     const bucket = await createBucket(s3)
-    const slow = await proxy({ delayMs: ({ method }) => (method === 'PUT' ? 100 : 0) })
+    // DAG uploads are held in batches of four, each released once all four have arrived: the
+    // action fills its four slots, and a fifth upload would be seen while the four are held.
+    let batch: (() => void)[] = []
+    const slow = await proxy({
+      hold: ({ method, url }) => {
+        if (method !== 'PUT' || !url.includes('/dags/dag_')) return undefined
+        return new Promise<void>((release) => {
+          batch.push(release)
+          if (batch.length === 4) for (const go of batch.splice(0)) go()
+        })
+      }
+    })
     const files = Object.fromEntries(
       Array.from({ length: 24 }, (_, i) => [`dags/dag_${i}.py`, `# ${i}\n`])
     )
-    const result = await deploy(workspaceWith(files), bucket, slow.url, { concurrency: '4' })
+    const result = await runAction({
+      action: 'deploy-dags',
+      node: node24!.path,
+      workspace: workspaceWith(files),
+      env: credentials,
+      inputs: { bucket, 'endpoint-url': slow.url, concurrency: '4' },
+      // Fewer than four uploads at once would leave a batch held: fail with the log, not a hang.
+      timeoutMs: 40_000
+    })
     expect(result.outputs.uploaded).toBe('24')
-    expect(slow.load.maxInFlight).toBeLessThanOrEqual(4)
-    expect(slow.load.maxInFlight).toBeGreaterThanOrEqual(2)
+    expect(slow.load.maxInFlight).toBe(4)
+    batch = []
   })
 
   it('converges after a run cancelled in the middle of its uploads, having deleted nothing', async () => {
@@ -369,20 +388,33 @@ describe('deploy-dags inputs and limits', () => {
     const files = Object.fromEntries(
       Array.from({ length: 30 }, (_, i) => [`dags/dag_${i}.py`, `# ${i}\n`])
     )
-    const slow = await proxy({ delayMs: ({ method }) => (method === 'PUT' ? 200 : 0) })
+    // Four uploads go through; the fifth is held, and its arrival is the moment to cancel: with
+    // two uploads at a time, at least three have finished by then, and the rest never will.
+    let puts = 0
+    let fifthSeen: () => void = () => undefined
+    const midway = new Promise<void>((resolve) => (fifthSeen = resolve))
+    const slow = await proxy({
+      hold: ({ method }) => {
+        if (method !== 'PUT' || ++puts < 5) return undefined
+        fifthSeen()
+        return new Promise(() => {})
+      }
+    })
     const cancelled = await runAction({
       action: 'deploy-dags',
       node: node24!.path,
       workspace: workspaceWith(files),
       env: credentials,
       inputs: { bucket, 'endpoint-url': slow.url, concurrency: '2' },
-      cancelAfterMs: 1200
+      cancelWhen: midway
     })
     expect(cancelled.status).toBe('cancelled')
     expect(cancelled.exitCode).not.toBe(0)
     const partial = await bucketContents(s3, bucket)
     expect(partial['dags/retired.py']).toBe('old')
-    expect(Object.keys(withoutManifest(partial)).length).toBeLessThan(31)
+    const present = Object.keys(withoutManifest(partial)).length
+    expect(present).toBeGreaterThanOrEqual(10 + 1 + 3)
+    expect(present).toBeLessThan(31)
 
     const next = await deploy(workspaceWith(files), bucket, moto.endpoint)
     expect(next.exitCode).toBe(0)

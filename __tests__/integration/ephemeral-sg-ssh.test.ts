@@ -20,10 +20,16 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { freePort } from '../../test-support/net.mjs'
+import { expectNoSecret } from '../../test-support/output-guard.mjs'
 import type { Proxy } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
-import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
+import {
+  launchSshd,
+  makeClientKey,
+  prepareSshd,
+  startSshd,
+  type Sshd
+} from '../../test-support/sshd.mjs'
 import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
 
 let moto: Moto
@@ -110,22 +116,35 @@ function deploy(
   })
 }
 
-/** Everything a run leaves readable: logs (bar the add-mask commands the runner consumes), outputs, summary, state. */
-function everythingVisible(run: ActionRun): string {
+/** Whether a process (here, one a remote script started on the loopback server) still runs. */
+function isRunning(pid: number): boolean {
+  try {
+    // A zombie (ended, not yet reaped) is not running: its state, after the name, is Z.
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Everything a run leaves readable, by name: logs (bar the add-mask commands the runner consumes),
+ * outputs, summary, state.
+ */
+function everythingVisible(run: ActionRun): Record<string, string> {
   const log = (text: string) =>
     text
       .split('\n')
       .filter((line) => !line.startsWith('::add-mask::'))
       .join('\n')
-  return [
-    log(run.stdout),
-    run.stderr,
-    JSON.stringify(run.outputs),
-    run.summary,
-    JSON.stringify(run.state),
-    log(run.post?.stdout ?? ''),
-    run.post?.stderr ?? ''
-  ].join('\n')
+  return {
+    stdout: log(run.stdout),
+    stderr: run.stderr,
+    outputs: JSON.stringify(run.outputs),
+    summary: run.summary,
+    state: JSON.stringify(run.state),
+    'post stdout': log(run.post?.stdout ?? ''),
+    'post stderr': run.post?.stderr ?? ''
+  }
 }
 
 describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) => {
@@ -176,6 +195,9 @@ describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) 
   })
 })
 
+/** The remote script has printed its first line: the rule is open and the step is mid-deploy. */
+const scriptRunning = (stdout: string) => /script-running$/m.test(stdout)
+
 describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the script fails: the exit code is reported and the step fails', async () => {
     const groupId = await createGroup()
@@ -219,8 +241,8 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the main step is killed outright: the post step closes the rule', async () => {
     const groupId = await createGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'sleep 30' }), {
-      killAfter: { ms: 100, signal: 'SIGKILL', when: (stdout) => stdout.includes('Opened sg-') }
+    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+      signalWhen: { signal: 'SIGKILL', when: scriptRunning }
     })
     expect(run.signal).toBe('SIGKILL')
     expect(run.state.rules).toMatch(/sgr-/)
@@ -233,8 +255,8 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the main step gets SIGTERM: it closes the rule itself before exiting', async () => {
     const groupId = await createGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'sleep 30' }), {
-      killAfter: { ms: 300, signal: 'SIGTERM', when: (stdout) => stdout.includes('Opened sg-') }
+    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+      signalWhen: { signal: 'SIGTERM', when: scriptRunning }
     })
     expect(run.exitCode).toBe(1)
     expect(run.warnings).toEqual([
@@ -248,12 +270,12 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the run is cancelled (SIGINT, then SIGTERM)', async () => {
     const groupId = await createGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'echo started; sleep 30' }), {
-      cancelAfterMs: 2500
+    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+      cancelWhen: scriptRunning
     })
     expect(run.status).toBe('cancelled')
     // The cancel came while the script ran, with the rule open.
-    expect(run.stdout).toContain('started')
+    expect(run.stdout).toMatch(/script-running$/m)
     expect(run.state.rules).toMatch(/sgr-/)
     expect(run.warnings).toEqual([expect.stringContaining('SIGINT received')])
     expect(await rulesOf(groupId)).toEqual(before)
@@ -384,12 +406,10 @@ describe('ephemeral-sg-ssh behaviour', () => {
       { keepFiles: true }
     )
     expect(run.exitCode).toBe(0)
-    const visible = everythingVisible(run)
-    expect(visible).not.toContain('correct horse battery')
-    for (const line of encryptedKey.privateKey
-      .split('\n')
-      .filter((l) => l.length > 20 && !l.startsWith('-----'))) {
-      expect(visible).not.toContain(line)
+    // A failure names what was found where, never the key or the passphrase.
+    for (const [where, text] of Object.entries(everythingVisible(run))) {
+      expectNoSecret(text, encryptedKey.privateKey, `private key found in ${where}`)
+      expectNoSecret(text, 'correct horse battery', `passphrase found in ${where}`)
     }
     // The remote environment has no INPUT_*, no AWS keys, nothing the step itself had.
     expect(run.stdout).not.toMatch(/^INPUT_/m)
@@ -401,15 +421,24 @@ describe('ephemeral-sg-ssh behaviour', () => {
 
   it('does not hang on a background process the script leaves running', async () => {
     const groupId = await createGroup()
+    const pidFile = join(remoteRoot, `background-${groupId}.pids`)
+    // The second one keeps the script's output open. Both outlive the step, which proves it did
+    // not wait for them; had it waited, command-timeout would have failed it first.
     const run = await deploy(
       baseInputs(groupId, {
-        script: 'nohup sleep 120 >/dev/null 2>&1 &\nsleep 60 &\necho detached',
-        'command-timeout': '60'
+        script: `nohup sleep 120 >/dev/null 2>&1 &\necho $! > ${pidFile}\nsleep 120 &\necho $! >> ${pidFile}\necho detached`,
+        'command-timeout': '30'
       })
     )
-    expect(run.exitCode).toBe(0)
-    expect(run.durationMs).toBeLessThan(30_000)
-    expect(run.stdout).toContain('detached')
+    const pids = readFileSync(pidFile, 'utf8').trim().split('\n').map(Number)
+    try {
+      expect(run.errors).toEqual([])
+      expect(run.exitCode).toBe(0)
+      expect(run.stdout).toMatch(/detached$/m)
+      expect(pids.map(isRunning)).toEqual([true, true])
+    } finally {
+      for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL')
+    }
   })
 
   it('negotiates only the pinned key type on a server that offers several', async () => {
@@ -478,22 +507,13 @@ describe('ephemeral-sg-ssh behaviour', () => {
     const first = await createGroup()
     const second = await createGroup()
     const before = [await rulesOf(first), await rulesOf(second)]
-    const opened: string[] = []
     const run = await deploy(
-      baseInputs(`${first}, ${second}`, { ip: '2001:db8::7', script: 'true' }),
-      {
-        killAfter: {
-          ms: 60_000,
-          signal: 'SIGKILL',
-          when: (stdout) => {
-            for (const match of stdout.matchAll(/Opened (sg-\w+) to (\S+) on port/g))
-              opened.push(`${match[1]} ${match[2]}`)
-            return false
-          }
-        }
-      }
+      baseInputs(`${first}, ${second}`, { ip: '2001:db8::7', script: 'true' })
     )
     expect(run.errors).toEqual([])
+    const opened = [...run.stdout.matchAll(/Opened (sg-\w+) to (\S+) on port/g)].map(
+      (match) => `${match[1]} ${match[2]}`
+    )
     expect(new Set(opened)).toEqual(
       new Set([`${first} 2001:db8::7/128`, `${second} 2001:db8::7/128`])
     )
@@ -530,43 +550,55 @@ describe('ephemeral-sg-ssh behaviour', () => {
   it('stops a script that outlives command-timeout', async () => {
     const groupId = await createGroup()
     const before = await rulesOf(groupId)
+    const pidFile = join(remoteRoot, `timeout-${groupId}.pid`)
+    // The script's own process sleeps far longer than any test may take: the step can only have
+    // ended through the timeout.
     const run = await deploy(
-      baseInputs(groupId, { script: 'echo waiting; sleep 60', 'command-timeout': '2' })
+      baseInputs(groupId, {
+        script: `echo $$ > ${pidFile}\necho waiting\nexec sleep 600`,
+        'command-timeout': '2'
+      })
     )
-    expect(run.exitCode).toBe(1)
-    expect(run.errors[0]).toContain('script timed out after 2 s')
-    expect(run.durationMs).toBeLessThan(20_000)
-    expect(await rulesOf(groupId)).toEqual(before)
+    const pid = Number(readFileSync(pidFile, 'utf8').trim())
+    try {
+      expect(run.exitCode).toBe(1)
+      expect(run.stdout).toMatch(/waiting$/m)
+      expect(run.errors[0]).toContain('script timed out after 2 s')
+      expect(await rulesOf(groupId)).toEqual(before)
+    } finally {
+      // The step is done; what it started on the server must not outlive the test either.
+      if (isRunning(pid)) process.kill(pid, 'SIGKILL')
+    }
   })
 
   it('retries the connection until the server answers (rule propagation)', async () => {
     const groupId = await createGroup()
-    const port = await freePort()
-    let late: Sshd | undefined
-    const starting = new Promise<void>((resolve) =>
-      setTimeout(async () => {
-        late = await startSshd({ authorizedKeys: [key.publicKey], port })
-        resolve()
-      }, 1500)
-    )
+    // Host keys and port are made now; the server starts only once the action has been refused
+    // and says it will retry, as a host does that the new rule does not reach yet.
+    const prepared = await prepareSshd({ authorizedKeys: [key.publicKey] })
+    let late: Promise<Sshd> | undefined
     try {
-      // known_hosts is needed before the server exists: pin with insecure off via fingerprint of a
-      // key that will be generated later is impossible, so trust any key for this test.
       const run = await deploy(
         baseInputs(groupId, {
-          hosts: `127.0.0.1:${port}`,
-          'known-hosts': '',
-          'insecure-skip-host-key-check': 'true',
+          hosts: `127.0.0.1:${prepared.port}`,
+          'known-hosts': prepared.knownHosts,
+          'connect-timeout': '50',
           script: 'echo reached'
-        })
+        }),
+        {
+          onStdout: (stdout) => {
+            if (late === undefined && stdout.includes('retrying in')) late = launchSshd(prepared)
+          }
+        }
       )
-      await starting
+      expect(late).toBeDefined()
+      await late
       expect(run.errors).toEqual([])
-      expect(run.stdout).toContain('retrying in')
-      expect(run.stdout).toContain('reached')
+      expect(run.stdout).toMatch(/ECONNREFUSED.*retrying in \d+ ms/)
+      expect(run.stdout).toMatch(/reached$/m)
     } finally {
-      await starting
-      await late?.stop()
+      if (late) await (await late).stop()
+      else rmSync(prepared.dir, { recursive: true, force: true })
     }
   })
 

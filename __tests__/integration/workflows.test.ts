@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto } from '../../test-support/moto.mjs'
+import { expectNoSecret } from '../../test-support/output-guard.mjs'
 import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
 import {
@@ -551,7 +552,7 @@ describe('deploy-app.yml', () => {
     expect(result.outputs.ip).toBe('203.0.113.10')
     expect(Number(result.outputs['exposure-seconds'])).toBeGreaterThan(0)
     // The key never shows in the log.
-    expect(result.log).not.toContain(key.privateKey.split('\n')[1] as string)
+    expectNoSecret(result.log, key.privateKey, 'private key found in the workflow log')
   })
 
   test('an artifact that is not the one the build packaged fails before AWS is reached', async () => {

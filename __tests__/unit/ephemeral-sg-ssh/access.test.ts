@@ -116,13 +116,19 @@ describe('GroupAccess', () => {
   it('waits for an authorize in flight so the rule it creates is closed too', async () => {
     const access = new GroupAccess(client, client, ['sg-aaaaaaaa'])
     let release: (value: unknown) => void = () => undefined
-    ec2Mock
-      .on(AuthorizeSecurityGroupIngressCommand)
-      .callsFake(() => new Promise((resolve) => (release = resolve)))
+    let authorizeSent: () => void = () => undefined
+    const inFlight = new Promise<void>((resolve) => (authorizeSent = resolve))
+    ec2Mock.on(AuthorizeSecurityGroupIngressCommand).callsFake(
+      () =>
+        new Promise((resolve) => {
+          release = resolve
+          authorizeSent()
+        })
+    )
     ec2Mock.on(DescribeSecurityGroupRulesCommand).resolves({ SecurityGroupRules: [] })
     ec2Mock.on(RevokeSecurityGroupIngressCommand).resolves({ Return: true })
     const opening = access.open(address, [22], context, 3600)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await inFlight
     const closing = access.close()
     release({ SecurityGroupRules: [{ SecurityGroupRuleId: 'sgr-late' }] })
     expect(await closing).toEqual([])

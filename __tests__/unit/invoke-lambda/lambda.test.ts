@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it } from '@jest/globals'
+import { beforeEach, describe, expect, it, jest } from '@jest/globals'
 import {
   GetFunctionConfigurationCommand,
   InvokeCommand,
@@ -203,15 +203,24 @@ describe('waitUntilReady', () => {
 
   it('gives up after ready-timeout', async () => {
     lambdaMock.on(GetFunctionConfigurationCommand).resolves({ State: 'Pending' })
-    await expect(
-      waitUntilReady(
-        client,
-        { ...settings, readyTimeoutSeconds: 1 },
-        () => new Promise((r) => setTimeout(r, 600))
+    // Each pause moves a clock of the test's own: the deadline is reached without waiting.
+    let now = Date.parse('2026-01-01T00:00:00Z')
+    const clock = jest.spyOn(Date, 'now').mockImplementation(() => now)
+    const pauses: number[] = []
+    try {
+      await expect(
+        waitUntilReady(client, { ...settings, readyTimeoutSeconds: 2 }, async (ms) => {
+          pauses.push(ms)
+          now += ms
+        })
+      ).rejects.toThrow(
+        'is still not ready (State Pending, LastUpdateStatus ?) after 2 s; raise ready-timeout'
       )
-    ).rejects.toThrow(
-      'is still not ready (State Pending, LastUpdateStatus ?) after 1 s; raise ready-timeout'
-    )
+    } finally {
+      clock.mockRestore()
+    }
+    // Backing off from 1 s, and never pausing beyond the deadline (2 s would).
+    expect(pauses).toEqual([1000, 1000])
   })
 
   it('carries on without waiting when the role may not read the configuration', async () => {

@@ -1,0 +1,3 @@
+import { setup } from './jest-temp-folder.mjs'
+
+export default setup

@@ -1,0 +1,3 @@
+import { teardown } from './jest-temp-folder.mjs'
+
+export default teardown
