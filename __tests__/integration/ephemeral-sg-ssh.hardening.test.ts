@@ -113,7 +113,8 @@ const connectionsSeen = (of: Sshd) =>
 
 /** Resolves once `text` is in the server's log. */
 async function logged(of: Sshd, text: string): Promise<void> {
-  const deadline = Date.now() + 10_000
+  // A bound for a server that never logs it, far beyond what a busy machine takes.
+  const deadline = Date.now() + 60_000
   while (!of.log().includes(text)) {
     if (Date.now() > deadline) throw new Error(`sshd never logged '${text}'`)
     await new Promise((resolve) => setTimeout(resolve, 20))
