@@ -47,9 +47,14 @@ function exportToJob(values) {
     const delimiter = `EOF_${createHash('sha256').update(String(value)).digest('hex').slice(0, 16)}`
     return `${name}<<${delimiter}\n${value}\n${delimiter}\n`
   })
-  if (envFile) appendFileSync(envFile, lines.join(''))
-  else
-    for (const [name, value] of Object.entries(values)) process.stdout.write(`${name}=${value}\n`)
+  if (envFile) {
+    appendFileSync(envFile, lines.join(''))
+    return
+  }
+  // Outside a runner the values go to a file, not the terminal: one of them is a private key.
+  const file = join(home, 'job.env')
+  writeFileSync(file, lines.join(''), { mode: 0o600 })
+  console.log(`Exported ${Object.keys(values).join(', ')} to ${file}`)
 }
 
 async function start() {
