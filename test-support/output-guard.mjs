@@ -29,6 +29,28 @@ export function redactKeys(text) {
   return text.replace(KEY_BLOCK, (block) => `[key block of ${block.length} characters left out]`)
 }
 
+/**
+ * Every workflow command `stdout` issues, as the runner reads it: a line ends at CR, LF or CRLF,
+ * leading blanks are allowed, and `::stop-commands::TOKEN` holds commands off until `::TOKEN::`.
+ * Messages come back defused, so a failing check prints no raw command.
+ */
+export function issuedCommands(stdout) {
+  const commands = []
+  let stopToken
+  for (const line of stdout.split(/\r\n|\r|\n/)) {
+    if (stopToken !== undefined) {
+      if (line.trim() === `::${stopToken}::`) stopToken = undefined
+      continue
+    }
+    const match = /^\s*::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(line)
+    if (!match) continue
+    const [, command, message] = match
+    if (command === 'stop-commands') stopToken = message
+    else commands.push({ command, message: defuseLine(message).replace(/::/g, ':\\x3a') })
+  }
+  return commands
+}
+
 /** Why a line is unsafe to print, or undefined when it is safe. */
 export function unsafeLine(line) {
   if (COMMAND_LINE.test(line)) return 'a workflow command'

@@ -11,8 +11,8 @@ import {
 import { createHash } from 'node:crypto'
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { escapeText } from '../../src/common/untrusted.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
+import { issuedCommands } from '../../test-support/output-guard.mjs'
 import type { ProxyHooks } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import {
@@ -62,28 +62,6 @@ const tree = {
   'dags/a.py': 'print("a")\n',
   'dags/b.py': 'print("b")\n',
   'dags/.airflowignore': 'helpers/\n'
-}
-
-/**
- * Every workflow command the step's output issues, as the runner reads it: a line ends at CR,
- * LF or CRLF, leading blanks are allowed, and `::stop-commands::TOKEN` holds commands off until
- * `::TOKEN::`. Messages are returned escaped, so a failing check prints no raw command.
- */
-function issuedCommands(stdout: string): { command: string; message: string }[] {
-  const commands: { command: string; message: string }[] = []
-  let stopToken: string | undefined
-  for (const line of stdout.split(/\r\n|\r|\n/)) {
-    if (stopToken !== undefined) {
-      if (line.trim() === `::${stopToken}::`) stopToken = undefined
-      continue
-    }
-    const match = /^\s*::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(line)
-    if (!match) continue
-    const [, command, message] = match as unknown as [string, string, string]
-    if (command === 'stop-commands') stopToken = message
-    else commands.push({ command, message: escapeText(message) })
-  }
-  return commands
 }
 
 /** Commands other than the ones deploy-dags itself issues (groups, debug, its error, warnings). */

@@ -2,9 +2,9 @@
 // from outside the workflow: the bundled invoke-lambda must show it, never obey it. moto_server's
 // Lambda echoes the event; a proxy in between rewrites its answers.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { escapeText } from '../../src/common/untrusted.js'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
+import { issuedCommands } from '../../test-support/output-guard.mjs'
 import type { ProxyHooks } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import { credentials, proxyFor, stopProxies } from './helpers.js'
@@ -40,28 +40,11 @@ const invoke = async (hooks: ProxyHooks, inputs: Record<string, string> = {}) =>
   })
 }
 
-/**
- * Commands the step's output issues, as the runner reads it (a line ends at CR, LF or CRLF;
- * `::stop-commands::` holds them off), other than groups, debug lines and the step's own error.
- * Messages come back escaped, so a failing check prints no raw command.
- */
+/** Commands the step's output issues other than groups, debug lines and the step's own error. */
 function foreignCommands(run: ActionRun): string[] {
-  const found: string[] = []
-  let stopToken: string | undefined
-  for (const line of run.stdout.split(/\r\n|\r|\n/)) {
-    if (stopToken !== undefined) {
-      if (line.trim() === `::${stopToken}::`) stopToken = undefined
-      continue
-    }
-    const match = /^\s*::([A-Za-z-]+)(?: [^:]*)?::(.*)$/.exec(line)
-    if (!match) continue
-    const [, command, message] = match as unknown as [string, string, string]
-    if (command === 'stop-commands') stopToken = message
-    else if (!['group', 'endgroup', 'debug', 'error'].includes(command)) {
-      found.push(escapeText(`${command}: ${message}`))
-    }
-  }
-  return found
+  return issuedCommands(run.stdout)
+    .filter(({ command }) => !['group', 'endgroup', 'debug', 'error'].includes(command))
+    .map(({ command, message }) => `${command}: ${message}`)
 }
 
 describe('invoke-lambda shows what Lambda answers, escaped', () => {
