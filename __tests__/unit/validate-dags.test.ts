@@ -9,6 +9,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -104,12 +105,18 @@ interface Options {
   importCheck?: boolean
   /** Folder put on PYTHONPATH (the fake airflow package). */
   pythonPath?: string
+  /** Symbolic links to make after the tree: path → target, both relative to the workspace. */
+  links?: Record<string, string>
 }
 
 function validate(tree: Tree, options: Options = {}): Run & { workspace: string } {
   const workspace = tempDir()
   const files = tempDir()
   writeTree(workspace, tree)
+  for (const [path, target] of Object.entries(options.links ?? {})) {
+    mkdirSync(dirname(join(workspace, path)), { recursive: true })
+    symlinkSync(target, join(workspace, path))
+  }
   const outputFile = join(files, 'output')
   const summaryFile = join(files, 'summary')
   writeFileSync(outputFile, '')
@@ -215,6 +222,22 @@ describe('compile check', () => {
     expect(run.status).toBe(1)
     expect(run.outputs.files).toBe('2')
     expect(run.annotations.map((a) => a.raw.file)).toEqual(['airflow/dags/b.py'])
+  })
+
+  test('follows links to folders, as deploy-dags deploys them, and skips a loop', () => {
+    const run = validate(
+      {
+        'dags/etl.py': 'x = 1\n',
+        'libs/shared/__init__.py': '',
+        'libs/shared/broken.py': 'def f(:\n'
+      },
+      // A shared package linked in (deployed with follow-symlinks-outside-source), and a link
+      // back to the DAG folder itself.
+      { links: { 'dags/shared': '../libs/shared', 'dags/again': '.' } }
+    )
+    expect(run.status).toBe(1)
+    expect(run.outputs.files).toBe('3')
+    expect(run.annotations.map((a) => a.raw.file)).toEqual(['dags/shared/broken.py'])
   })
 
   test('a syntax error is annotated on its file, line and column', () => {

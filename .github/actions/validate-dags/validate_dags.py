@@ -115,11 +115,25 @@ def write_summary(markdown: str) -> None:
 
 
 def find_python_files(root: str) -> Iterator[str]:
-    """Every *.py under root, sorted, without caches and dot-folders (.git, .venv)."""
-    for directory, subdirectories, files in os.walk(root):
-        subdirectories[:] = sorted(
-            name for name in subdirectories if name != "__pycache__" and not name.startswith(".")
-        )
+    """Every *.py under root, sorted, without caches and dot-folders (.git, .venv).
+
+    Links to folders are followed, as deploy-dags follows them, so that what is deployed is what
+    is checked; a link back into a folder being walked (a loop) is skipped.
+    """
+    ancestors = {root: frozenset([os.path.realpath(root)])}
+    for directory, subdirectories, files in os.walk(root, followlinks=True):
+        inside = ancestors.pop(directory)
+        kept = []
+        for name in sorted(subdirectories):
+            if name == "__pycache__" or name.startswith("."):
+                continue
+            path = os.path.join(directory, name)
+            real = os.path.realpath(path)
+            if real in inside:
+                continue
+            ancestors[path] = inside | {real}
+            kept.append(name)
+        subdirectories[:] = kept
         for name in sorted(files):
             if name.endswith(".py"):
                 yield os.path.join(directory, name)
