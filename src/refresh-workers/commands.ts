@@ -21,6 +21,26 @@ export function batchInstanceIds(ids: readonly string[], size = SEND_COMMAND_LIM
   return batches
 }
 
+/**
+ * Why a worker cannot be sent the command, from DescribeInstanceInformation's PingStatus (an
+ * instance missing from its answer has no status), or undefined when its agent is Online.
+ * SendCommand to such a worker would wait out the delivery timeout and still not run.
+ */
+export function agentOfflineReason(pingStatus: string | undefined): string | undefined {
+  switch (pingStatus) {
+    case 'Online':
+      return undefined
+    case 'ConnectionLost':
+      return 'its SSM agent lost its connection to SSM'
+    case 'Inactive':
+      return 'its SSM agent is inactive'
+    case undefined:
+      return 'not registered with SSM (is the agent running, with an instance profile that allows SSM?)'
+    default:
+      return `its SSM agent reports the unknown status '${escapeText(pingStatus.slice(0, 40))}'`
+  }
+}
+
 export type InvocationState =
   | { state: 'pending' }
   | { state: 'succeeded' }

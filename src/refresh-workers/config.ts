@@ -27,7 +27,7 @@ export const Env = {
   Bucket: 'DAG_BUCKET',
   /** The folder in the bucket, written as for deploy-dags: `dags`, `airflow/dags`, or `/` for the bucket root. Default `dags`. */
   Prefix: 'DAG_PREFIX',
-  /** ssm: the Auto Scaling groups of the workers, separated by commas or line breaks. */
+  /** ssm: the Auto Scaling groups of the workers, separated by commas or line breaks (so a name cannot hold a comma). */
   WorkerGroups: 'WORKER_GROUPS',
   /** ssm: the absolute path of the DAG folder on each worker, which the sync converges to the prefix. */
   WorkerDagFolder: 'WORKER_DAG_FOLDER',

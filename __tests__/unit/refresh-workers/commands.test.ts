@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals'
 import {
+  agentOfflineReason,
   backoffMs,
   batchInstanceIds,
   invocationState,
@@ -213,5 +214,20 @@ describe('isThrottling', () => {
     [new Error('socket hang up'), false]
   ])('judges %j', (error, expected) => {
     expect(isThrottling(error)).toBe(expected)
+  })
+})
+
+describe('agentOfflineReason', () => {
+  it.each([
+    ['Online', undefined],
+    ['ConnectionLost', 'its SSM agent lost its connection to SSM'],
+    ['Inactive', 'its SSM agent is inactive'],
+    [
+      undefined,
+      'not registered with SSM (is the agent running, with an instance profile that allows SSM?)'
+    ],
+    ['Sleeping\n::x', "its SSM agent reports the unknown status 'Sleeping\\n:\\x3ax'"]
+  ])('words PingStatus %j', (status, reason) => {
+    expect(agentOfflineReason(status)).toBe(reason)
   })
 })
