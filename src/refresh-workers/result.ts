@@ -1,0 +1,191 @@
+import { byText } from '../common/compare.js'
+import { escapeText } from '../common/untrusted.js'
+import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
+
+/**
+ * refreshed: synced and every checked file verified. failed: the sync or the verification failed.
+ * timed-out: no answer before the deadline. offline: SSM does not report the agent Online, so the
+ * command was never sent (a failure unless the configuration tolerates it).
+ */
+export type WorkerStatus = 'refreshed' | 'failed' | 'timed-out' | 'offline'
+
+export interface WorkerResult {
+  /** The EC2 instance id; in efs mode, the folder the function wrote. */
+  instanceId: string
+  status: WorkerStatus
+  durationMs: number
+  filesVerified: number
+  /** The end of the worker's output, as it came (JSON keeps it inert); see outputTail. */
+  outputTail: string
+  /** Why the worker is not refreshed, worded for the person reading the deploy. */
+  reason?: string
+}
+
+export const OUTPUT_TAIL_LIMIT = 2000
+
+/** The last `limit` characters of a worker's output: the end is where a failure says why. */
+export function outputTail(output: string, limit = OUTPUT_TAIL_LIMIT): string {
+  const chars = [...output]
+  if (chars.length <= limit) return output
+  return `…${chars.slice(chars.length - limit).join('')}`
+}
+
+/** verified: as the manifest says. mismatched: other bytes. missing: absent though deployed. unexpected: present though deleted. */
+export type FileVerdict = 'verified' | 'mismatched' | 'missing' | 'unexpected'
+
+export interface Verification {
+  verified: number
+  /** Every path not verified, in path order. */
+  problems: { path: string; verdict: Exclude<FileVerdict, 'verified'> }[]
+}
+
+const SHA256 = /^[0-9a-f]{64}$/
+
+/**
+ * Compares what a worker holds with what deploy-dags recorded. For each of `paths` (relative to
+ * the prefix) the worker reports the SHA-256 of its file, or null when it has none. The manifest
+ * is read after the sync, so it is the truth even when a later deploy changed a path again: a
+ * path it lists must be there with its hash, a path it does not list (a delete) must be gone.
+ */
+export function verifyWorkerFiles(
+  paths: readonly string[],
+  reported: ReadonlyMap<string, string | null>,
+  manifest: Manifest
+): Verification {
+  const verification: Verification = { verified: 0, problems: [] }
+  for (const path of [...new Set(paths)].sort(byText)) {
+    const verdict = fileVerdict(manifestEntry(manifest, path)?.sha256, reported.get(path) ?? null)
+    if (verdict === 'verified') verification.verified += 1
+    else verification.problems.push({ path, verdict })
+  }
+  return verification
+}
+
+function fileVerdict(expected: string | undefined, found: string | null): FileVerdict {
+  if (expected === undefined) return found === null ? 'verified' : 'unexpected'
+  if (found === null) return 'missing'
+  const hash = found.trim().toLowerCase()
+  return SHA256.test(hash) && hash === expected.toLowerCase() ? 'verified' : 'mismatched'
+}
+
+const PATHS_IN_REASON = 5
+
+/** The reason for a worker whose files do not all verify, or undefined when they do. */
+export function verificationProblem(verification: Verification): string | undefined {
+  const { problems } = verification
+  if (problems.length === 0) return undefined
+  const shown = problems
+    .slice(0, PATHS_IN_REASON)
+    .map(({ path, verdict }) => `${cap(escapeText(path), 80)} ${verdict}`)
+  const more = problems.length - shown.length
+  return (
+    `${problems.length} file${problems.length === 1 ? '' : 's'} not as deployed: ${shown.join(', ')}` +
+    (more > 0 ? ` and ${more} more` : '')
+  )
+}
+
+export interface RefreshResult {
+  ok: boolean
+  kind: 'deploy' | 'resync' | 'launch'
+  /** s3://bucket/prefix/ the workers were converged to. */
+  source: string
+  /** The commit deployed, for a deploy event. */
+  sha?: string
+  counts: Record<WorkerStatus, number>
+  /** In instance id order. */
+  workers: WorkerResult[]
+  /** Set when ok is false: the one line thrown as the function error. */
+  error?: string
+}
+
+export interface ResultInput {
+  kind: RefreshResult['kind']
+  bucket: string
+  prefix: string
+  sha?: string
+  workers: readonly WorkerResult[]
+  tolerateOffline: boolean
+}
+
+/**
+ * The function's JSON result. A refresh with no workers is ok: there is nothing to leave stale
+ * (a group scaled to zero syncs each new worker at launch).
+ */
+export function refreshResult(input: ResultInput): RefreshResult {
+  const workers = [...input.workers].sort((a, b) => byText(a.instanceId, b.instanceId))
+  const counts: Record<WorkerStatus, number> = {
+    refreshed: 0,
+    failed: 0,
+    'timed-out': 0,
+    offline: 0
+  }
+  for (const worker of workers) counts[worker.status] += 1
+  const error = failureLine(workers, input.tolerateOffline)
+  return {
+    ok: error === undefined,
+    kind: input.kind,
+    source: `s3://${input.bucket}/${input.prefix === '' ? '' : `${input.prefix}/`}`,
+    ...(input.sha !== undefined ? { sha: input.sha } : {}),
+    counts,
+    workers,
+    ...(error !== undefined ? { error } : {})
+  }
+}
+
+export const FAILURE_LINE_LIMIT = 1000
+const REASON_LIMIT = 160
+
+const VERB: Record<Exclude<WorkerStatus, 'refreshed'>, string> = {
+  failed: 'failed',
+  'timed-out': 'timed out',
+  offline: 'is not Online in SSM'
+}
+
+/**
+ * One line naming every worker that is not refreshed and why, or undefined when none counts as a
+ * failure. invoke-lambda shows it as the deploy's error, so it stays one line, escaped, and
+ * within FAILURE_LINE_LIMIT characters; the workers left out are counted.
+ */
+export function failureLine(
+  workers: readonly WorkerResult[],
+  tolerateOffline: boolean
+): string | undefined {
+  const failing = [...workers]
+    .filter(
+      (worker) => worker.status !== 'refreshed' && !(worker.status === 'offline' && tolerateOffline)
+    )
+    .sort((a, b) => byText(a.instanceId, b.instanceId))
+  if (failing.length === 0) return undefined
+  const head = `${failing.length} of ${workers.length} worker${workers.length === 1 ? '' : 's'} not refreshed: `
+  const parts = failing.map((worker) => {
+    const verb = VERB[worker.status as Exclude<WorkerStatus, 'refreshed'>]
+    const reason =
+      worker.reason === undefined ? '' : ` (${cap(escapeText(worker.reason), REASON_LIMIT)})`
+    return `${cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`
+  })
+  let line = head
+  for (const [index, part] of parts.entries()) {
+    const separator = index === 0 ? '' : '; '
+    const left = parts.length - index - 1
+    // Room is kept for the count of the workers that do not fit.
+    const tail = left > 0 ? `; and ${left} more` : ''
+    if ((line + separator + part + tail).length > FAILURE_LINE_LIMIT && index > 0) {
+      return `${line}; and ${parts.length - index} more`
+    }
+    line += separator + part
+  }
+  return line
+}
+
+function cap(text: string, limit: number): string {
+  const chars = [...text]
+  return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`
+}
+
+/** Thrown with the result's one line, so Lambda reports a function error and invoke-lambda fails. */
+export class RefreshFailed extends Error {
+  constructor(readonly result: RefreshResult) {
+    super(result.error ?? 'the refresh failed')
+    this.name = 'RefreshFailed'
+  }
+}
