@@ -63956,7 +63956,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(467);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3816);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63966,7 +63966,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 467:
+/***/ 3816:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -65227,7 +65227,51 @@ async function hashFile(file) {
     return hashed;
 }
 
+;// CONCATENATED MODULE: ./src/common/s3-location.ts
+
+// Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
+// by the refresh function's environment, so both sides always mean the same folder.
+/** Why `value` cannot be a bucket name, or undefined when it can. */
+function bucketNameProblem(value) {
+    if (/^s3:\/\//i.test(value)) {
+        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
+    }
+    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
+    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
+        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
+    }
+    return undefined;
+}
+/**
+ * A prefix is a folder: surrounding slashes are dropped, and `/` alone is the bucket root (''). The
+ * root must be asked for explicitly, so an unset variable cannot turn a sync with delete into one
+ * against the whole bucket; callers give an empty value their default instead.
+ */
+function normalisePrefix(value) {
+    if (hasControlCharacter(value)) {
+        return {
+            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+        };
+    }
+    const trimmed = value.trim();
+    if (/^\/+$/.test(trimmed))
+        return { prefix: '' };
+    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
+    const segments = prefix.split('/');
+    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+        return {
+            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+        };
+    }
+    if (prefix.includes('\\')) {
+        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
+    }
+    return { prefix };
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/settings.ts
+
 
 
 
@@ -65282,37 +65326,17 @@ async function readSettings() {
     };
 }
 function parseBucket(value) {
-    if (/^s3:\/\//i.test(value)) {
-        throw new errors/* InputError */.dz(Input.Bucket, `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`);
-    }
-    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
-    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        throw new errors/* InputError */.dz(Input.Bucket, `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`);
-    }
+    const problem = bucketNameProblem(value);
+    if (problem !== undefined)
+        throw new errors/* InputError */.dz(Input.Bucket, problem);
     return value;
 }
-/**
- * A prefix is a folder: surrounding slashes are dropped. The bucket root must be asked for
- * explicitly with `/`, so an unset variable in `prefix: ${{ vars.X }}` cannot turn a sync with
- * delete into one against the whole bucket.
- */
+/** `/` is the bucket root; see normalisePrefix. */
 function parsePrefix(value) {
-    if (hasControlCharacter(value)) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`);
-    }
-    const trimmed = value.trim();
-    if (/^\/+$/.test(trimmed))
-        return '';
-    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
-    const segments = prefix.split('/');
-    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`);
-    }
-    if (prefix.includes('\\')) {
-        throw new errors/* InputError */.dz(Input.Prefix, `'${escapeText(value)}' contains a backslash; S3 folders are separated by /`);
-    }
-    return prefix;
+    const result = normalisePrefix(value);
+    if ('problem' in result)
+        throw new errors/* InputError */.dz(Input.Prefix, result.problem);
+    return result.prefix;
 }
 function patternsInput(name) {
     try {

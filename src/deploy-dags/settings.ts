@@ -2,7 +2,8 @@ import { realpath, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
-import { escapeText, hasControlCharacter } from '../common/untrusted.js'
+import { bucketNameProblem, normalisePrefix } from '../common/s3-location.js'
+import { escapeText } from '../common/untrusted.js'
 import {
   booleanInput,
   choiceInput,
@@ -95,52 +96,16 @@ export async function readSettings(): Promise<DeploySettings> {
 }
 
 export function parseBucket(value: string): string {
-  if (/^s3:\/\//i.test(value)) {
-    throw new InputError(
-      Input.Bucket,
-      `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`
-    )
-  }
-  // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
-  // allow uppercase and underscores up to 255, so accept that wider set but never a path.
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-    throw new InputError(
-      Input.Bucket,
-      `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`
-    )
-  }
+  const problem = bucketNameProblem(value)
+  if (problem !== undefined) throw new InputError(Input.Bucket, problem)
   return value
 }
 
-/**
- * A prefix is a folder: surrounding slashes are dropped. The bucket root must be asked for
- * explicitly with `/`, so an unset variable in `prefix: ${{ vars.X }}` cannot turn a sync with
- * delete into one against the whole bucket.
- */
+/** `/` is the bucket root; see normalisePrefix. */
 export function parsePrefix(value: string): string {
-  if (hasControlCharacter(value)) {
-    throw new InputError(
-      Input.Prefix,
-      `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
-    )
-  }
-  const trimmed = value.trim()
-  if (/^\/+$/.test(trimmed)) return ''
-  const prefix = trimmed.replace(/^\/+|\/+$/g, '')
-  const segments = prefix.split('/')
-  if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-    throw new InputError(
-      Input.Prefix,
-      `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
-    )
-  }
-  if (prefix.includes('\\')) {
-    throw new InputError(
-      Input.Prefix,
-      `'${escapeText(value)}' contains a backslash; S3 folders are separated by /`
-    )
-  }
-  return prefix
+  const result = normalisePrefix(value)
+  if ('problem' in result) throw new InputError(Input.Prefix, result.problem)
+  return result.prefix
 }
 
 function patternsInput(name: string): string[] {

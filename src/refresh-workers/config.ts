@@ -1,6 +1,6 @@
 import { InputError } from '../common/errors.js'
 import { escapeText, hasControlCharacter } from '../common/untrusted.js'
-import { parseBucket, parsePrefix } from '../deploy-dags/settings.js'
+import { bucketNameProblem, normalisePrefix } from '../common/s3-location.js'
 
 /**
  * A problem with the function's own environment. It is the operator's to fix, never the
@@ -77,9 +77,9 @@ type Environment = Record<string, string | undefined>
 /** Reads and checks the whole configuration; the first problem found is thrown as a ConfigError. */
 export function readConfig(env: Environment = process.env): RefreshConfig {
   const mode = readMode(env)
-  const bucket = rewrap(Env.Bucket, () => parseBucket(required(env, Env.Bucket)))
+  const bucket = readBucket(env)
   // As in deploy-dags, an empty prefix reads as unset (`dags`): the root is asked for with `/`.
-  const prefix = rewrap(Env.Prefix, () => parsePrefix(value(env, Env.Prefix) ?? 'dags'))
+  const prefix = readPrefix(env)
   const deadlineMarginMs = readMarginSeconds(env) * 1000
   const common = { bucket, prefix, deadlineMarginMs }
   if (mode === 'efs') {
@@ -125,17 +125,17 @@ function required(env: Environment, name: string): string {
   return text
 }
 
-/** deploy-dags' checks name its inputs; here the same rule is reported against the variable. */
-function rewrap<T>(name: string, read: () => T): T {
-  try {
-    return read()
-  } catch (error) {
-    if (error instanceof ConfigError) throw error
-    if (error instanceof InputError) {
-      throw new ConfigError(name, error.message.slice(error.input.length + 2))
-    }
-    throw error
-  }
+function readBucket(env: Environment): string {
+  const bucket = required(env, Env.Bucket)
+  const problem = bucketNameProblem(bucket)
+  if (problem !== undefined) throw new ConfigError(Env.Bucket, problem)
+  return bucket
+}
+
+function readPrefix(env: Environment): string {
+  const result = normalisePrefix(value(env, Env.Prefix) ?? 'dags')
+  if ('problem' in result) throw new ConfigError(Env.Prefix, result.problem)
+  return result.prefix
 }
 
 function readMode(env: Environment): Mode {
