@@ -231,6 +231,32 @@ describe('the worker sync script', () => {
     expect(statSync(join(folder, 'a.py')).ino).toBe(before.ino)
   })
 
+  it('syncs the bucket root, and fails in one line on bad settings or a missing bucket', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'root.py', Body: 'r\n' }))
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sub/nested.py', Body: 'n\n' }))
+    const root = sync(bucket, folder, { SYNC_PREFIX: '' })
+    expect(root.code).toBe(0)
+    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+
+    const oneLine = (run: SyncRun) => run.stderr.trim().split('\n')
+    expect(oneLine(sync(bucket, 'relative/dags'))).toEqual([
+      'sync-dags: SYNC_DAG_FOLDER must be an absolute path'
+    ])
+    expect(oneLine(sync(bucket, folder, { SYNC_PREFIX: 'dags/' }))).toEqual([
+      "sync-dags: SYNC_PREFIX must be '' for the bucket root, or a folder without leading or trailing /"
+    ])
+    const missing = sync(`${bucket}-missing`, folder, { SYNC_PREFIX: '' })
+    expect(missing.code).toBe(1)
+    expect(oneLine(missing)).toHaveLength(1)
+    expect(missing.stderr).toMatch(
+      /^sync-dags: cannot list s3:\/\/worker-.*-missing\/: .*NoSuchBucket/
+    )
+    // Nothing was removed because the listing failed.
+    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+  })
+
   it('fails naming a tampered object and leaves the old file in place', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()

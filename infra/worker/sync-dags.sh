@@ -33,6 +33,9 @@ case "$folder" in
 esac
 folder=${folder%/}
 [ -n "$folder" ] || fail "SYNC_DAG_FOLDER must not be /"
+case "${SYNC_PREFIX:-}" in
+  /* | */) fail "SYNC_PREFIX must be '' for the bucket root, or a folder without leading or trailing /" ;;
+esac
 lock_wait=${SYNC_LOCK_WAIT:-600}
 case "$lock_wait" in
   '' | *[!0-9]*) fail "SYNC_LOCK_WAIT must be a whole number of seconds" ;;
@@ -79,6 +82,10 @@ def shown(text):
 def die(reason):
     print("sync-dags: " + reason, file=sys.stderr)
     sys.exit(1)
+
+
+# Whatever goes wrong, the caller reads one line on stderr.
+sys.excepthook = lambda kind, error, trace: die("unexpected %s: %s" % (kind.__name__, shown(str(error))))
 
 
 def aws(*args):
