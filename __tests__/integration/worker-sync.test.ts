@@ -42,7 +42,8 @@ interface SyncRun {
     downloaded: number
     deleted: number
     unchanged: number
-    failed: string[]
+    failed: number
+    failedKeys: string[]
     hashes: Record<string, string | null>
   }
 }
@@ -169,7 +170,8 @@ describe('the worker sync script', () => {
       downloaded: 6,
       deleted: 0,
       unchanged: 0,
-      failed: [],
+      failed: 0,
+      failedKeys: [],
       hashes: {
         'etl_daily.py': sha256(dagTree['etl_daily.py']),
         'sql/deep/load.sql': sha256(dagTree['sql/deep/load.sql']),
@@ -257,6 +259,28 @@ describe('the worker sync script', () => {
     expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
   })
 
+  it('caps the lines per file so that the result line stays within what SSM returns', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await Promise.all(
+      Array.from({ length: 130 }, (_, n) =>
+        s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: `dags/many/dag_${n}.py`, Body: `${n}\n` })
+        )
+      )
+    )
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    expect(lines.filter((line) => line.startsWith('downloaded '))).toHaveLength(100)
+    expect(lines.slice(-3)).toEqual([
+      '... and 30 more lines like these',
+      '130 downloaded, 0 deleted, 0 unchanged, 0 failed',
+      expect.stringMatching(/^SYNC-RESULT \{"deleted": 0, "downloaded": 130, /)
+    ])
+    expect(Object.keys(tree(folder))).toHaveLength(130)
+  })
+
   it('fails naming a tampered object and leaves the old file in place', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()
@@ -273,7 +297,7 @@ describe('the worker sync script', () => {
       'sync-dags: 1 key(s) not synced, the first "dags/etl_daily.py"'
     ])
     expect(run.stdout).toContain('failed "dags/etl_daily.py": its bytes differ from the SHA-256')
-    expect(run.result?.failed).toEqual(['dags/etl_daily.py'])
+    expect(run.result).toMatchObject({ failed: 1, failedKeys: ['dags/etl_daily.py'] })
     expect(tree(folder)).toEqual(dagTree)
   })
 
@@ -340,7 +364,7 @@ describe('the worker sync script', () => {
     expect(rerun.code).toBe(0)
     expect(rerun.stdout).toContain('removed the stale temporary file')
     // Left-overs are cleared, not counted as deletes of DAG files.
-    expect(rerun.result).toMatchObject({ deleted: 0, failed: [] })
+    expect(rerun.result).toMatchObject({ deleted: 0, failed: 0 })
     expect(staleTemporaries(folder)).toEqual([])
     expect(tree(folder)).toEqual(dagTree)
   })

@@ -12,7 +12,8 @@
 #   SYNC_LOCK_WAIT     optional: seconds to wait for a concurrent run on this worker (default 600)
 #
 # Output: one line per change, then a last line `SYNC-RESULT <json>` with
-# {"downloaded":n,"deleted":n,"unchanged":n,"failed":[...],"hashes":{path:sha256|null}}.
+# {"downloaded":n,"deleted":n,"unchanged":n,"failed":n,"failedKeys":[the first 20],
+#  "hashes":{path:sha256|null}}. The lines before it are capped (SSM keeps 24,000 characters).
 # Exit status 0 when the folder equals the prefix; otherwise 1 with a one-line reason on stderr.
 #
 # Needs bash, coreutils, flock (util-linux), python3 (standard library only) and the AWS CLI
@@ -79,6 +80,19 @@ def shown(text):
     return json.dumps(text)
 
 
+# SSM returns only the first 24,000 characters of a command's output: the lines per file are capped
+# so that the summary and the SYNC-RESULT line always fit behind them.
+DETAIL_LINES = 100
+detail_lines = 0
+
+
+def detail(line):
+    global detail_lines
+    detail_lines += 1
+    if detail_lines <= DETAIL_LINES:
+        print(line)
+
+
 def die(reason):
     print("sync-dags: " + reason, file=sys.stderr)
     sys.exit(1)
@@ -143,7 +157,7 @@ for root, dirs, files in os.walk(folder):
     for name in files:
         if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
             os.unlink(os.path.join(root, name))
-            print("removed the stale temporary file " + shown(os.path.relpath(os.path.join(root, name), folder)))
+            detail("removed the stale temporary file " + shown(os.path.relpath(os.path.join(root, name), folder)))
 
 try:
     args = ["s3api", "list-objects-v2", "--bucket", bucket, "--output", "json"]
@@ -165,7 +179,7 @@ for item in listing.get("Contents") or []:
     reason = unsafe(path)
     if reason is not None:
         failed.append(key)
-        print("refused the key %s: %s" % (shown(key), reason))
+        detail("refused the key %s: %s" % (shown(key), reason))
         continue
     objects[path] = key
 
@@ -216,7 +230,7 @@ for path in sorted(objects):
         os.close(handle)
     except (OSError, RuntimeError) as error:
         failed.append(key)
-        print("failed %s: %s" % (shown(key), error))
+        detail("failed %s: %s" % (shown(key), error))
         continue
     try:
         aws("s3api", "get-object", "--bucket", bucket, "--key", key, temporary)
@@ -230,14 +244,14 @@ for path in sorted(objects):
         os.chmod(temporary, 0o644)
         os.replace(temporary, local)
         downloaded += 1
-        print("downloaded " + shown(path))
+        detail("downloaded " + shown(path))
     except (OSError, RuntimeError) as error:
         try:
             os.unlink(temporary)
         except OSError:
             pass
         failed.append(key)
-        print("failed %s: %s" % (shown(key), error))
+        detail("failed %s: %s" % (shown(key), error))
 
 # Deletes: every local file no object stands for, then the folders that leaves empty. A run that
 # refused a key still deletes: a refused key is never a file here.
@@ -248,7 +262,7 @@ for root, dirs, files in os.walk(folder, topdown=False):
         if path not in objects:
             os.unlink(full)
             deleted += 1
-            print("deleted " + shown(path))
+            detail("deleted " + shown(path))
     for name in dirs:
         full = os.path.join(root, name)
         if os.path.islink(full):
@@ -256,7 +270,7 @@ for root, dirs, files in os.walk(folder, topdown=False):
             if path not in objects:
                 os.unlink(full)
                 deleted += 1
-                print("deleted " + shown(path))
+                detail("deleted " + shown(path))
             continue
         try:
             os.rmdir(full)
@@ -267,8 +281,17 @@ hashes = {}
 for path in report_paths:
     hashes[path] = None if unsafe(path) is not None else local_file_hash(os.path.join(folder, path))
 
+if detail_lines > DETAIL_LINES:
+    print("... and %d more lines like these" % (detail_lines - DETAIL_LINES))
 print("%d downloaded, %d deleted, %d unchanged, %d failed" % (downloaded, deleted, unchanged, len(failed)))
-result = {"downloaded": downloaded, "deleted": deleted, "unchanged": unchanged, "failed": failed, "hashes": hashes}
+result = {
+    "downloaded": downloaded,
+    "deleted": deleted,
+    "unchanged": unchanged,
+    "failed": len(failed),
+    "failedKeys": failed[:20],
+    "hashes": hashes,
+}
 print("SYNC-RESULT " + json.dumps(result, sort_keys=True))
 sys.stdout.flush()
 if failed:
