@@ -110,7 +110,8 @@ def aws(*args):
     result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if result.returncode != 0:
         last = result.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise RuntimeError(last[-1] if last else "aws exited with %d" % result.returncode)
+        # The CLI's message may quote the server's answer: foreign text, shown escaped.
+        raise RuntimeError(shown(last[-1]) if last else "aws exited with %d" % result.returncode)
     return result.stdout
 
 
