@@ -1,0 +1,391 @@
+// The worker-refresh document's script (infra/worker/sync-dags.sh), run with bash and the AWS CLI
+// against a real moto_server, into a temporary folder standing in for a worker's DAG folder. The
+// bucket is filled by the bundled deploy-dags action, as a deploy would.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative } from 'node:path'
+import { startMoto, type Moto } from '../../test-support/moto.mjs'
+import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
+import {
+  createBucket,
+  credentials,
+  proxyFor,
+  removeWorkspaces,
+  s3For,
+  stopProxies,
+  workspaceWith
+} from './helpers.js'
+
+const script = join(process.cwd(), 'infra/worker/sync-dags.sh')
+// One runtime is enough to fill the bucket; the deploy-dags tests cover the others.
+const [runtime] = nodeRuntimes()
+
+interface SyncRun {
+  code: number | null
+  stdout: string
+  stderr: string
+  result?: {
+    downloaded: number
+    deleted: number
+    unchanged: number
+    failed: number
+    failedKeys: string[]
+    hashes: Record<string, string | null>
+  }
+}
+
+let moto: Moto
+let s3: S3Client
+const folders: string[] = []
+beforeAll(async () => {
+  // No silent skip: the script needs the AWS CLI, which .ci/run installs when it is missing.
+  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0)
+    throw new Error(
+      'the AWS CLI (aws) is not on the PATH; .ci/run installs it into .cache/moto-venv'
+    )
+  moto = await startMoto()
+  s3 = s3For(moto.endpoint)
+})
+afterAll(async () => {
+  removeWorkspaces()
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true })
+  await stopProxies()
+  s3?.destroy()
+  await moto?.stop()
+})
+
+function workerFolder(): string {
+  const root = mkdtempSync(join(tmpdir(), 'worker-'))
+  folders.push(root)
+  return join(root, 'dags')
+}
+
+function syncEnv(bucket: string, folder: string, extra: Record<string, string> = {}) {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    ...credentials,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    SYNC_BUCKET: bucket,
+    SYNC_PREFIX: 'dags',
+    SYNC_DAG_FOLDER: folder,
+    SYNC_ENDPOINT_URL: moto.endpoint,
+    ...extra
+  }
+}
+
+function parse(stdout: string, stderr: string, code: number | null): SyncRun {
+  const line = stdout.split('\n').find((text) => text.startsWith('SYNC-RESULT '))
+  return {
+    code,
+    stdout,
+    stderr,
+    result: line === undefined ? undefined : JSON.parse(line.slice('SYNC-RESULT '.length))
+  }
+}
+
+function sync(bucket: string, folder: string, extra: Record<string, string> = {}): SyncRun {
+  const run = spawnSync('bash', [script], {
+    env: syncEnv(bucket, folder, extra),
+    encoding: 'utf8',
+    timeout: 120_000
+  })
+  return parse(run.stdout, run.stderr, run.status)
+}
+
+/** Every file under `root`, path -> content (hidden ones included). */
+function tree(root: string): Record<string, string> {
+  const files: Record<string, string> = {}
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) walk(full)
+      else files[relative(root, full)] = readFileSync(full, 'utf8')
+    }
+  }
+  walk(root)
+  return files
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+
+const dagTree = {
+  'etl_daily.py': 'from airflow import DAG\n# daily v1\n',
+  '.airflowignore': 'helpers/\n',
+  'helpers/common.py': 'def helper():\n    return 1\n',
+  'sql/deep/load.sql': 'insert into t select 1;\n',
+  'reports/q1 summary+draft.sql': 'select 2;\n',
+  'reports/ünïcode_dag.py': '# ünïcode\n'
+}
+
+function checkout(files: Record<string, string>): string {
+  return workspaceWith(
+    Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
+  )
+}
+
+async function deploy(bucket: string, files: Record<string, string>): Promise<void> {
+  const run = await runAction({
+    action: 'deploy-dags',
+    node: runtime?.path,
+    workspace: checkout(files),
+    env: credentials,
+    inputs: { bucket, 'endpoint-url': moto.endpoint }
+  })
+  if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
+}
+
+const staleTemporaries = (folder: string) =>
+  Object.keys(tree(folder)).filter((path) => /(^|\/)\.sync-dags\.[^/]*\.tmp$/.test(path))
+
+describe('the worker sync script', () => {
+  it('converges adds, nested folders, same-size edits and deletes by content, and reports hashes', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, dagTree)
+
+    const first = sync(bucket, folder, {
+      SYNC_REPORT_PATHS: 'etl_daily.py\nsql/deep/load.sql\nmissing.py'
+    })
+    expect(first.stderr).toBe('')
+    expect(first.code).toBe(0)
+    expect(tree(folder)).toEqual(dagTree)
+    expect(first.result).toEqual({
+      downloaded: 6,
+      deleted: 0,
+      unchanged: 0,
+      failed: 0,
+      failedKeys: [],
+      hashes: {
+        'etl_daily.py': sha256(dagTree['etl_daily.py']),
+        'sql/deep/load.sql': sha256(dagTree['sql/deep/load.sql']),
+        'missing.py': null
+      }
+    })
+
+    // A same-size edit, with the worker's copy made newer than the object: content decides.
+    const edited = { ...dagTree, 'etl_daily.py': 'from airflow import DAG\n# daily v2\n' }
+    expect(edited['etl_daily.py'].length).toBe(dagTree['etl_daily.py'].length)
+    await deploy(bucket, edited)
+    const future = new Date(Date.now() + 3_600_000)
+    utimesSync(join(folder, 'etl_daily.py'), future, future)
+    const before = statSync(join(folder, 'helpers/common.py'))
+    const second = sync(bucket, folder, { SYNC_REPORT_PATHS: 'etl_daily.py' })
+    expect(second.code).toBe(0)
+    expect(tree(folder)).toEqual(edited)
+    expect(second.result).toMatchObject({ downloaded: 1, deleted: 0, unchanged: 5 })
+    expect(second.result?.hashes).toEqual({ 'etl_daily.py': sha256(edited['etl_daily.py']) })
+    const after = statSync(join(folder, 'helpers/common.py'))
+    expect({ ino: after.ino, mtime: after.mtimeMs }).toEqual({
+      ino: before.ino,
+      mtime: before.mtimeMs
+    })
+
+    // A delete; the folder it empties goes too.
+    const smaller: Record<string, string> = { ...edited }
+    delete smaller['sql/deep/load.sql']
+    await deploy(bucket, smaller)
+    const third = sync(bucket, folder, { SYNC_REPORT_PATHS: 'sql/deep/load.sql\netl_daily.py' })
+    expect(third.code).toBe(0)
+    expect(tree(folder)).toEqual(smaller)
+    expect(readdirSync(folder)).not.toContain('sql')
+    expect(third.result).toMatchObject({ downloaded: 0, deleted: 1, unchanged: 5 })
+    expect(third.result?.hashes).toEqual({
+      'sql/deep/load.sql': null,
+      'etl_daily.py': sha256(edited['etl_daily.py'])
+    })
+
+    // Files the deploy never wrote are removed; a rerun changes nothing.
+    writeFileSync(join(folder, 'stray.py'), 'print(1)\n')
+    expect(sync(bucket, folder).result).toMatchObject({ downloaded: 0, deleted: 1 })
+    expect(sync(bucket, folder).result).toMatchObject({ downloaded: 0, deleted: 0, unchanged: 5 })
+    expect(tree(folder)).toEqual(smaller)
+  })
+
+  it('downloads and compares objects the manifest does not know, keeping equal files untouched', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/a.py', Body: 'a = 1\n' }))
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/sub/', Body: '' }))
+    const first = sync(bucket, folder)
+    expect(first.code).toBe(0)
+    expect(first.stdout).toContain('no readable manifest')
+    expect(tree(folder)).toEqual({ 'a.py': 'a = 1\n' })
+    const before = statSync(join(folder, 'a.py'))
+    const second = sync(bucket, folder)
+    expect(second.result).toMatchObject({ downloaded: 0, unchanged: 1 })
+    expect(statSync(join(folder, 'a.py')).ino).toBe(before.ino)
+  })
+
+  it('syncs the bucket root, and fails in one line on bad settings or a missing bucket', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'root.py', Body: 'r\n' }))
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sub/nested.py', Body: 'n\n' }))
+    const root = sync(bucket, folder, { SYNC_PREFIX: '' })
+    expect(root.code).toBe(0)
+    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+
+    const oneLine = (run: SyncRun) => run.stderr.trim().split('\n')
+    expect(oneLine(sync(bucket, 'relative/dags'))).toEqual([
+      'sync-dags: SYNC_DAG_FOLDER must be an absolute path'
+    ])
+    expect(oneLine(sync(bucket, folder, { SYNC_PREFIX: 'dags/' }))).toEqual([
+      "sync-dags: SYNC_PREFIX must be '' for the bucket root, or a folder without leading or trailing /"
+    ])
+    const missing = sync(`${bucket}-missing`, folder, { SYNC_PREFIX: '' })
+    expect(missing.code).toBe(1)
+    expect(oneLine(missing)).toHaveLength(1)
+    expect(missing.stderr).toMatch(
+      /^sync-dags: cannot list s3:\/\/worker-.*-missing\/: .*NoSuchBucket/
+    )
+    // Nothing was removed because the listing failed.
+    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+  })
+
+  it('caps the lines per file so that the result line stays within what SSM returns', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await Promise.all(
+      Array.from({ length: 130 }, (_, n) =>
+        s3.send(
+          new PutObjectCommand({ Bucket: bucket, Key: `dags/many/dag_${n}.py`, Body: `${n}\n` })
+        )
+      )
+    )
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    expect(lines.filter((line) => line.startsWith('downloaded '))).toHaveLength(100)
+    expect(lines.slice(-3)).toEqual([
+      '... and 30 more lines like these',
+      '130 downloaded, 0 deleted, 0 unchanged, 0 failed',
+      expect.stringMatching(/^SYNC-RESULT \{"deleted": 0, "downloaded": 130, /)
+    ])
+    expect(Object.keys(tree(folder))).toHaveLength(130)
+  })
+
+  it('fails naming a tampered object and leaves the old file in place', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, dagTree)
+    expect(sync(bucket, folder).code).toBe(0)
+    // The next deploy's manifest names new bytes; the object then holds others.
+    await deploy(bucket, { ...dagTree, 'etl_daily.py': '# v2\n' })
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'dags/etl_daily.py', Body: 'import evil\n' })
+    )
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split('\n')).toEqual([
+      'sync-dags: 1 key(s) not synced, the first "dags/etl_daily.py"'
+    ])
+    expect(run.stdout).toContain('failed "dags/etl_daily.py": its bytes differ from the SHA-256')
+    expect(run.result).toMatchObject({ failed: 1, failedKeys: ['dags/etl_daily.py'] })
+    expect(tree(folder)).toEqual(dagTree)
+  })
+
+  it('refuses keys that are unsafe as paths, naming them escaped, and syncs the rest', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    for (const key of ['dags/ok.py', 'dags/bad\tname.py', 'dags/a//b.py', 'dags/../up.py'])
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x = 1\n' }))
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain(
+      'refused the key "dags/bad\\tname.py": it holds a control character'
+    )
+    expect(run.stdout).toContain('refused the key "dags/a//b.py"')
+    expect(run.stdout).toContain('refused the key "dags/../up.py"')
+    expect(run.stderr).toContain('3 key(s) not synced')
+    expect(tree(folder)).toEqual({ 'ok.py': 'x = 1\n' })
+  })
+
+  it('never writes through a link in the DAG folder that leads outside it', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    const outside = join(dirname(folder), 'outside')
+    mkdirSync(outside)
+    mkdirSync(folder)
+    symlinkSync(outside, join(folder, 'linked'))
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/linked/x.py', Body: 'x\n' }))
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(1)
+    expect(run.stdout).toContain(
+      'failed "dags/linked/x.py": its folder leads outside the DAG folder'
+    )
+    expect(readdirSync(outside)).toEqual([])
+  })
+
+  it('converges after a run killed mid-download, leaving no temporary file', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, dagTree)
+    let release = () => {}
+    const released = new Promise<void>((resolve) => (release = resolve))
+    let seen = () => {}
+    const held = new Promise<void>((resolve) => (seen = resolve))
+    const proxy = await proxyFor(moto.endpoint, {
+      hold: ({ method, url }) => {
+        if (method !== 'GET' || !url.includes('reports/')) return undefined
+        seen()
+        return released
+      }
+    })
+    const child = spawn('bash', [script], {
+      env: syncEnv(bucket, folder, { SYNC_ENDPOINT_URL: proxy.url }),
+      detached: true,
+      stdio: 'ignore'
+    })
+    const exited = new Promise((resolve) => child.once('exit', resolve))
+    await held
+    process.kill(-(child.pid as number), 'SIGKILL')
+    await exited
+    release()
+    expect(staleTemporaries(folder).length).toBeGreaterThan(0)
+
+    const rerun = sync(bucket, folder)
+    expect(rerun.code).toBe(0)
+    expect(rerun.stdout).toContain('removed the stale temporary file')
+    // Left-overs are cleared, not counted as deletes of DAG files.
+    expect(rerun.result).toMatchObject({ deleted: 0, failed: 0 })
+    expect(staleTemporaries(folder)).toEqual([])
+    expect(tree(folder)).toEqual(dagTree)
+  })
+
+  it('lets two runs on one worker take turns, both converging', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, dagTree)
+    const runOne = () =>
+      new Promise<SyncRun>((resolve) => {
+        const child = spawn('bash', [script], { env: syncEnv(bucket, folder) })
+        let stdout = ''
+        let stderr = ''
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()))
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+        child.once('close', (code) => resolve(parse(stdout, stderr, code)))
+      })
+    const [one, two] = await Promise.all([runOne(), runOne()])
+    expect([one.code, two.code]).toEqual([0, 0])
+    expect((one.result?.downloaded ?? 0) + (two.result?.downloaded ?? 0)).toBe(6)
+    expect(tree(folder)).toEqual(dagTree)
+    expect(staleTemporaries(folder)).toEqual([])
+  })
+})

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Converges a worker's DAG folder to an S3 prefix written by deploy-dags: full sync with deletes,
+# decided by content (SHA-256), never by mtime. Run by the worker-refresh SSM document.
+#
+# Inputs, all from the environment (typed document parameters, never shell text):
+#   SYNC_BUCKET        the DAG bucket
+#   SYNC_PREFIX        the prefix, '' for the bucket root, else without a trailing slash
+#   SYNC_DAG_FOLDER    the DAG folder, an absolute path
+#   SYNC_REPORT_PATHS  optional: newline-separated paths (relative to the prefix) to report the
+#                      SHA-256 of after the sync, null when absent
+#   SYNC_ENDPOINT_URL  optional: an S3 endpoint other than AWS's
+#   SYNC_LOCK_WAIT     optional: seconds to wait for a concurrent run on this worker (default 600)
+#
+# Output: one line per change, then a last line `SYNC-RESULT <json>` with
+# {"downloaded":n,"deleted":n,"unchanged":n,"failed":n,"failedKeys":[the first 20],
+#  "hashes":{path:sha256|null}}. The lines before it are capped (SSM keeps 24,000 characters).
+# Exit status 0 when the folder equals the prefix; otherwise 1 with a one-line reason on stderr.
+#
+# Needs bash, coreutils, flock (util-linux), python3 (standard library only) and the AWS CLI
+# (v1 or v2: only `aws s3api list-objects-v2` and `aws s3api get-object` are used).
+set -euo pipefail
+
+fail() {
+  echo "sync-dags: $*" >&2
+  exit 1
+}
+
+bucket=${SYNC_BUCKET:-}
+folder=${SYNC_DAG_FOLDER:-}
+[ -n "$bucket" ] || fail "SYNC_BUCKET is empty; set it to the DAG bucket"
+case "$folder" in
+  /*) ;;
+  *) fail "SYNC_DAG_FOLDER must be an absolute path" ;;
+esac
+folder=${folder%/}
+[ -n "$folder" ] || fail "SYNC_DAG_FOLDER must not be /"
+case "${SYNC_PREFIX:-}" in
+  /* | */) fail "SYNC_PREFIX must be '' for the bucket root, or a folder without leading or trailing /" ;;
+esac
+lock_wait=${SYNC_LOCK_WAIT:-600}
+case "$lock_wait" in
+  '' | *[!0-9]*) fail "SYNC_LOCK_WAIT must be a whole number of seconds" ;;
+esac
+command -v aws >/dev/null 2>&1 || fail "the AWS CLI (aws) is not on the PATH"
+command -v python3 >/dev/null 2>&1 || fail "python3 is not on the PATH"
+command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not on the PATH"
+
+mkdir -p -- "$folder"
+# The lock sits next to the folder, not inside it: a deploy and a scale-out on one worker take
+# turns, so the temporary files a run finds are always those of an interrupted run.
+lock="$(dirname -- "$folder")/.$(basename -- "$folder").sync-dags.lock"
+exec 9>>"$lock"
+flock -w "$lock_wait" 9 || fail "another sync of $folder still runs after ${lock_wait}s"
+
+export SYNC_DAG_FOLDER="$folder"
+exec python3 - <<'PYTHON'
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+MANIFEST_NAME = ".deploy-dags-manifest.json"
+TEMP_PREFIX = ".sync-dags."
+TEMP_SUFFIX = ".tmp"
+
+bucket = os.environ["SYNC_BUCKET"]
+prefix = os.environ.get("SYNC_PREFIX", "")
+folder = os.environ["SYNC_DAG_FOLDER"]
+endpoint = os.environ.get("SYNC_ENDPOINT_URL", "")
+report_paths = [p for p in os.environ.get("SYNC_REPORT_PATHS", "").split("\n") if p != ""]
+base = prefix + "/" if prefix else ""
+# AWS CLI v2 would page its output through `less` when it thinks a person reads it.
+os.environ["AWS_PAGER"] = ""
+
+
+def shown(text):
+    """Foreign text (keys, paths) for a log line: quoted, control characters escaped."""
+    return json.dumps(text)
+
+
+# SSM returns only the first 24,000 characters of a command's output: the lines per file are capped
+# so that the summary and the SYNC-RESULT line always fit behind them.
+DETAIL_LINES = 100
+detail_lines = 0
+
+
+def detail(line):
+    global detail_lines
+    detail_lines += 1
+    if detail_lines <= DETAIL_LINES:
+        print(line)
+
+
+def die(reason):
+    print("sync-dags: " + reason, file=sys.stderr)
+    sys.exit(1)
+
+
+# Whatever goes wrong, the caller reads one line on stderr.
+sys.excepthook = lambda kind, error, trace: die("unexpected %s: %s" % (kind.__name__, shown(str(error))))
+
+
+def aws(*args):
+    command = ["aws"]
+    if endpoint:
+        command += ["--endpoint-url", endpoint]
+    command += list(args)
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if result.returncode != 0:
+        last = result.stderr.decode("utf-8", "replace").strip().splitlines()
+        # The CLI's message may quote the server's answer: foreign text, shown escaped.
+        raise RuntimeError(shown(last[-1]) if last else "aws exited with %d" % result.returncode)
+    return result.stdout
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def unsafe(path):
+    """Why a key's path below the prefix cannot be a file in the folder, or None."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "it holds a control character"
+    if path.startswith("/"):
+        return "it is absolute"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        return "it has an empty, '.' or '..' segment"
+    if any(part.startswith(TEMP_PREFIX) and part.endswith(TEMP_SUFFIX) for part in parts):
+        return "it has the name of this script's temporary files"
+    return None
+
+
+def local_file_hash(path):
+    """SHA-256 of a regular file (not a link), or None."""
+    try:
+        if not os.path.isfile(path) or os.path.islink(path):
+            return None
+        return sha256_of(path)
+    except OSError:
+        return None
+
+
+def inside_folder(directory):
+    real_folder = os.path.realpath(folder)
+    real = os.path.realpath(directory)
+    return real == real_folder or real.startswith(real_folder + os.sep)
+
+
+# Temporary files left by an interrupted run; the lock says no other run owns them.
+for root, dirs, files in os.walk(folder):
+    for name in files:
+        if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+            os.unlink(os.path.join(root, name))
+            detail("removed the stale temporary file " + shown(os.path.relpath(os.path.join(root, name), folder)))
+
+try:
+    args = ["s3api", "list-objects-v2", "--bucket", bucket, "--output", "json"]
+    if base:
+        args += ["--prefix", base]
+    listing_text = aws(*args).decode("utf-8").strip()
+except (RuntimeError, UnicodeDecodeError) as error:
+    die("cannot list s3://%s/%s: %s" % (bucket, base, error))
+listing = json.loads(listing_text) if listing_text else {}
+objects = {}
+failed = []
+for item in listing.get("Contents") or []:
+    key = item["Key"]
+    if not key.startswith(base) or key.endswith("/"):
+        continue
+    path = key[len(base):]
+    if path == MANIFEST_NAME:
+        continue
+    reason = unsafe(path)
+    if reason is not None:
+        failed.append(key)
+        detail("refused the key %s: %s" % (shown(key), reason))
+        continue
+    objects[path] = key
+
+manifest = {}
+with tempfile.TemporaryDirectory() as scratch:
+    target = os.path.join(scratch, "manifest.json")
+    try:
+        aws("s3api", "get-object", "--bucket", bucket, "--key", base + MANIFEST_NAME, target)
+        with open(target, "rb") as stream:
+            document = json.loads(stream.read().decode("utf-8"))
+        if document.get("format") == 1 and isinstance(document.get("objects"), dict):
+            manifest = document["objects"]
+        else:
+            print("the manifest has an unknown format; every object is compared after download")
+    except (RuntimeError, ValueError, OSError, AttributeError):
+        print("no readable manifest; every object is compared after download")
+
+
+def known_sha256(path):
+    """What deploy-dags wrote: an object whose bytes differ was changed under it, or tampered."""
+    entry = manifest.get(path)
+    if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+        return None
+    return entry["sha256"].lower()
+
+
+downloaded = unchanged = deleted = 0
+for path in sorted(objects):
+    key = objects[path]
+    local = os.path.join(folder, path)
+    expected = known_sha256(path)
+    current = local_file_hash(local)
+    if expected is not None and current == expected:
+        unchanged += 1
+        continue
+    directory = os.path.dirname(local)
+    try:
+        # A link in the way must not make this write, or the folders it creates, land elsewhere.
+        existing = directory
+        while not os.path.lexists(existing):
+            existing = os.path.dirname(existing)
+        if not inside_folder(existing):
+            raise RuntimeError("its folder leads outside the DAG folder")
+        os.makedirs(directory, exist_ok=True)
+        if os.path.isdir(local) and not os.path.islink(local):
+            raise RuntimeError("a folder of that name is in the way")
+        handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+        os.close(handle)
+    except (OSError, RuntimeError) as error:
+        failed.append(key)
+        detail("failed %s: %s" % (shown(key), error))
+        continue
+    try:
+        aws("s3api", "get-object", "--bucket", bucket, "--key", key, temporary)
+        actual = sha256_of(temporary)
+        if expected is not None and actual != expected:
+            raise RuntimeError("its bytes differ from the SHA-256 the manifest recorded (changed or tampered)")
+        if actual == current:
+            os.unlink(temporary)
+            unchanged += 1
+            continue
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, local)
+        downloaded += 1
+        detail("downloaded " + shown(path))
+    except (OSError, RuntimeError) as error:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        failed.append(key)
+        detail("failed %s: %s" % (shown(key), error))
+
+# Deletes: every local file no object stands for, then the folders that leaves empty. A run that
+# refused a key still deletes: a refused key is never a file here.
+for root, dirs, files in os.walk(folder, topdown=False):
+    for name in files:
+        full = os.path.join(root, name)
+        path = os.path.relpath(full, folder).replace(os.sep, "/")
+        if path not in objects:
+            os.unlink(full)
+            deleted += 1
+            detail("deleted " + shown(path))
+    for name in dirs:
+        full = os.path.join(root, name)
+        if os.path.islink(full):
+            path = os.path.relpath(full, folder).replace(os.sep, "/")
+            if path not in objects:
+                os.unlink(full)
+                deleted += 1
+                detail("deleted " + shown(path))
+            continue
+        try:
+            os.rmdir(full)
+        except OSError:
+            pass
+
+hashes = {}
+for path in report_paths:
+    hashes[path] = None if unsafe(path) is not None else local_file_hash(os.path.join(folder, path))
+
+if detail_lines > DETAIL_LINES:
+    print("... and %d more lines like these" % (detail_lines - DETAIL_LINES))
+print("%d downloaded, %d deleted, %d unchanged, %d failed" % (downloaded, deleted, unchanged, len(failed)))
+result = {
+    "downloaded": downloaded,
+    "deleted": deleted,
+    "unchanged": unchanged,
+    "failed": len(failed),
+    "failedKeys": failed[:20],
+    "hashes": hashes,
+}
+print("SYNC-RESULT " + json.dumps(result, sort_keys=True))
+sys.stdout.flush()
+if failed:
+    die("%d key(s) not synced, the first %s" % (len(failed), shown(failed[0])))
+PYTHON
