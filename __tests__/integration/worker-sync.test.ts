@@ -18,6 +18,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
+import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import {
@@ -209,6 +210,14 @@ describe('the worker sync script', () => {
     expect(third.result?.hashes).toEqual({
       'sql/deep/load.sql': null,
       'etl_daily.py': sha256(edited['etl_daily.py'])
+    })
+    // The refresh function reads the same line into what it verifies against the manifest.
+    expect(parseSyncReport(third.stdout)).toMatchObject({
+      deleted: 1,
+      hashes: new Map([
+        ['etl_daily.py', sha256(edited['etl_daily.py'])],
+        ['sql/deep/load.sql', null]
+      ])
     })
 
     // Files the deploy never wrote are removed; a rerun changes nothing.
