@@ -3,14 +3,7 @@
 // that drop special bits, every form of host-fingerprints against a server with two host keys,
 // what a remote host says kept out of workflow commands, and the sweep-only mode.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
-import {
-  AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
-  CreateVpcCommand,
-  DescribeSecurityGroupRulesCommand,
-  EC2Client,
-  type Tag
-} from '@aws-sdk/client-ec2'
+import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { execFileSync } from 'node:child_process'
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -19,6 +12,7 @@ import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
 import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
+import { createGroup, earlierRunTags, ingressRuleIds, ruleWith } from './security-groups.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -52,26 +46,7 @@ afterAll(async () => {
   await moto?.stop()
 })
 
-let groupCounter = 0
-async function createGroup(): Promise<string> {
-  const group = await ec2.send(
-    new CreateSecurityGroupCommand({
-      GroupName: `hardening-${++groupCounter}`,
-      Description: 'app servers',
-      VpcId: vpcId
-    })
-  )
-  return group.GroupId!
-}
-
-async function ingressRuleIds(groupId: string): Promise<string[]> {
-  const { SecurityGroupRules = [] } = await ec2.send(
-    new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] })
-  )
-  return SecurityGroupRules.filter((rule) => !rule.IsEgress)
-    .map((rule) => rule.SecurityGroupRuleId!)
-    .sort()
-}
+const newGroup = () => createGroup(ec2, vpcId, 'hardening')
 
 const hostKey = (type: string, of: Sshd = server) => {
   const found = of.hostKeys.find((k) => k.type === type)
@@ -134,7 +109,7 @@ describe('uploads and special mode bits', () => {
   it('a setuid file arrives without the bit, owned by the remote user', async () => {
     const target = join(remoteRoot, `plain-${Date.now()}`)
     const run = await deploy(
-      baseInputs(await createGroup(), { upload: `app:${target}`, script: `${target}/bin/tool` }),
+      baseInputs(await newGroup(), { upload: `app:${target}`, script: `${target}/bin/tool` }),
       { workspace: setuidWorkspace() }
     )
     expect(run.errors).toEqual([])
@@ -149,7 +124,7 @@ describe('uploads and special mode bits', () => {
   it('keeps setuid and sticky bits with keep-special-bits', async () => {
     const target = join(remoteRoot, `kept-${Date.now()}`)
     const run = await deploy(
-      baseInputs(await createGroup(), {
+      baseInputs(await newGroup(), {
         upload: `app:${target}`,
         script: 'true',
         'keep-special-bits': 'true'
@@ -184,7 +159,7 @@ describe('host-fingerprints against a server with an ed25519 and an RSA host key
     // Counted from here: starting the server connected once to see it listen.
     const before = connectionsSeen(twoKeys)
     const run = await deploy(
-      baseInputs(await createGroup(), {
+      baseInputs(await newGroup(), {
         hosts: `127.0.0.1:${twoKeys.port}`,
         'known-hosts': '',
         'host-fingerprints': fingerprints,
@@ -231,7 +206,7 @@ describe('host-fingerprints against a server with an ed25519 and an RSA host key
 
     // The field is a host: the same line for another port pins nothing for this server.
     const elsewhere = await deploy(
-      baseInputs(await createGroup(), {
+      baseInputs(await newGroup(), {
         hosts: `127.0.0.1:${twoKeys.port}`,
         'known-hosts': '',
         'host-fingerprints': rsaLine!.replace(`]:${twoKeys.port} `, ']:2222 '),
@@ -303,7 +278,7 @@ describe('what the remote host says', () => {
     })
     try {
       const run = await deploy(
-        baseInputs(await createGroup(), {
+        baseInputs(await newGroup(), {
           hosts: `127.0.0.1:${hostile.port}`,
           'known-hosts': hostile.knownHosts,
           upload: `app:${join(remoteRoot, 'never')}`
@@ -324,7 +299,7 @@ describe('what the remote host says', () => {
   })
 
   it('the summary names the port the rule opened', async () => {
-    const run = await deploy(baseInputs(await createGroup(), { script: 'true' }))
+    const run = await deploy(baseInputs(await newGroup(), { script: 'true' }))
     expect(run.errors).toEqual([])
     expect(run.summary).toContain(`was allowed on port ${server.port} through 1 rule(s)`)
     expect(run.summary).not.toContain('port 22 ')
@@ -334,7 +309,7 @@ describe('what the remote host says', () => {
 describe('the ip input', () => {
   it('an IPv4-mapped address opens a /32 for its IPv4 address, which the connection matches', async () => {
     const run = await deploy(
-      baseInputs(await createGroup(), { ip: '::ffff:203.0.113.10', script: 'echo reached' })
+      baseInputs(await newGroup(), { ip: '::ffff:203.0.113.10', script: 'echo reached' })
     )
     expect(run.errors).toEqual([])
     expect(run.stdout).toContain('reached')
@@ -344,47 +319,30 @@ describe('the ip input', () => {
   })
 
   it('a reserved 240.0.0.0/4 address is refused before any AWS request', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const run = await deploy(baseInputs(groupId, { ip: '240.0.0.1', script: 'true' }))
     expect(run.exitCode).toBe(1)
     expect(run.errors[0]).toContain("ip: '240.0.0.1' is reserved (240.0.0.0/4)")
-    expect(await ingressRuleIds(groupId)).toEqual([])
+    expect(await ingressRuleIds(ec2, groupId)).toEqual([])
   })
 })
 
 describe('sweep-only', () => {
-  /** An ingress rule with `tags`, as a deploy of this pack (or someone else) left it. */
-  async function ruleWith(groupId: string, cidr: string, tags: Tag[]): Promise<string> {
-    const { SecurityGroupRules } = await ec2.send(
-      new AuthorizeSecurityGroupIngressCommand({
-        GroupId: groupId,
-        IpPermissions: [
-          { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr }] }
-        ],
-        TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tags }]
-      })
-    )
-    return SecurityGroupRules![0]!.SecurityGroupRuleId!
-  }
-  const ours = (createdAt: Date, ttlSeconds: number): Tag[] => [
-    { Key: 'managed-by', Value: 'airflow-aws-deploy-actions/ephemeral-sg-ssh' },
-    { Key: 'deploy-session', Value: 'an-earlier-run' },
-    { Key: 'created-at', Value: createdAt.toISOString() },
-    { Key: 'expires-at', Value: new Date(createdAt.getTime() + ttlSeconds * 1000).toISOString() },
-    { Key: 'repository', Value: 'octo-org/app' },
-    { Key: 'run-id', Value: '900' },
-    { Key: 'run-attempt', Value: '1' }
-  ]
-
   it('revokes only the expired rule of this pack, with no IP lookup and no SSH', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const leaked = await ruleWith(
+      ec2,
       groupId,
       '198.51.100.1/32',
-      ours(new Date(Date.now() - 86_400_000), 3600)
+      earlierRunTags(new Date(Date.now() - 86_400_000), 3600, '900')
     )
-    const fresh = await ruleWith(groupId, '198.51.100.2/32', ours(new Date(), 21600))
-    const foreign = await ruleWith(groupId, '198.51.100.3/32', [
+    const fresh = await ruleWith(
+      ec2,
+      groupId,
+      '198.51.100.2/32',
+      earlierRunTags(new Date(), 21600, '901')
+    )
+    const foreign = await ruleWith(ec2, groupId, '198.51.100.3/32', [
       { Key: 'managed-by', Value: 'someone-else' },
       { Key: 'expires-at', Value: '2020-01-01T00:00:00.000Z' }
     ])
@@ -397,7 +355,7 @@ describe('sweep-only', () => {
     })
     expect(run.errors).toEqual([])
     expect(run.exitCode).toBe(0)
-    expect(await ingressRuleIds(groupId)).toEqual([fresh, foreign].sort())
+    expect(await ingressRuleIds(ec2, groupId)).toEqual([fresh, foreign].sort())
     expect(run.outputs['swept-rule-ids']).toBe(leaked)
     expect(run.stdout).toContain(`Closed ${leaked} in ${groupId}, expired `)
     expect(run.summary).toContain('### Expired deploy rules swept')
@@ -408,7 +366,7 @@ describe('sweep-only', () => {
   })
 
   it('says so when nothing had expired', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const run = await deploy({
       'sweep-only': 'true',
       'security-group-ids': groupId,

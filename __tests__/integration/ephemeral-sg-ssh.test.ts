@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import {
   AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
   CreateVpcCommand,
   DescribeSecurityGroupRulesCommand,
   EC2Client
@@ -31,6 +30,7 @@ import {
   type Sshd
 } from '../../test-support/sshd.mjs'
 import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
+import { createGroup } from './security-groups.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -68,17 +68,7 @@ afterAll(async () => {
   await moto?.stop()
 })
 
-let groupCounter = 0
-async function createGroup(): Promise<string> {
-  const group = await ec2.send(
-    new CreateSecurityGroupCommand({
-      GroupName: `app-${++groupCounter}`,
-      Description: 'app servers',
-      VpcId: vpcId
-    })
-  )
-  return group.GroupId!
-}
+const newGroup = () => createGroup(ec2, vpcId)
 
 /** Every rule of a group, as comparable text: the group must end exactly as it began. */
 async function rulesOf(groupId: string): Promise<string[]> {
@@ -149,7 +139,7 @@ function everythingVisible(run: ActionRun): Record<string, string> {
 
 describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) => {
   it('opens the group to the runner only, uploads, runs the script, and leaves the group as it found it', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const target = join(remoteRoot, `app-${Date.now()}`)
     const workspace = workspaceWith({
@@ -200,7 +190,7 @@ const scriptRunning = (stdout: string) => /script-running$/m.test(stdout)
 
 describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the script fails: the exit code is reported and the step fails', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const run = await deploy(
       baseInputs(groupId, { script: 'echo about to fail\nfalse\necho never' })
@@ -213,7 +203,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('when the host key is wrong: no retry, a clear message', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const impostor = await startSshd({ authorizedKeys: [key.publicKey] })
     try {
@@ -239,7 +229,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('when the main step is killed outright: the post step closes the rule', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
       signalWhen: { signal: 'SIGKILL', when: scriptRunning }
@@ -253,7 +243,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('when the main step gets SIGTERM: it closes the rule itself before exiting', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
       signalWhen: { signal: 'SIGTERM', when: scriptRunning }
@@ -268,7 +258,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('when the run is cancelled (SIGINT, then SIGTERM)', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
       cancelWhen: scriptRunning
@@ -283,7 +273,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('keeps an identical rule that already existed, and never revokes it', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     await ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
         GroupId: groupId,
@@ -308,7 +298,7 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   })
 
   it('warns when the identical rule belongs to another run of this action', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     await ec2.send(
       new AuthorizeSecurityGroupIngressCommand({
         GroupId: groupId,
@@ -396,7 +386,7 @@ describe('ephemeral-sg-ssh input checks', () => {
 
 describe('ephemeral-sg-ssh behaviour', () => {
   it('keeps the key and passphrase out of every log, output and state, and forwards nothing from its own environment', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const run = await deploy(
       baseInputs(groupId, {
         'private-key': encryptedKey.privateKey,
@@ -420,7 +410,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('does not hang on a background process the script leaves running', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const pidFile = join(remoteRoot, `background-${groupId}.pids`)
     // The second one keeps the script's output open. Both outlive the step, which proves it did
     // not wait for them; had it waited, command-timeout would have failed it first.
@@ -442,7 +432,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('negotiates only the pinned key type on a server that offers several', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const rsaOnly = server.knownHosts.split('\n').find((line) => line.includes('ssh-rsa'))!
     const run = await deploy(baseInputs(groupId, { 'known-hosts': rsaOnly, script: 'echo ok' }))
     expect(run.errors).toEqual([])
@@ -450,7 +440,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('accepts fingerprints instead of known_hosts lines', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const ecdsa = server.hostKeys.find((k) => k.type === 'ecdsa')!
     const run = await deploy(
       baseInputs(groupId, {
@@ -463,7 +453,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('without host keys and with insecure-skip-host-key-check: warns and goes on', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const run = await deploy(
       baseInputs(groupId, {
         'known-hosts': '',
@@ -476,7 +466,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('runs every host, labels their output, and fails when one fails', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const second = await startSshd({ authorizedKeys: [key.publicKey] })
     try {
       const run = await deploy(
@@ -504,8 +494,8 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('opens every group, for an IPv6 address with a /128 rule, and closes them all', async () => {
-    const first = await createGroup()
-    const second = await createGroup()
+    const first = await newGroup()
+    const second = await newGroup()
     const before = [await rulesOf(first), await rulesOf(second)]
     const run = await deploy(
       baseInputs(`${first}, ${second}`, { ip: '2001:db8::7', script: 'true' })
@@ -522,7 +512,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('one host after the other, stopping at the first failure with fail-fast', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const second = await startSshd({ authorizedKeys: [key.publicKey] })
     try {
       const run = await deploy(
@@ -548,7 +538,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('stops a script that outlives command-timeout', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const pidFile = join(remoteRoot, `timeout-${groupId}.pid`)
     // The script's own process sleeps far longer than any test may take: the step can only have
@@ -572,7 +562,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('retries the connection until the server answers (rule propagation)', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     // Host keys and port are made now; the server starts only once the action has been refused
     // and says it will retry, as a host does that the new rule does not reach yet.
     const prepared = await prepareSshd({ authorizedKeys: [key.publicKey] })
@@ -603,7 +593,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('reaches a private server through a verified jump host', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const bastion = await startSshd({ authorizedKeys: [key.publicKey], allowTcpForwarding: true })
     try {
       const inputs = baseInputs(groupId, {
@@ -630,7 +620,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('sweeps rules it left in earlier runs once they outlive rule-ttl, and nothing else', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const tagged = async (
       cidr: string,
       createdAt: string,
@@ -670,7 +660,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
   })
 
   it('leaves nothing of its own under RUNNER_TEMP', async () => {
-    const groupId = await createGroup()
+    const groupId = await newGroup()
     const run = await deploy(baseInputs(groupId, { script: 'true' }), { keepFiles: true })
     expect(run.exitCode).toBe(0)
     expect(existsSync(run.runnerTemp) ? readdirSync(run.runnerTemp) : []).toEqual([])

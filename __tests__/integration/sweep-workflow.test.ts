@@ -2,14 +2,7 @@
 // configure-aws-credentials is the stand-in that points the job at moto_server, and the pack's
 // action is the committed bundle in sweep-only mode.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import {
-  AuthorizeSecurityGroupIngressCommand,
-  CreateSecurityGroupCommand,
-  CreateVpcCommand,
-  DescribeSecurityGroupRulesCommand,
-  EC2Client,
-  type Tag
-} from '@aws-sdk/client-ec2'
+import { CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -17,6 +10,7 @@ import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { packResolver, type CredentialsRequest } from '../../test-support/pack-uses.mjs'
 import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { runWorkflow } from '../../test-support/workflow.mjs'
+import { createGroup, earlierRunTags, ingressRuleIds, ruleWith } from './security-groups.js'
 
 const repo = resolve(import.meta.dirname, '..', '..')
 const [node24] = nodeRuntimes()
@@ -44,56 +38,7 @@ afterAll(async () => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true })
 })
 
-let groupCounter = 0
-async function createGroup(): Promise<string> {
-  const { GroupId } = await ec2.send(
-    new CreateSecurityGroupCommand({
-      GroupName: `bastion-${++groupCounter}`,
-      Description: 'bastion',
-      VpcId: vpcId
-    })
-  )
-  return GroupId!
-}
-
-/** An ingress rule for `cidr` on port 22 with `tags`, as a deploy or someone else left it. */
-async function ruleWith(groupId: string, cidr: string, tags: Tag[]): Promise<string> {
-  const { SecurityGroupRules } = await ec2.send(
-    new AuthorizeSecurityGroupIngressCommand({
-      GroupId: groupId,
-      IpPermissions: [
-        { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr }] }
-      ],
-      ...(tags.length > 0
-        ? { TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tags }] }
-        : {})
-    })
-  )
-  return SecurityGroupRules![0]!.SecurityGroupRuleId!
-}
-
-/** Tags as a deploy of this pack writes them (rules.ts ruleTags), created at `createdAt`. */
-const deployTags = (createdAt: Date, ttlSeconds: number, runId: string): Tag[] => [
-  { Key: 'managed-by', Value: 'airflow-aws-deploy-actions/ephemeral-sg-ssh' },
-  { Key: 'deploy-session', Value: `session-${runId}` },
-  { Key: 'created-at', Value: createdAt.toISOString() },
-  {
-    Key: 'expires-at',
-    Value: new Date(createdAt.getTime() + ttlSeconds * 1000).toISOString()
-  },
-  { Key: 'repository', Value: 'octo-org/app' },
-  { Key: 'run-id', Value: runId },
-  { Key: 'run-attempt', Value: '1' }
-]
-
-async function ruleIds(groupId: string): Promise<string[]> {
-  const { SecurityGroupRules = [] } = await ec2.send(
-    new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] })
-  )
-  return SecurityGroupRules.filter((rule) => !rule.IsEgress)
-    .map((rule) => rule.SecurityGroupRuleId!)
-    .sort()
-}
+const newGroup = () => createGroup(ec2, vpcId, 'bastion')
 
 /** The example caller as a user copies it, pointed at `groupId`. */
 function exampleCaller(groupId: string): string {
@@ -134,14 +79,20 @@ describe('examples/workflows/sweep-rules.yml', () => {
   test.each(['schedule', 'workflow_dispatch'])(
     'on %s, closes only the expired rule of this pack and reports it',
     async (event) => {
-      const groupId = await createGroup()
+      const groupId = await newGroup()
       const leaked = await ruleWith(
+        ec2,
         groupId,
         '198.51.100.1/32',
-        deployTags(new Date(Date.now() - 7 * 3600_000), 3600, '41')
+        earlierRunTags(new Date(Date.now() - 7 * 3600_000), 3600, '41')
       )
-      const fresh = await ruleWith(groupId, '198.51.100.2/32', deployTags(new Date(), 21600, '42'))
-      const foreign = await ruleWith(groupId, '198.51.100.3/32', [
+      const fresh = await ruleWith(
+        ec2,
+        groupId,
+        '198.51.100.2/32',
+        earlierRunTags(new Date(), 21600, '42')
+      )
+      const foreign = await ruleWith(ec2, groupId, '198.51.100.3/32', [
         { Key: 'created-at', Value: '2020-01-01T00:00:00.000Z' }
       ])
       const { result, requests } = await runSweep(exampleCaller(groupId), event)
@@ -155,7 +106,7 @@ describe('examples/workflows/sweep-rules.yml', () => {
           keyId: ''
         }
       ])
-      expect(await ruleIds(groupId)).toEqual([fresh, foreign].sort())
+      expect(await ingressRuleIds(ec2, groupId)).toEqual([fresh, foreign].sort())
       const sweep = result.jobs.sweep!
       expect(sweep.steps.sweep?.outputs['swept-rule-ids']).toBe(leaked)
       expect(sweep.summary).toContain(`| \`${leaked}\` | \`${groupId}\` | expired `)
@@ -165,11 +116,16 @@ describe('examples/workflows/sweep-rules.yml', () => {
   )
 
   test('a group with nothing expired: nothing closed, and the summary says so', async () => {
-    const groupId = await createGroup()
-    const fresh = await ruleWith(groupId, '198.51.100.2/32', deployTags(new Date(), 21600, '43'))
+    const groupId = await newGroup()
+    const fresh = await ruleWith(
+      ec2,
+      groupId,
+      '198.51.100.2/32',
+      earlierRunTags(new Date(), 21600, '43')
+    )
     const { result } = await runSweep(exampleCaller(groupId), 'schedule')
     expect(result.result).toBe('success')
-    expect(await ruleIds(groupId)).toEqual([fresh])
+    expect(await ingressRuleIds(ec2, groupId)).toEqual([fresh])
     expect(result.jobs.sweep?.steps.sweep?.outputs['swept-rule-ids']).toBe('')
     expect(result.jobs.sweep?.summary).toContain(
       `No rule of this action had expired in \`${groupId}\`; nothing was closed.`

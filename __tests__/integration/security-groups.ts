@@ -1,0 +1,63 @@
+// Security groups and rules in moto's EC2, as the ephemeral-sg-ssh tests arrange them.
+import {
+  AuthorizeSecurityGroupIngressCommand,
+  CreateSecurityGroupCommand,
+  DescribeSecurityGroupRulesCommand,
+  type EC2Client,
+  type Tag
+} from '@aws-sdk/client-ec2'
+import { ruleTags } from '../../src/ephemeral-sg-ssh/rules.js'
+
+let groupCounter = 0
+
+/** A new group in `vpcId`; names only need to differ within the VPC. */
+export async function createGroup(ec2: EC2Client, vpcId: string, name = 'app'): Promise<string> {
+  const { GroupId } = await ec2.send(
+    new CreateSecurityGroupCommand({
+      GroupName: `${name}-${++groupCounter}`,
+      Description: 'app servers',
+      VpcId: vpcId
+    })
+  )
+  return GroupId!
+}
+
+/** The ids of a group's ingress rules, sorted. */
+export async function ingressRuleIds(ec2: EC2Client, groupId: string): Promise<string[]> {
+  const { SecurityGroupRules = [] } = await ec2.send(
+    new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] })
+  )
+  return SecurityGroupRules.filter((rule) => !rule.IsEgress)
+    .map((rule) => rule.SecurityGroupRuleId!)
+    .sort()
+}
+
+/** An ingress rule for `cidr` on port 22 with `tags`, as a deploy or someone else left it. */
+export async function ruleWith(
+  ec2: EC2Client,
+  groupId: string,
+  cidr: string,
+  tags: Tag[]
+): Promise<string> {
+  const { SecurityGroupRules } = await ec2.send(
+    new AuthorizeSecurityGroupIngressCommand({
+      GroupId: groupId,
+      IpPermissions: [
+        { IpProtocol: 'tcp', FromPort: 22, ToPort: 22, IpRanges: [{ CidrIp: cidr }] }
+      ],
+      ...(tags.length > 0
+        ? { TagSpecifications: [{ ResourceType: 'security-group-rule', Tags: tags }] }
+        : {})
+    })
+  )
+  return SecurityGroupRules![0]!.SecurityGroupRuleId!
+}
+
+/** The tags a deploy of run `runId` wrote on its rule, created at `createdAt` (rules.ts). */
+export const earlierRunTags = (createdAt: Date, ttlSeconds: number, runId: string): Tag[] =>
+  ruleTags(
+    { repository: 'octo-org/app', runId, runAttempt: '1' },
+    createdAt,
+    ttlSeconds,
+    `session-${runId}`
+  )
