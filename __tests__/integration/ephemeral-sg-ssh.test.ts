@@ -188,6 +188,25 @@ describe.each(nodeRuntimes())('ephemeral-sg-ssh under $label', ({ path: node }) 
 /** The remote script has printed its first line: the rule is open and the step is mid-deploy. */
 const scriptRunning = (stdout: string) => /script-running$/m.test(stdout)
 
+/** Ends a process a remote script recorded in `pidFile`, if it still runs. */
+function stopRemote(pidFile: string): void {
+  if (!existsSync(pidFile)) return
+  const pid = Number(readFileSync(pidFile, 'utf8').trim())
+  if (isRunning(pid)) process.kill(pid, 'SIGKILL')
+}
+
+/**
+ * A remote script that says `script-running` and then runs until the test stops it: the step can
+ * only end through the signal the test sends on that line, never by the script finishing first.
+ */
+function heldScript(name: string): { script: string; stop: () => void } {
+  const pidFile = join(remoteRoot, `${name}.pid`)
+  return {
+    script: `echo $$ > ${pidFile}\necho script-running\nexec sleep infinity`,
+    stop: () => stopRemote(pidFile)
+  }
+}
+
 describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the script fails: the exit code is reported and the step fails', async () => {
     const groupId = await newGroup()
@@ -231,9 +250,10 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the main step is killed outright: the post step closes the rule', async () => {
     const groupId = await newGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+    const held = heldScript(`killed-${groupId}`)
+    const run = await deploy(baseInputs(groupId, { script: held.script }), {
       signalWhen: { signal: 'SIGKILL', when: scriptRunning }
-    })
+    }).finally(held.stop)
     expect(run.signal).toBe('SIGKILL')
     expect(run.state.rules).toMatch(/sgr-/)
     expect(run.state.revoked).toBeUndefined()
@@ -245,9 +265,10 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the main step gets SIGTERM: it closes the rule itself before exiting', async () => {
     const groupId = await newGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+    const held = heldScript(`sigterm-${groupId}`)
+    const run = await deploy(baseInputs(groupId, { script: held.script }), {
       signalWhen: { signal: 'SIGTERM', when: scriptRunning }
-    })
+    }).finally(held.stop)
     expect(run.exitCode).toBe(1)
     expect(run.warnings).toEqual([
       expect.stringContaining('SIGTERM received: closing the security groups')
@@ -260,9 +281,10 @@ describe('ephemeral-sg-ssh failures leave the group as they found it', () => {
   it('when the run is cancelled (SIGINT, then SIGTERM)', async () => {
     const groupId = await newGroup()
     const before = await rulesOf(groupId)
-    const run = await deploy(baseInputs(groupId, { script: 'echo script-running; sleep 30' }), {
+    const held = heldScript(`cancelled-${groupId}`)
+    const run = await deploy(baseInputs(groupId, { script: held.script }), {
       cancelWhen: scriptRunning
-    })
+    }).finally(held.stop)
     expect(run.status).toBe('cancelled')
     // The cancel came while the script ran, with the rule open.
     expect(run.stdout).toMatch(/script-running$/m)
@@ -416,7 +438,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
     // not wait for them; had it waited, command-timeout would have failed it first.
     const run = await deploy(
       baseInputs(groupId, {
-        script: `nohup sleep 120 >/dev/null 2>&1 &\necho $! > ${pidFile}\nsleep 120 &\necho $! >> ${pidFile}\necho detached`,
+        script: `nohup sleep infinity >/dev/null 2>&1 &\necho $! > ${pidFile}\nsleep infinity &\necho $! >> ${pidFile}\necho detached`,
         'command-timeout': '30'
       })
     )
@@ -541,15 +563,14 @@ describe('ephemeral-sg-ssh behaviour', () => {
     const groupId = await newGroup()
     const before = await rulesOf(groupId)
     const pidFile = join(remoteRoot, `timeout-${groupId}.pid`)
-    // The script's own process sleeps far longer than any test may take: the step can only have
-    // ended through the timeout.
+    // The script's own process runs until the test stops it: the step can only have ended
+    // through the timeout.
     const run = await deploy(
       baseInputs(groupId, {
-        script: `echo $$ > ${pidFile}\necho waiting\nexec sleep 600`,
+        script: `echo $$ > ${pidFile}\necho waiting\nexec sleep infinity`,
         'command-timeout': '2'
       })
     )
-    const pid = Number(readFileSync(pidFile, 'utf8').trim())
     try {
       expect(run.exitCode).toBe(1)
       expect(run.stdout).toMatch(/waiting$/m)
@@ -557,7 +578,7 @@ describe('ephemeral-sg-ssh behaviour', () => {
       expect(await rulesOf(groupId)).toEqual(before)
     } finally {
       // The step is done; what it started on the server must not outlive the test either.
-      if (isRunning(pid)) process.kill(pid, 'SIGKILL')
+      stopRemote(pidFile)
     }
   })
 
