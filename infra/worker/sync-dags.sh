@@ -13,7 +13,10 @@
 #
 # Output: one line per change, then a last line `SYNC-RESULT <json>` with
 # {"downloaded":n,"deleted":n,"unchanged":n,"failed":n,"failedKeys":[the first 20],
-#  "hashes":{path:sha256|null}}. The lines before it are capped (SSM keeps 24,000 characters).
+#  "hashes":{path:sha256|null},"tree":{"files":n,"sha256":digest}}. The tree digest covers every
+# file the folder holds after the run: SHA-256 over "<path>\0<sha256>\n" lines in UTF-8 byte order
+# of the path, the same digest the refresh function computes from the manifest (see tree.ts).
+# The lines before it are capped (SSM keeps 24,000 characters).
 # Exit status 0 when the folder equals the prefix; otherwise 1 with a one-line reason on stderr.
 #
 # Needs bash, coreutils, flock (util-linux), python3 (standard library only) and the AWS CLI
@@ -208,11 +211,15 @@ def known_sha256(path):
 
 
 downloaded = unchanged = deleted = 0
+# SHA-256 of the files this run hashed or wrote, so the tree digest reads each file once.
+known = {}
 for path in sorted(objects):
     key = objects[path]
     local = os.path.join(folder, path)
     expected = known_sha256(path)
     current = local_file_hash(local)
+    if current is not None:
+        known[path] = current
     if expected is not None and current == expected:
         unchanged += 1
         continue
@@ -244,6 +251,7 @@ for path in sorted(objects):
             continue
         os.chmod(temporary, 0o644)
         os.replace(temporary, local)
+        known[path] = actual
         downloaded += 1
         detail("downloaded " + shown(path))
     except (OSError, RuntimeError) as error:
@@ -278,6 +286,25 @@ for root, dirs, files in os.walk(folder, topdown=False):
         except OSError:
             pass
 
+def tree_digest():
+    """Every entry the folder holds, a link or other non-file as such, so no difference hides."""
+    lines = []
+    for root, dirs, files in os.walk(folder):
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            full = os.path.join(root, name)
+            path = os.path.relpath(full, folder).replace(os.sep, "/")
+            if os.path.islink(full) or not os.path.isfile(full):
+                digest = "not-a-file"
+            else:
+                digest = known.get(path) or sha256_of(full)
+            lines.append((path.encode("utf-8", "surrogateescape"), digest))
+    lines.sort()
+    total = hashlib.sha256()
+    for path, digest in lines:
+        total.update(path + b"\0" + digest.encode("ascii") + b"\n")
+    return {"files": len(lines), "sha256": total.hexdigest()}
+
+
 hashes = {}
 for path in report_paths:
     hashes[path] = None if unsafe(path) is not None else local_file_hash(os.path.join(folder, path))
@@ -292,6 +319,7 @@ result = {
     "failed": len(failed),
     "failedKeys": failed[:20],
     "hashes": hashes,
+    "tree": tree_digest(),
 }
 print("SYNC-RESULT " + json.dumps(result, sort_keys=True))
 sys.stdout.flush()

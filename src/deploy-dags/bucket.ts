@@ -19,7 +19,13 @@ import { errorMessage } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
-import { newManifest, type Manifest, type ManifestEntry, type RemoteObject } from './plan.js'
+import {
+  newManifest,
+  parseManifestDocument,
+  type Manifest,
+  type ManifestDocument,
+  type RemoteObject
+} from './plan.js'
 import type { HashedFile } from './selection.js'
 
 export function createS3Client(target: AwsTarget, concurrency: number): S3Client {
@@ -101,11 +107,6 @@ export async function objectSha256(s3: S3Client, bucket: string, key: string): P
   return hash.digest('hex')
 }
 
-interface ManifestDocument {
-  format: 1
-  objects: Manifest
-}
-
 /** Reads the manifest; a missing or unreadable one is an empty cache, not an error. */
 export async function readManifest(
   s3: S3Client,
@@ -114,19 +115,9 @@ export async function readManifest(
 ): Promise<{ manifest: Manifest; problem?: string }> {
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    const text = (await response.Body?.transformToString('utf-8')) ?? ''
-    const document = JSON.parse(text) as Partial<ManifestDocument>
-    if (
-      document.format !== 1 ||
-      typeof document.objects !== 'object' ||
-      document.objects === null
-    ) {
+    const manifest = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '')
+    if (manifest === undefined)
       return { manifest: newManifest(), problem: 'unknown manifest format' }
-    }
-    const manifest = newManifest()
-    for (const [path, entry] of Object.entries(document.objects)) {
-      if (isManifestEntry(entry)) manifest[path] = entry
-    }
     return { manifest }
   } catch (error) {
     // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
@@ -135,17 +126,6 @@ export async function readManifest(
       return { manifest: newManifest() }
     return { manifest: newManifest(), problem: errorMessage(error) }
   }
-}
-
-function isManifestEntry(value: unknown): value is ManifestEntry {
-  const entry = value as ManifestEntry
-  return (
-    typeof entry === 'object' &&
-    entry !== null &&
-    typeof entry.sha256 === 'string' &&
-    typeof entry.etag === 'string' &&
-    typeof entry.size === 'number'
-  )
 }
 
 export interface Encryption {

@@ -32,6 +32,53 @@ export function manifestEntry(manifest: Manifest, path: string): ManifestEntry |
   return Object.hasOwn(manifest, path) ? manifest[path] : undefined
 }
 
+/** The manifest object as stored: the format, then the entries by path. */
+export interface ManifestDocument {
+  format: 1
+  objects: Manifest
+}
+
+/**
+ * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
+ * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
+ * nothing, so their files are compared by content.
+ */
+export function parseManifestDocument(text: string): Manifest | undefined {
+  let document: Partial<ManifestDocument>
+  try {
+    document = JSON.parse(text) as Partial<ManifestDocument>
+  } catch {
+    return undefined
+  }
+  if (
+    typeof document !== 'object' ||
+    document === null ||
+    document.format !== 1 ||
+    typeof document.objects !== 'object' ||
+    document.objects === null ||
+    Array.isArray(document.objects)
+  ) {
+    return undefined
+  }
+  const manifest = newManifest()
+  for (const [path, entry] of Object.entries(document.objects)) {
+    if (isManifestEntry(entry)) manifest[path] = entry
+  }
+  return manifest
+}
+
+function isManifestEntry(value: unknown): value is ManifestEntry {
+  const entry = value as ManifestEntry
+  return (
+    typeof entry === 'object' &&
+    entry !== null &&
+    typeof entry.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(entry.sha256) &&
+    typeof entry.etag === 'string' &&
+    typeof entry.size === 'number'
+  )
+}
+
 export type UploadReason = 'new' | 'modified' | 'forced' | 'unverified' | 'drift'
 
 export interface PlannedUpload {

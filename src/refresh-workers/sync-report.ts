@@ -1,4 +1,5 @@
 import { escapeText } from '../common/untrusted.js'
+import type { TreeDigest } from './tree.js'
 
 /**
  * What infra/worker/sync-dags.sh reports on a worker, from the last line of its output that starts
@@ -13,6 +14,8 @@ export interface SyncReport {
   /** The first keys that did not sync, at most 20, as the script lists them. */
   failedKeys: string[]
   hashes: Map<string, string | null>
+  /** The digest of everything the folder holds after the run. */
+  tree: TreeDigest
 }
 
 export const SYNC_RESULT_MARKER = 'SYNC-RESULT '
@@ -68,12 +71,26 @@ export function parseSyncReport(output: string): SyncReport | { problem: string 
     }
     reported.set(path, hash)
   }
+  const tree = fields.tree
+  if (
+    typeof tree !== 'object' ||
+    tree === null ||
+    !Number.isSafeInteger((tree as Record<string, unknown>).files) ||
+    ((tree as Record<string, unknown>).files as number) < 0 ||
+    !/^[0-9a-f]{64}$/.test(String((tree as Record<string, unknown>).sha256))
+  ) {
+    return { problem: "the SYNC-RESULT line's tree is not a file count with a SHA-256" }
+  }
   return {
     downloaded: fields.downloaded as number,
     deleted: fields.deleted as number,
     unchanged: fields.unchanged as number,
     failed: fields.failed as number,
     failedKeys: failedKeys as string[],
-    hashes: reported
+    hashes: reported,
+    tree: {
+      files: (tree as Record<string, unknown>).files as number,
+      sha256: (tree as Record<string, unknown>).sha256 as string
+    }
   }
 }

@@ -10,6 +10,7 @@ const report = (fields: Record<string, unknown>) =>
     failed: 0,
     failedKeys: [],
     hashes: {},
+    tree: { files: 3, sha256: SHA_A },
     ...fields
   })}`
 
@@ -30,7 +31,8 @@ describe('parseSyncReport', () => {
       hashes: new Map([
         ['a.py', SHA_A],
         ['gone.py', null]
-      ])
+      ]),
+      tree: { files: 3, sha256: SHA_A }
     })
   })
 
@@ -54,7 +56,10 @@ describe('parseSyncReport', () => {
     [report({ failedKeys: [3] }), 'failedKeys is not a list'],
     [report({ hashes: [] }), 'hashes is not an object'],
     [report({ hashes: { 'a.py': 'abc' } }), "hash for 'a.py' is not a SHA-256"],
-    [report({ hashes: { 'x\n::warning::y': 'abc' } }), "hash for 'x\\n:\\x3awarning:\\x3ay'"]
+    [report({ hashes: { 'x\n::warning::y': 'abc' } }), "hash for 'x\\n:\\x3awarning:\\x3ay'"],
+    [report({ tree: undefined }), 'tree is not a file count'],
+    [report({ tree: { files: -1, sha256: SHA_A } }), 'tree is not a file count'],
+    [report({ tree: { files: 2, sha256: 'A'.repeat(64) } }), 'tree is not a file count']
   ])('refuses %j: %s', (output, problem) => {
     const parsed = parseSyncReport(output)
     expect('problem' in parsed ? parsed.problem : 'parsed').toContain(problem)

@@ -1,0 +1,73 @@
+import { byText } from '../common/compare.js'
+import type { SsmConfig } from './config.js'
+
+/**
+ * The worker-sync SSM document (built into infra/refresh-workers.yaml around
+ * infra/worker/sync-dags.sh) takes these typed parameters. Free-form values travel base64-encoded
+ * and are checked by the document's allowedPattern, so no value, wherever it came from, is ever
+ * read as shell text on a worker.
+ */
+export const DocumentParameter = {
+  /** The bucket name as it is (bucket names hold no quote or blank). */
+  Bucket: 'Bucket',
+  /** base64 of the prefix ('' for the bucket root gives ''). */
+  Prefix: 'Prefix',
+  /** base64 of the DAG folder's absolute path. */
+  DagFolder: 'DagFolder',
+  /** base64 of the newline-separated paths, relative to the prefix, to report the SHA-256 of. */
+  ReportPaths: 'ReportPaths',
+  /** base64 of the command that starts a worker, run after a successful sync; '' runs nothing. */
+  StartCommand: 'StartCommand'
+} as const
+
+/** The document's allowedPattern for every base64 parameter. */
+export const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$'
+/** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
+export const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$'
+
+/**
+ * Longest ReportPaths value sent, in base64 characters. It keeps the command small, and the
+ * hashes the worker prints for them (a path and 64 hex digits each) well inside the 24,000
+ * characters of output SSM keeps.
+ */
+export const REPORT_PATHS_LIMIT = 6000
+
+export const encode = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
+
+/**
+ * The paths to ask a worker about: as many of `paths` (sorted, without repeats, none holding a
+ * line break) as fit in REPORT_PATHS_LIMIT. The worker's tree digest covers every file; these
+ * give the per-file verdicts named in a failure.
+ */
+export function reportPathsFitting(paths: readonly string[]): string[] {
+  const chosen: string[] = []
+  let bytes = 0
+  for (const path of [...new Set(paths)].sort(byText)) {
+    if (/[\r\n]/.test(path)) continue
+    const size = Buffer.byteLength(path, 'utf8') + (chosen.length === 0 ? 0 : 1)
+    // base64 is 4 characters for every 3 bytes, rounded up.
+    if (Math.ceil((bytes + size) / 3) * 4 > REPORT_PATHS_LIMIT) break
+    chosen.push(path)
+    bytes += size
+  }
+  return chosen
+}
+
+/** SendCommand's Parameters for a sync of one or more workers. */
+export function documentParameters(
+  config: SsmConfig,
+  reportPaths: readonly string[],
+  startWorker: boolean
+): Record<string, string[]> {
+  return {
+    [DocumentParameter.Bucket]: [config.bucket],
+    [DocumentParameter.Prefix]: [encode(config.prefix)],
+    [DocumentParameter.DagFolder]: [encode(config.workerDagFolder)],
+    [DocumentParameter.ReportPaths]: [encode(reportPaths.join('\n'))],
+    [DocumentParameter.StartCommand]: [
+      startWorker && config.workerStartCommand !== undefined
+        ? encode(config.workerStartCommand)
+        : ''
+    ]
+  }
+}
