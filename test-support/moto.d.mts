@@ -4,4 +4,4 @@ export interface Moto {
   stop(): Promise<void>
 }
 export function motoAvailable(): boolean
-export function startMoto(): Promise<Moto>
+export function startMoto(options?: { env?: Record<string, string> }): Promise<Moto>

@@ -12,12 +12,16 @@ export function motoAvailable() {
   return spawnSync('moto_server', ['--help'], { stdio: 'ignore' }).status === 0
 }
 
-/** @returns {Promise<{ endpoint: string, port: number, stop: () => Promise<void> }>} */
-export async function startMoto() {
+/**
+ * @param {{ env?: Record<string, string> }} [options] extra environment for moto_server, such as
+ *   INITIAL_NO_AUTH_ACTION_COUNT, after which moto enforces IAM policies on every request
+ * @returns {Promise<{ endpoint: string, port: number, stop: () => Promise<void> }>}
+ */
+export async function startMoto(options = {}) {
   const port = await freePort()
   const child = spawn('moto_server', ['-H', '127.0.0.1', '-p', String(port)], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, PYTHONUNBUFFERED: '1' }
+    env: { ...process.env, ...options.env, PYTHONUNBUFFERED: '1' }
   })
   running.add(child)
   let stderr = ''
