@@ -46,12 +46,25 @@ const bundles = actions.flatMap((name) => [
     : [])
 ])
 
-for (const { name, entry, out } of bundles) {
+// Lambda functions shipped with the pack: src/<name>/index.ts → dist/<name>/, deployed by
+// infra/ with `aws cloudformation package`. The package.json beside the bundle makes the Lambda
+// runtime load it as an ES module.
+const functions = ['refresh-workers']
+for (const name of functions) {
+  bundles.push({ name, entry: join(root, 'src', name, 'index.ts'), out: name, lambda: true })
+}
+
+for (const { name, entry, out, lambda } of bundles) {
   const { code, assets } = await bundle(name, entry)
   const outDir = join(outRoot, out)
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
   writeFileSync(join(outDir, 'index.js'), COMMONJS_GLOBALS + code)
+  if (lambda) {
+    // The function runs in AWS, not on a runner: the Actions toolkit has no place in it.
+    if (code.includes('@actions/core')) throw new Error(`dist/${out}: @actions/core was bundled`)
+    writeFileSync(join(outDir, 'package.json'), '{ "type": "module" }\n')
+  }
   for (const [file, asset] of Object.entries(assets)) {
     if (file.endsWith('.node')) throw new Error(`${name}: native addon ${file} would be bundled`)
     // ssh2 ships a Windows helper for the PuTTY agent; no action of ours talks to an agent, and a
@@ -88,7 +101,7 @@ async function bundle(name, entry) {
 
 if (check) {
   const stale = []
-  for (const name of actions) {
+  for (const name of [...actions, ...functions]) {
     for (const file of listFiles(join(outRoot, name))) {
       const committed = join(root, 'dist', name, file)
       if (

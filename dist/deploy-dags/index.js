@@ -63956,7 +63956,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3816);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4125);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63966,7 +63966,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3816:
+/***/ 4125:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64045,11 +64045,30 @@ function listInput(name) {
         .filter((line) => line !== '' && !line.startsWith('#'));
 }
 
+;// CONCATENATED MODULE: ./src/common/aws-errors.ts
+/** The service's error code, e.g. NoSuchBucket, AccessDenied; or a Node network error code. */
+function awsErrorCode(error) {
+    if (typeof error !== 'object' || error === null)
+        return undefined;
+    const shape = error;
+    // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
+    const name = shape.name === 'Error' ? undefined : shape.name;
+    return shape.Code ?? name ?? shape.code;
+}
+function awsStatusCode(error) {
+    if (typeof error !== 'object' || error === null)
+        return undefined;
+    return error.$metadata?.httpStatusCode;
+}
+
 ;// CONCATENATED MODULE: ./src/common/aws.ts
 
 
 
 
+
+
+// The error readers have no @actions/core behind them, so the refresh function shares them too.
 
 const USER_AGENT = 'airflow-aws-deploy-actions';
 const REGION_PATTERN = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/;
@@ -64114,20 +64133,6 @@ function clientConfig(target, tuning = {}) {
                 : {})
         })
     };
-}
-/** The service's error code, e.g. NoSuchBucket, AccessDenied; or a Node network error code. */
-function awsErrorCode(error) {
-    if (typeof error !== 'object' || error === null)
-        return undefined;
-    const shape = error;
-    // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
-    const name = shape.name === 'Error' ? undefined : shape.name;
-    return shape.Code ?? name ?? shape.code;
-}
-function awsStatusCode(error) {
-    if (typeof error !== 'object' || error === null)
-        return undefined;
-    return error.$metadata?.httpStatusCode;
 }
 /**
  * Turns an SDK failure into one sentence a workflow author can act on. `doing` says what was
@@ -64419,6 +64424,43 @@ function newManifest() {
 function manifestEntry(manifest, path) {
     return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
 }
+/**
+ * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
+ * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
+ * nothing, so their files are compared by content.
+ */
+function parseManifestDocument(text) {
+    let document;
+    try {
+        document = JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof document !== 'object' ||
+        document === null ||
+        document.format !== 1 ||
+        typeof document.objects !== 'object' ||
+        document.objects === null ||
+        Array.isArray(document.objects)) {
+        return undefined;
+    }
+    const manifest = newManifest();
+    for (const [path, entry] of Object.entries(document.objects)) {
+        if (isManifestEntry(entry))
+            manifest[path] = entry;
+    }
+    return manifest;
+}
+function isManifestEntry(value) {
+    const entry = value;
+    return (typeof entry === 'object' &&
+        entry !== null &&
+        typeof entry.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(entry.sha256) &&
+        typeof entry.etag === 'string' &&
+        typeof entry.size === 'number');
+}
 function objectKey(prefix, path) {
     return prefix === '' ? path : `${prefix}/${path}`;
 }
@@ -64640,18 +64682,9 @@ async function objectSha256(s3, bucket, key) {
 async function readManifest(s3, bucket, key) {
     try {
         const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
-        const text = (await response.Body?.transformToString('utf-8')) ?? '';
-        const document = JSON.parse(text);
-        if (document.format !== 1 ||
-            typeof document.objects !== 'object' ||
-            document.objects === null) {
+        const manifest = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '');
+        if (manifest === undefined)
             return { manifest: newManifest(), problem: 'unknown manifest format' };
-        }
-        const manifest = newManifest();
-        for (const [path, entry] of Object.entries(document.objects)) {
-            if (isManifestEntry(entry))
-                manifest[path] = entry;
-        }
         return { manifest };
     }
     catch (error) {
@@ -64661,14 +64694,6 @@ async function readManifest(s3, bucket, key) {
             return { manifest: newManifest() };
         return { manifest: newManifest(), problem: (0,errors/* errorMessage */.gJ)(error) };
     }
-}
-function isManifestEntry(value) {
-    const entry = value;
-    return (typeof entry === 'object' &&
-        entry !== null &&
-        typeof entry.sha256 === 'string' &&
-        typeof entry.etag === 'string' &&
-        typeof entry.size === 'number');
 }
 function encryptionParams(encryption) {
     return {

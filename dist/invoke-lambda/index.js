@@ -58018,7 +58018,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5985);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6426);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -58028,7 +58028,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5985:
+/***/ 6426:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -58110,11 +58110,30 @@ function listInput(name) {
         .filter((line) => line !== '' && !line.startsWith('#'));
 }
 
+;// CONCATENATED MODULE: ./src/common/aws-errors.ts
+/** The service's error code, e.g. NoSuchBucket, AccessDenied; or a Node network error code. */
+function awsErrorCode(error) {
+    if (typeof error !== 'object' || error === null)
+        return undefined;
+    const shape = error;
+    // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
+    const name = shape.name === 'Error' ? undefined : shape.name;
+    return shape.Code ?? name ?? shape.code;
+}
+function awsStatusCode(error) {
+    if (typeof error !== 'object' || error === null)
+        return undefined;
+    return error.$metadata?.httpStatusCode;
+}
+
 ;// CONCATENATED MODULE: ./src/common/aws.ts
 
 
 
 
+
+
+// The error readers have no @actions/core behind them, so the refresh function shares them too.
 
 const USER_AGENT = 'airflow-aws-deploy-actions';
 const REGION_PATTERN = /^[a-z]{2}(-[a-z0-9]+)+-\d+$/;
@@ -58179,20 +58198,6 @@ function clientConfig(target, tuning = {}) {
                 : {})
         })
     };
-}
-/** The service's error code, e.g. NoSuchBucket, AccessDenied; or a Node network error code. */
-function awsErrorCode(error) {
-    if (typeof error !== 'object' || error === null)
-        return undefined;
-    const shape = error;
-    // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
-    const name = shape.name === 'Error' ? undefined : shape.name;
-    return shape.Code ?? name ?? shape.code;
-}
-function awsStatusCode(error) {
-    if (typeof error !== 'object' || error === null)
-        return undefined;
-    return error.$metadata?.httpStatusCode;
 }
 /**
  * Turns an SDK failure into one sentence a workflow author can act on. `doing` says what was

@@ -3,6 +3,10 @@ import * as https from 'node:https'
 import { NodeHttpHandler } from '@smithy/node-http-handler'
 import { InputError, errorMessage } from './errors.js'
 import { optionalString } from './inputs.js'
+import { awsErrorCode, awsStatusCode } from './aws-errors.js'
+
+// The error readers have no @actions/core behind them, so the refresh function shares them too.
+export { awsErrorCode, awsStatusCode } from './aws-errors.js'
 
 export const USER_AGENT = 'airflow-aws-deploy-actions'
 
@@ -93,27 +97,6 @@ export function clientConfig(target: AwsTarget, tuning: ClientTuning = {}) {
         : {})
     })
   }
-}
-
-interface AwsErrorShape {
-  name?: string
-  Code?: string
-  code?: string
-  $metadata?: { httpStatusCode?: number }
-}
-
-/** The service's error code, e.g. NoSuchBucket, AccessDenied; or a Node network error code. */
-export function awsErrorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined
-  const shape = error as AwsErrorShape
-  // Node's network errors are plain Errors whose `code` (ECONNREFUSED…) says what happened.
-  const name = shape.name === 'Error' ? undefined : shape.name
-  return shape.Code ?? name ?? shape.code
-}
-
-export function awsStatusCode(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined
-  return (error as AwsErrorShape).$metadata?.httpStatusCode
 }
 
 /**

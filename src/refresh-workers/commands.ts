@@ -1,4 +1,4 @@
-import { awsErrorCode, awsStatusCode } from '../common/aws.js'
+import { awsErrorCode, awsStatusCode } from '../common/aws-errors.js'
 import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 

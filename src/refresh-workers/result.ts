@@ -1,6 +1,8 @@
 import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
+import { parseSyncReport, type SyncReport } from './sync-report.js'
+import { manifestTree } from './tree.js'
 
 /**
  * refreshed: synced and every checked file verified. failed: the sync or the verification failed.
@@ -188,4 +190,66 @@ export class RefreshFailed extends Error {
     super(result.error ?? 'the refresh failed')
     this.name = 'RefreshFailed'
   }
+}
+
+/** What the function knows of one worker's sync when it judges it. */
+export interface SyncOutcome {
+  instanceId: string
+  state: 'succeeded' | 'failed' | 'timed-out'
+  reason?: string
+  output: string
+  durationMs: number
+}
+
+/**
+ * A worker counts as refreshed only when its sync succeeded and what it reports matches the
+ * manifest: the digest of its whole folder equals the manifest's, and each path asked about holds
+ * the recorded bytes (or is gone, when deleted). A sync that exited 0 without a report is failed.
+ */
+export function judgeWorker(
+  outcome: SyncOutcome,
+  manifest: Manifest,
+  reportPaths: readonly string[]
+): WorkerResult {
+  const base = {
+    instanceId: outcome.instanceId,
+    durationMs: outcome.durationMs,
+    outputTail: outputTail(outcome.output)
+  }
+  if (outcome.state !== 'succeeded') {
+    return {
+      ...base,
+      status: outcome.state,
+      filesVerified: 0,
+      ...(outcome.reason !== undefined ? { reason: outcome.reason } : {})
+    }
+  }
+  const report = parseSyncReport(outcome.output)
+  if ('problem' in report)
+    return { ...base, status: 'failed', filesVerified: 0, reason: report.problem }
+  return judgeReport(base, report, manifest, reportPaths)
+}
+
+/** The verdict on a sync that ran to its end, from what it reported (see judgeWorker). */
+export function judgeReport(
+  base: Pick<WorkerResult, 'instanceId' | 'durationMs' | 'outputTail'>,
+  report: SyncReport,
+  manifest: Manifest,
+  reportPaths: readonly string[]
+): WorkerResult {
+  const verification = verifyWorkerFiles(reportPaths, report.hashes, manifest)
+  const problem = verificationProblem(verification)
+  if (problem !== undefined) {
+    return { ...base, status: 'failed', filesVerified: verification.verified, reason: problem }
+  }
+  const expected = manifestTree(manifest)
+  if (report.tree.sha256 !== expected.sha256) {
+    return {
+      ...base,
+      status: 'failed',
+      filesVerified: verification.verified,
+      reason: `its DAG folder is not the deployed tree: ${report.tree.files} file${report.tree.files === 1 ? '' : 's'} against ${expected.files} deployed, and their digest differs`
+    }
+  }
+  return { ...base, status: 'refreshed', filesVerified: expected.files }
 }

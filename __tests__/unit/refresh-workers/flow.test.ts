@@ -1,0 +1,602 @@
+// The refresh flow over SSM and Auto Scaling, with the SDK answered by aws-sdk-client-mock and a
+// clock whose sleeps move time on at once, so deadlines and backoffs are decided, not waited for.
+import { beforeEach, describe, expect, it } from '@jest/globals'
+import {
+  AutoScalingClient,
+  CompleteLifecycleActionCommand,
+  DescribeAutoScalingGroupsCommand,
+  RecordLifecycleActionHeartbeatCommand
+} from '@aws-sdk/client-auto-scaling'
+import {
+  DescribeInstanceInformationCommand,
+  GetCommandInvocationCommand,
+  SendCommandCommand,
+  SSMClient
+} from '@aws-sdk/client-ssm'
+import { mockClient } from 'aws-sdk-client-mock'
+import { newManifest, type Manifest } from '../../../src/deploy-dags/plan.js'
+import { readConfig, type SsmConfig } from '../../../src/refresh-workers/config.js'
+import { DocumentParameter } from '../../../src/refresh-workers/document.js'
+import { parseEvent } from '../../../src/refresh-workers/events.js'
+import { autoScalingLifecycle, ssmFleet } from '../../../src/refresh-workers/fleet.js'
+import {
+  HEARTBEAT_EVERY_MS,
+  refresh,
+  type Dependencies
+} from '../../../src/refresh-workers/main.js'
+import type { Clock } from '../../../src/refresh-workers/run-command.js'
+import { manifestTree } from '../../../src/refresh-workers/tree.js'
+
+const ssmMock = mockClient(SSMClient)
+const asgMock = mockClient(AutoScalingClient)
+
+const config = readConfig({
+  REFRESH_MODE: 'ssm',
+  DAG_BUCKET: 'airflow-dags',
+  DAG_PREFIX: 'dags',
+  WORKER_GROUPS: 'airflow-workers',
+  WORKER_DAG_FOLDER: '/opt/airflow/dags',
+  WORKER_START_COMMAND: 'systemctl start airflow-worker',
+  SSM_DOCUMENT_NAME: 'airflow-sync-dags'
+}) as SsmConfig
+
+const hash = (char: string) => char.repeat(64)
+const deployed: Manifest = Object.assign(newManifest(), {
+  'etl.py': { sha256: hash('a'), size: 10, etag: '"e1"' },
+  'sql/load.sql': { sha256: hash('b'), size: 20, etag: '"e2"' }
+})
+
+/** What sync-dags.sh prints when the folder holds exactly `manifest`. */
+function syncOutput(
+  manifest: Manifest,
+  // What a worker holding `deployed` reports for the deploy event's paths.
+  hashes: Record<string, string | null> = { 'etl.py': hash('a'), 'old.py': null }
+): string {
+  return [
+    'downloaded "etl.py"',
+    '1 downloaded, 0 deleted, 1 unchanged, 0 failed',
+    `SYNC-RESULT ${JSON.stringify({ deleted: 0, downloaded: 1, failed: 0, failedKeys: [], hashes, tree: manifestTree(manifest), unchanged: 1 })}`
+  ].join('\n')
+}
+
+function fakeClock(): Clock & { slept: number[] } {
+  let now = 1_000_000
+  const slept: number[] = []
+  return {
+    slept,
+    now: () => now,
+    sleep: async (ms) => {
+      slept.push(ms)
+      now += ms
+    },
+    random: () => 0.5
+  }
+}
+
+let clock: ReturnType<typeof fakeClock>
+let logged: string[]
+function deps(manifest: Manifest = deployed): Dependencies {
+  return {
+    clock,
+    log: (line) => logged.push(line),
+    readManifest: async () => manifest,
+    fleet: ssmFleet(
+      new SSMClient({ region: 'eu-west-1' }),
+      new AutoScalingClient({ region: 'eu-west-1' }),
+      config.ssmDocumentName
+    ),
+    lifecycle: autoScalingLifecycle(new AutoScalingClient({ region: 'eu-west-1' }))
+  }
+}
+
+const ids = (count: number) =>
+  Array.from({ length: count }, (_, index) => `i-${String(index).padStart(17, '0')}`)
+
+function groupWith(instanceIds: string[], states: Record<string, string> = {}) {
+  asgMock.on(DescribeAutoScalingGroupsCommand).resolves({
+    AutoScalingGroups: [
+      {
+        AutoScalingGroupName: 'airflow-workers',
+        Instances: instanceIds.map((InstanceId) => ({
+          InstanceId,
+          LifecycleState: (states[InstanceId] ?? 'InService') as 'InService',
+          AvailabilityZone: 'eu-west-1a',
+          HealthStatus: 'Healthy',
+          ProtectedFromScaleIn: false
+        })),
+        MinSize: 0,
+        MaxSize: 100,
+        DesiredCapacity: instanceIds.length,
+        DefaultCooldown: 300,
+        AvailabilityZones: ['eu-west-1a'],
+        HealthCheckType: 'EC2',
+        CreatedTime: new Date()
+      }
+    ]
+  })
+}
+
+function agents(statuses: Record<string, string>) {
+  ssmMock.on(DescribeInstanceInformationCommand).callsFake((input) => {
+    const wanted: string[] = input.Filters?.[0]?.Values ?? []
+    return {
+      InstanceInformationList: wanted
+        .filter((id) => statuses[id] !== undefined)
+        .map((id) => ({ InstanceId: id, PingStatus: statuses[id] }))
+    }
+  })
+}
+
+const online = (instanceIds: string[]) =>
+  Object.fromEntries(instanceIds.map((id) => [id, 'Online']))
+
+let commandCount = 0
+function acceptCommands() {
+  ssmMock
+    .on(SendCommandCommand)
+    .callsFake(() => ({ Command: { CommandId: `cmd-${++commandCount}` } }))
+}
+
+const deployEvent = {
+  repository: 'acme/airflow',
+  sha: 'f'.repeat(40),
+  ref: 'refs/heads/main',
+  bucket: 'airflow-dags',
+  prefix: 'dags',
+  runId: 7,
+  runAttempt: 1,
+  changes: { uploaded: ['dags/etl.py'], deleted: ['dags/old.py'] }
+}
+
+const run = (event: unknown, remainingMs = 600_000, manifest?: Manifest) =>
+  refresh(parseEvent(event, config), remainingMs, config, deps(manifest))
+
+beforeEach(() => {
+  ssmMock.reset()
+  asgMock.reset()
+  clock = fakeClock()
+  logged = []
+  commandCount = 0
+})
+
+describe('a deploy over SSM', () => {
+  it('syncs every InService worker, verifies each against the manifest, and passes the typed parameters', async () => {
+    const fleet = ids(2)
+    groupWith([...fleet, 'i-0000000000000000f'], { 'i-0000000000000000f': 'Pending:Wait' })
+    agents(online(fleet))
+    acceptCommands()
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Success',
+      StandardOutputContent: syncOutput(deployed, { 'etl.py': hash('a'), 'old.py': null })
+    })
+
+    const result = await run(deployEvent)
+
+    expect(result).toMatchObject({
+      ok: true,
+      kind: 'deploy',
+      source: 's3://airflow-dags/dags/',
+      sha: 'f'.repeat(40)
+    })
+    expect(result.counts).toEqual({ refreshed: 2, failed: 0, 'timed-out': 0, offline: 0 })
+    expect(result.workers.map((worker) => [worker.instanceId, worker.filesVerified])).toEqual([
+      [fleet[0], 2],
+      [fleet[1], 2]
+    ])
+    const sent = ssmMock.commandCalls(SendCommandCommand)
+    expect(sent).toHaveLength(1)
+    const input = sent[0]?.args[0].input
+    expect(input?.DocumentName).toBe('airflow-sync-dags')
+    expect(input?.InstanceIds).toEqual(fleet)
+    const decode = (name: string) =>
+      Buffer.from(input?.Parameters?.[name]?.[0] ?? '', 'base64').toString()
+    expect(input?.Parameters?.[DocumentParameter.Bucket]).toEqual(['airflow-dags'])
+    expect(decode(DocumentParameter.Prefix)).toBe('dags')
+    expect(decode(DocumentParameter.DagFolder)).toBe('/opt/airflow/dags')
+    expect(decode(DocumentParameter.ReportPaths)).toBe('etl.py\nold.py')
+    // A deploy never starts workers: that is for a launch.
+    expect(input?.Parameters?.[DocumentParameter.StartCommand]).toEqual([''])
+  })
+
+  it('sends more than 50 workers in calls of at most 50, each worker once', async () => {
+    const fleet = ids(120)
+    groupWith(fleet)
+    agents(online(fleet))
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+
+    const result = await run(deployEvent)
+
+    const batches = ssmMock
+      .commandCalls(SendCommandCommand)
+      .map((call) => call.args[0].input.InstanceIds ?? [])
+    expect(batches.map((batch) => batch.length)).toEqual([50, 50, 20])
+    expect(batches.flat().sort()).toEqual(fleet)
+    // DescribeInstanceInformation filters 50 ids at a time too.
+    expect(ssmMock.commandCalls(DescribeInstanceInformationCommand)).toHaveLength(3)
+    expect(result.counts.refreshed).toBe(120)
+  })
+
+  it.each([
+    ['Failed', undefined, 'failed', 'the sync failed on the worker'],
+    ['TimedOut', 'ExecutionTimedOut', 'timed-out', 'did not finish within the command timeout'],
+    ['TimedOut', 'DeliveryTimedOut', 'timed-out', 'never reached the worker'],
+    ['Cancelled', undefined, 'failed', 'cancelled'],
+    ['Undeliverable', undefined, 'failed', 'could not be delivered'],
+    ['Terminated', undefined, 'failed', 'stopped on the worker']
+  ])(
+    'follows Pending and InProgress to %s (%s): the worker is %s and the deploy fails naming it',
+    async (status, details, verdict, reason) => {
+      const [worker] = ids(1) as [string]
+      groupWith([worker])
+      agents(online([worker]))
+      acceptCommands()
+      ssmMock
+        .on(GetCommandInvocationCommand)
+        .rejectsOnce(Object.assign(new Error('not yet'), { name: 'InvocationDoesNotExist' }))
+        .resolvesOnce({ Status: 'Pending' })
+        .resolvesOnce({ Status: 'InProgress' })
+        .resolves({
+          Status: status as 'Failed',
+          ...(details ? { StatusDetails: details } : {}),
+          StandardErrorContent: 'sync-dags: boom'
+        })
+
+      const result = await run(deployEvent)
+
+      expect(ssmMock.commandCalls(GetCommandInvocationCommand)).toHaveLength(4)
+      expect(result.ok).toBe(false)
+      expect(result.workers[0]).toMatchObject({
+        status: verdict,
+        reason: expect.stringContaining(reason),
+        outputTail: 'sync-dags: boom'
+      })
+      expect(result.error).toMatch(
+        new RegExp(`^1 of 1 worker not refreshed: ${worker} (failed|timed out) \\(`)
+      )
+    }
+  )
+
+  it('fails a worker whose files are not the deployed ones, naming the file', async () => {
+    const fleet = ids(2)
+    groupWith(fleet)
+    agents(online(fleet))
+    acceptCommands()
+    const stale = Object.assign(newManifest(), {
+      ...deployed,
+      'etl.py': { sha256: hash('0'), size: 10, etag: '"x"' }
+    })
+    ssmMock
+      .on(GetCommandInvocationCommand, { InstanceId: fleet[0] })
+      .resolves({
+        Status: 'Success',
+        StandardOutputContent: syncOutput(deployed, { 'etl.py': hash('a'), 'old.py': null })
+      })
+      .on(GetCommandInvocationCommand, { InstanceId: fleet[1] })
+      .resolves({
+        Status: 'Success',
+        StandardOutputContent: syncOutput(stale, { 'etl.py': hash('0'), 'old.py': null })
+      })
+
+    const result = await run(deployEvent)
+
+    expect(result.counts).toMatchObject({ refreshed: 1, failed: 1 })
+    expect(result.error).toBe(
+      `1 of 2 workers not refreshed: ${fleet[1]} failed (1 file not as deployed: etl.py mismatched)`
+    )
+  })
+
+  it('fails a worker whose folder holds a file the deploy does not, though every asked path verifies', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    const withStray = Object.assign(newManifest(), {
+      ...deployed,
+      'stray.py': { sha256: hash('c'), size: 1, etag: '"s"' }
+    })
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Success',
+      StandardOutputContent: syncOutput(withStray, { 'etl.py': hash('a'), 'old.py': null })
+    })
+
+    const result = await run(deployEvent)
+
+    expect(result.workers[0]?.reason).toBe(
+      'its DAG folder is not the deployed tree: 3 files against 2 deployed, and their digest differs'
+    )
+  })
+
+  it('fails a worker whose sync succeeded without a report', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: 'nothing to see' })
+    const result = await run(deployEvent)
+    expect(result.workers[0]).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('no SYNC-RESULT line')
+    })
+  })
+
+  it('names workers whose agent is not Online, and fails unless the configuration tolerates them', async () => {
+    const fleet = ids(3)
+    groupWith(fleet)
+    agents({ [fleet[0] as string]: 'Online', [fleet[1] as string]: 'ConnectionLost' })
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+
+    const strict = await run(deployEvent)
+    expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.InstanceIds).toEqual([
+      fleet[0]
+    ])
+    expect(strict.counts).toMatchObject({ refreshed: 1, offline: 2 })
+    expect(strict.error).toContain(
+      `${fleet[1]} is not Online in SSM (its SSM agent lost its connection to SSM)`
+    )
+    expect(strict.error).toContain(`${fleet[2]} is not Online in SSM (not registered with SSM`)
+
+    const tolerant = await refresh(
+      parseEvent(deployEvent, config),
+      600_000,
+      { ...config, tolerateOffline: true },
+      deps()
+    )
+    expect(tolerant.ok).toBe(true)
+    expect(tolerant.counts).toMatchObject({ refreshed: 1, offline: 2 })
+  })
+
+  it('backs off while SSM throttles, then goes on', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    const throttled = () =>
+      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })
+    ssmMock
+      .on(SendCommandCommand)
+      .rejectsOnce(throttled())
+      .rejectsOnce(throttled())
+      .resolves({ Command: { CommandId: 'cmd-1' } })
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .rejectsOnce(throttled())
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+
+    const result = await run(deployEvent)
+
+    expect(result.ok).toBe(true)
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(3)
+    // 0.5 s then 1 s with the jitter at its middle (0.75 of each ceiling), before the first poll.
+    expect(clock.slept.slice(0, 2)).toEqual([375, 750])
+  })
+
+  it('reports what is still running at the deadline as timed out, within the function timeout', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    ssmMock.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' })
+    const start = clock.now()
+
+    const result = await run(deployEvent, 120_000)
+
+    // 120 s left, 30 s kept back to report: the waiting ends at 90 s exactly.
+    expect(clock.now() - start).toBe(90_000)
+    expect(result.workers[0]).toMatchObject({
+      status: 'timed-out',
+      reason: expect.stringContaining('had not finished')
+    })
+    expect(result.error).toContain(`${worker} timed out`)
+    expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.TimeoutSeconds).toBe(90)
+  })
+
+  it('fails a worker whose SendCommand is refused, and still refreshes the others', async () => {
+    const fleet = ids(51)
+    groupWith(fleet)
+    agents(online(fleet))
+    ssmMock
+      .on(SendCommandCommand)
+      .rejectsOnce(
+        Object.assign(new Error('Instances [[i-1]] not in a valid state'), {
+          name: 'InvalidInstanceId'
+        })
+      )
+      .resolves({ Command: { CommandId: 'cmd-2' } })
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+
+    const result = await run(deployEvent)
+
+    expect(result.counts).toMatchObject({ refreshed: 1, failed: 50 })
+    expect(result.workers[0]?.reason).toBe(
+      'SendCommand failed: Instances [[i-1]] not in a valid state'
+    )
+  })
+
+  it('without a readable manifest, no worker counts as refreshed', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+    const result = await refresh(parseEvent(deployEvent, config), 600_000, config, {
+      ...deps(),
+      readManifest: async () => {
+        throw new Error('Access Denied')
+      }
+    })
+    expect(result.workers[0]).toMatchObject({
+      status: 'failed',
+      reason: 'the manifest could not be read to verify against: Access Denied'
+    })
+  })
+
+  it('a group with no InService worker is refreshed trivially', async () => {
+    groupWith([])
+    const result = await run({ resync: true, reason: 'after restore' })
+    expect(result).toMatchObject({ ok: true, kind: 'resync', workers: [] })
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0)
+  })
+
+  it('a resync asks for no paths: the tree digest verifies every file', async () => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+    const result = await run({ resync: true })
+    expect(result.workers[0]).toMatchObject({ status: 'refreshed', filesVerified: 2 })
+    expect(
+      ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Parameters?.[
+        DocumentParameter.ReportPaths
+      ]
+    ).toEqual([''])
+  })
+})
+
+describe('a launch lifecycle event', () => {
+  const instanceId = 'i-0123456789abcdef0'
+  const launch = (detail: Record<string, unknown> = {}) => ({
+    source: 'aws.autoscaling',
+    'detail-type': 'EC2 Instance-launch Lifecycle Action',
+    detail: {
+      LifecycleTransition: 'autoscaling:EC2_INSTANCE_LAUNCHING',
+      AutoScalingGroupName: 'airflow-workers',
+      EC2InstanceId: instanceId,
+      LifecycleHookName: 'sync-dags-before-start',
+      LifecycleActionToken: '01234567-89ab-cdef-0123-456789abcdef',
+      ...detail
+    }
+  })
+  const completions = () =>
+    asgMock
+      .commandCalls(CompleteLifecycleActionCommand)
+      .map((call) => call.args[0].input.LifecycleActionResult)
+
+  beforeEach(() => {
+    asgMock.on(CompleteLifecycleActionCommand).resolves({})
+    asgMock.on(RecordLifecycleActionHeartbeatCommand).resolves({})
+  })
+
+  it('waits for the agent with heartbeats, syncs and starts the worker, verifies, then CONTINUE', async () => {
+    let looks = 0
+    ssmMock.on(DescribeInstanceInformationCommand).callsFake(() => {
+      looks += 1
+      // The agent registers after a couple of minutes of boot.
+      return {
+        InstanceInformationList:
+          clock.now() - 1_000_000 >= 150_000
+            ? [{ InstanceId: instanceId, PingStatus: 'Online' }]
+            : []
+      }
+    })
+    acceptCommands()
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Success',
+      StandardOutputContent: syncOutput(deployed) + '\nworker started'
+    })
+
+    const result = await run(launch())
+
+    expect(looks).toBeGreaterThan(5)
+    expect(asgMock.commandCalls(RecordLifecycleActionHeartbeatCommand).length).toBe(
+      Math.floor(150_000 / HEARTBEAT_EVERY_MS)
+    )
+    const parameters = ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Parameters
+    expect(
+      Buffer.from(parameters?.[DocumentParameter.StartCommand]?.[0] ?? '', 'base64').toString()
+    ).toBe('systemctl start airflow-worker')
+    expect(completions()).toEqual(['CONTINUE'])
+    expect(asgMock.commandCalls(CompleteLifecycleActionCommand)[0]?.args[0].input).toMatchObject({
+      AutoScalingGroupName: 'airflow-workers',
+      LifecycleHookName: 'sync-dags-before-start',
+      InstanceId: instanceId,
+      LifecycleActionToken: '01234567-89ab-cdef-0123-456789abcdef'
+    })
+    expect(result).toMatchObject({
+      ok: true,
+      kind: 'launch',
+      workers: [{ instanceId, status: 'refreshed', filesVerified: 2 }]
+    })
+  })
+
+  it('ABANDONs when the sync or the start command fails', async () => {
+    agents({ [instanceId]: 'Online' })
+    acceptCommands()
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Failed',
+      StandardOutputContent: syncOutput(deployed),
+      StandardErrorContent: 'worker start failed'
+    })
+    const result = await run(launch())
+    expect(completions()).toEqual(['ABANDON'])
+    expect(result.error).toContain(`${instanceId} failed`)
+  })
+
+  it('ABANDONs a worker whose folder does not verify', async () => {
+    agents({ [instanceId]: 'Online' })
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(newManifest()) })
+    const result = await run(launch())
+    expect(completions()).toEqual(['ABANDON'])
+    expect(result.workers[0]?.reason).toContain('not the deployed tree')
+  })
+
+  it('ABANDONs when the agent never comes Online, even where offline workers are tolerated', async () => {
+    agents({})
+    const result = await refresh(
+      parseEvent(launch(), config),
+      200_000,
+      { ...config, tolerateOffline: true },
+      deps()
+    )
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0)
+    expect(completions()).toEqual(['ABANDON'])
+    expect(result.ok).toBe(false)
+    expect(result.workers[0]).toMatchObject({
+      status: 'offline',
+      reason: expect.stringContaining('still at the deadline')
+    })
+  })
+
+  it('ABANDONs when anything throws on the way', async () => {
+    ssmMock.on(DescribeInstanceInformationCommand).rejects(
+      Object.assign(new Error('not authorized to perform ssm:DescribeInstanceInformation'), {
+        name: 'AccessDeniedException'
+      })
+    )
+    const result = await run(launch())
+    expect(completions()).toEqual(['ABANDON'])
+    expect(result.workers[0]?.reason).toContain('not authorized')
+  })
+
+  it('continues an instance going into the warm pool without syncing it', async () => {
+    const result = await run(launch({ Destination: 'WarmPool' }))
+    expect(completions()).toEqual(['CONTINUE'])
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0)
+    expect(result).toMatchObject({ ok: true, workers: [] })
+  })
+})
+
+describe('events the function refuses', () => {
+  it('refuses a deploy event naming a foreign bucket before any AWS call', () => {
+    expect(() => parseEvent({ ...deployEvent, bucket: 'attacker-bucket' }, config)).toThrow(
+      "The deploy event names bucket 'attacker-bucket'; this function refreshes from airflow-dags only"
+    )
+    expect(ssmMock.calls()).toHaveLength(0)
+  })
+})

@@ -1,0 +1,88 @@
+import { AutoScalingClient } from '@aws-sdk/client-auto-scaling'
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { SSMClient } from '@aws-sdk/client-ssm'
+import { awsErrorCode } from '../common/aws-errors.js'
+import { MANIFEST_NAME } from '../deploy-dags/constants.js'
+import { parseManifestDocument, type Manifest } from '../deploy-dags/plan.js'
+import { readConfig, type RefreshConfig } from './config.js'
+import { parseEvent, type RefreshRequest } from './events.js'
+import { autoScalingLifecycle, ssmFleet } from './fleet.js'
+import { refresh, type Dependencies } from './main.js'
+import { RefreshFailed, type RefreshResult } from './result.js'
+import { systemClock } from './run-command.js'
+
+/** The part of Lambda's context the function reads. */
+export interface InvocationContext {
+  getRemainingTimeInMillis(): number
+}
+
+/**
+ * The function: read the configuration, accept or refuse the event, refresh, and answer with the
+ * result, or with a function error whose message is the result's one line, so that invoke-lambda
+ * fails the deploy and shows it. The result is logged in full either way.
+ */
+export function makeHandler(build: (config: RefreshConfig) => Dependencies = awsDependencies) {
+  return async (event: unknown, context: InvocationContext): Promise<RefreshResult> => {
+    const config = readConfig(process.env)
+    const request = parseEvent(event, config)
+    const deps = build(config)
+    deps.log(describeRequest(request, config))
+    const result = await refresh(request, context.getRemainingTimeInMillis(), config, deps)
+    deps.log(JSON.stringify(result))
+    if (!result.ok) throw new RefreshFailed(result)
+    return result
+  }
+}
+
+function describeRequest(request: RefreshRequest, config: RefreshConfig): string {
+  const source = `s3://${config.bucket}/${config.prefix === '' ? '' : `${config.prefix}/`}`
+  switch (request.kind) {
+    case 'deploy':
+      return `Deploy of ${request.repository}@${request.sha} (run ${request.runId}, attempt ${request.runAttempt}): refreshing from ${source}`
+    case 'resync':
+      return `Full resync from ${source}${request.reason !== undefined ? `: ${request.reason}` : ''}`
+    case 'launch':
+      return `Launch of ${request.instanceId} in ${request.group}: syncing from ${source} before it joins`
+  }
+}
+
+/** The AWS clients of the Lambda runtime: region and credentials from its environment. */
+export function awsDependencies(config: RefreshConfig): Dependencies {
+  // AWS_ENDPOINT_URL is honoured by the SDK itself; a local endpoint has no virtual-host buckets.
+  const local = process.env.AWS_ENDPOINT_URL !== undefined
+  const s3 = new S3Client({ forcePathStyle: local })
+  const deps: Dependencies = {
+    clock: systemClock,
+    log: (line) => console.log(line),
+    readManifest: () => readManifest(s3, config.bucket, config.prefix)
+  }
+  if (config.mode === 'ssm') {
+    const autoScaling = new AutoScalingClient({})
+    deps.fleet = ssmFleet(new SSMClient({}), autoScaling, config.ssmDocumentName)
+    deps.lifecycle = autoScalingLifecycle(autoScaling)
+  }
+  return deps
+}
+
+export async function readManifest(
+  s3: S3Client,
+  bucket: string,
+  prefix: string
+): Promise<Manifest> {
+  const key = `${prefix === '' ? '' : `${prefix}/`}${MANIFEST_NAME}`
+  let text: string
+  try {
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+    text = (await object.Body?.transformToString('utf-8')) ?? ''
+  } catch (error) {
+    if (awsErrorCode(error) === 'NoSuchKey') {
+      throw new Error(`there is no s3://${bucket}/${key}: deploy the DAGs with deploy-dags first`)
+    }
+    throw error
+  }
+  const manifest = parseManifestDocument(text)
+  if (manifest === undefined) {
+    throw new Error(`s3://${bucket}/${key} is not a manifest of a format this function reads`)
+  }
+  return manifest
+}
