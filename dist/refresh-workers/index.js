@@ -47772,8 +47772,9 @@ var __webpack_exports__ = {};
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  R: () => (/* binding */ handler),
-  z: () => (/* reexport */ makeHandler)
+  p3: () => (/* reexport */ awsDependencies),
+  RL: () => (/* binding */ handler),
+  zt: () => (/* reexport */ makeHandler)
 });
 
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-auto-scaling/dist-cjs/index.js
@@ -49542,9 +49543,9 @@ function main_required(value, name) {
  * result, or with a function error whose message is the result's one line, so that invoke-lambda
  * fails the deploy and shows it. The result is logged in full either way.
  */
-function makeHandler(build = awsDependencies) {
+function makeHandler(build = (config) => awsDependencies(config), env = process.env) {
     return async (event, context) => {
-        const config = readConfig(process.env);
+        const config = readConfig(env);
         const request = parseEvent(event, config);
         const deps = build(config);
         deps.log(describeRequest(request, config));
@@ -49566,19 +49567,19 @@ function describeRequest(request, config) {
             return `Launch of ${request.instanceId} in ${request.group}: syncing from ${source} before it joins`;
     }
 }
-/** The AWS clients of the Lambda runtime: region and credentials from its environment. */
-function awsDependencies(config) {
-    // AWS_ENDPOINT_URL is honoured by the SDK itself; a local endpoint has no virtual-host buckets.
-    const local = process.env.AWS_ENDPOINT_URL !== undefined;
-    const s3 = new client_s3_dist_cjs/* S3Client */.YxF({ forcePathStyle: local });
+/** The AWS clients of the flow, and the log on standard output (CloudWatch Logs in Lambda). */
+function awsDependencies(config, clients = {}, log = (line) => console.log(line)) {
+    // A local endpoint (AWS_ENDPOINT_URL, which the SDK honours by itself) has no virtual-host buckets.
+    const local = clients.endpoint !== undefined || process.env.AWS_ENDPOINT_URL !== undefined;
+    const s3 = new client_s3_dist_cjs/* S3Client */.YxF({ ...clients, forcePathStyle: local });
     const deps = {
         clock: systemClock,
-        log: (line) => console.log(line),
+        log,
         readManifest: () => readManifest(s3, config.bucket, config.prefix)
     };
     if (config.mode === 'ssm') {
-        const autoScaling = new dist_cjs/* AutoScalingClient */.yis({});
-        deps.fleet = ssmFleet(new client_ssm_dist_cjs/* SSMClient */.jBj({}), autoScaling, config.ssmDocumentName);
+        const autoScaling = new dist_cjs/* AutoScalingClient */.yis(clients);
+        deps.fleet = ssmFleet(new client_ssm_dist_cjs/* SSMClient */.jBj(clients), autoScaling, config.ssmDocumentName);
         deps.lifecycle = autoScalingLifecycle(autoScaling);
     }
     return deps;
@@ -49604,12 +49605,13 @@ async function readManifest(s3, bucket, prefix) {
 }
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/index.ts
-// The Lambda entry (Handler: index.handler). makeHandler is exported for the local demo, which
-// runs the same flow with folders standing in for workers.
+// The Lambda entry (Handler: index.handler). makeHandler and awsDependencies are exported for the
+// local demo and tests, which run the same flow against local endpoints.
 
 const handler = makeHandler();
 
 
-var __webpack_exports__handler = __webpack_exports__.R;
-var __webpack_exports__makeHandler = __webpack_exports__.z;
-export { __webpack_exports__handler as handler, __webpack_exports__makeHandler as makeHandler };
+var __webpack_exports__awsDependencies = __webpack_exports__.p3;
+var __webpack_exports__handler = __webpack_exports__.RL;
+var __webpack_exports__makeHandler = __webpack_exports__.zt;
+export { __webpack_exports__awsDependencies as awsDependencies, __webpack_exports__handler as handler, __webpack_exports__makeHandler as makeHandler };

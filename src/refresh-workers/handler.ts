@@ -21,9 +21,12 @@ export interface InvocationContext {
  * result, or with a function error whose message is the result's one line, so that invoke-lambda
  * fails the deploy and shows it. The result is logged in full either way.
  */
-export function makeHandler(build: (config: RefreshConfig) => Dependencies = awsDependencies) {
+export function makeHandler(
+  build: (config: RefreshConfig) => Dependencies = (config) => awsDependencies(config),
+  env: Record<string, string | undefined> = process.env
+) {
   return async (event: unknown, context: InvocationContext): Promise<RefreshResult> => {
-    const config = readConfig(process.env)
+    const config = readConfig(env)
     const request = parseEvent(event, config)
     const deps = build(config)
     deps.log(describeRequest(request, config))
@@ -46,19 +49,30 @@ function describeRequest(request: RefreshRequest, config: RefreshConfig): string
   }
 }
 
-/** The AWS clients of the Lambda runtime: region and credentials from its environment. */
-export function awsDependencies(config: RefreshConfig): Dependencies {
-  // AWS_ENDPOINT_URL is honoured by the SDK itself; a local endpoint has no virtual-host buckets.
-  const local = process.env.AWS_ENDPOINT_URL !== undefined
-  const s3 = new S3Client({ forcePathStyle: local })
+/** Where the clients send their calls: in Lambda, nothing (the runtime's region and role). */
+export interface ClientOptions {
+  endpoint?: string
+  region?: string
+  credentials?: { accessKeyId: string; secretAccessKey: string }
+}
+
+/** The AWS clients of the flow, and the log on standard output (CloudWatch Logs in Lambda). */
+export function awsDependencies(
+  config: RefreshConfig,
+  clients: ClientOptions = {},
+  log: (line: string) => void = (line) => console.log(line)
+): Dependencies {
+  // A local endpoint (AWS_ENDPOINT_URL, which the SDK honours by itself) has no virtual-host buckets.
+  const local = clients.endpoint !== undefined || process.env.AWS_ENDPOINT_URL !== undefined
+  const s3 = new S3Client({ ...clients, forcePathStyle: local })
   const deps: Dependencies = {
     clock: systemClock,
-    log: (line) => console.log(line),
+    log,
     readManifest: () => readManifest(s3, config.bucket, config.prefix)
   }
   if (config.mode === 'ssm') {
-    const autoScaling = new AutoScalingClient({})
-    deps.fleet = ssmFleet(new SSMClient({}), autoScaling, config.ssmDocumentName)
+    const autoScaling = new AutoScalingClient(clients)
+    deps.fleet = ssmFleet(new SSMClient(clients), autoScaling, config.ssmDocumentName)
     deps.lifecycle = autoScalingLifecycle(autoScaling)
   }
   return deps

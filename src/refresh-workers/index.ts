@@ -1,6 +1,6 @@
-// The Lambda entry (Handler: index.handler). makeHandler is exported for the local demo, which
-// runs the same flow with folders standing in for workers.
-import { makeHandler } from './handler.js'
+// The Lambda entry (Handler: index.handler). makeHandler and awsDependencies are exported for the
+// local demo and tests, which run the same flow against local endpoints.
+import { awsDependencies, makeHandler } from './handler.js'
 
 export const handler = makeHandler()
-export { makeHandler }
+export { awsDependencies, makeHandler }

@@ -1,0 +1,292 @@
+// The AWS side of the worker refresh on this machine, in front of moto_server. moto answers S3,
+// Auto Scaling and Lambda's configuration; this answers what moto cannot do:
+// - Lambda Invoke of the refresh function runs the bundled function (dist/refresh-workers)
+//   in-process, with its calls sent back through this endpoint;
+// - SSM SendCommand, GetCommandInvocation and DescribeInstanceInformation run the worker sync
+//   script on local folders, one folder standing in for each instance;
+// - Auto Scaling's RecordLifecycleActionHeartbeat and CompleteLifecycleAction are recorded.
+// Everything else is forwarded to moto untouched.
+import { spawn } from 'node:child_process'
+import { createServer, request as httpRequest } from 'node:http'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+
+const root = resolve(import.meta.dirname, '..')
+const SYNC_SCRIPT = join(root, 'infra', 'worker', 'sync-dags.sh')
+
+/**
+ * @param {{
+ *   moto: string,
+ *   functionName: string,
+ *   functionEnv: Record<string, string>,
+ *   region?: string,
+ *   credentials?: { accessKeyId: string, secretAccessKey: string },
+ *   timeoutMs?: number,
+ * }} options
+ */
+export async function startRefreshStandIn({
+  moto,
+  functionName,
+  functionEnv,
+  region = 'us-east-1',
+  credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' },
+  timeoutMs = 120_000
+}) {
+  const { makeHandler, awsDependencies } = await import(
+    pathToFileURL(join(root, 'dist', 'refresh-workers', 'index.js')).href
+  )
+  /** @type {Map<string, { folder: string, agent: string }>} */
+  const workers = new Map()
+  /** @type {Map<string, { status: string, details?: string, output: string, error: string }>} */
+  const invocations = new Map()
+  const lifecycleCalls = []
+  const functionRuns = []
+  const running = new Set()
+  let commands = 0
+  let endpoint = ''
+
+  const ssm = {
+    DescribeInstanceInformation(input) {
+      const wanted = input.Filters?.find((filter) => filter.Key === 'InstanceIds')?.Values ?? []
+      return {
+        InstanceInformationList: wanted
+          .filter((id) => workers.has(id) && workers.get(id).agent !== 'absent')
+          .map((id) => ({ InstanceId: id, PingStatus: workers.get(id).agent }))
+      }
+    },
+    SendCommand(input) {
+      if (input.DocumentName !== functionEnv.SSM_DOCUMENT_NAME) {
+        return error(
+          400,
+          'InvalidDocument',
+          `document ${input.DocumentName} is not the sync document`
+        )
+      }
+      const commandId = `0000000${++commands}-0000-4000-8000-000000000000`.slice(-36)
+      for (const instanceId of input.InstanceIds ?? []) {
+        const worker = workers.get(instanceId)
+        const key = `${commandId}/${instanceId}`
+        if (worker === undefined || worker.agent !== 'Online') {
+          invocations.set(key, { status: 'Undeliverable', output: '', error: '' })
+          continue
+        }
+        invocations.set(key, { status: 'InProgress', output: '', error: '' })
+        const run = runDocument(input.Parameters ?? {}, worker.folder).then((ended) =>
+          invocations.set(key, ended)
+        )
+        running.add(run)
+        run.finally(() => running.delete(run))
+      }
+      return {
+        Command: { CommandId: commandId, DocumentName: input.DocumentName, Status: 'Pending' }
+      }
+    },
+    GetCommandInvocation(input) {
+      const invocation = invocations.get(`${input.CommandId}/${input.InstanceId}`)
+      if (invocation === undefined) {
+        return error(400, 'InvocationDoesNotExist', 'no such invocation')
+      }
+      return {
+        CommandId: input.CommandId,
+        InstanceId: input.InstanceId,
+        Status: invocation.status,
+        StatusDetails: invocation.details ?? invocation.status,
+        StandardOutputContent: invocation.output,
+        StandardErrorContent: invocation.error
+      }
+    }
+  }
+
+  /** The sync document on one stand-in worker: its typed parameters decoded into the script's environment. */
+  function runDocument(parameters, folder) {
+    const decode = (name) => Buffer.from(parameters[name]?.[0] ?? '', 'base64').toString('utf8')
+    const dagFolder = decode('DagFolder')
+    if (dagFolder !== functionEnv.WORKER_DAG_FOLDER) {
+      return Promise.resolve({
+        status: 'Failed',
+        output: '',
+        error: `DagFolder ${dagFolder} is not the configured ${functionEnv.WORKER_DAG_FOLDER}`
+      })
+    }
+    const env = {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+      AWS_DEFAULT_REGION: region,
+      AWS_CONFIG_FILE: '/dev/null',
+      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+      SYNC_BUCKET: parameters.Bucket?.[0] ?? '',
+      SYNC_PREFIX: decode('Prefix'),
+      // Each stand-in worker has its own folder where a real one has the configured path.
+      SYNC_DAG_FOLDER: folder,
+      SYNC_REPORT_PATHS: decode('ReportPaths'),
+      SYNC_ENDPOINT_URL: moto
+    }
+    const start = decode('StartCommand')
+    const script = start === '' ? `bash "$0"` : `bash "$0" && bash -c "$1"`
+    return new Promise((done) => {
+      const child = spawn('bash', ['-c', script, SYNC_SCRIPT, start], {
+        env,
+        cwd: folder.replace(/\/[^/]*$/, '') || '/'
+      })
+      let output = ''
+      let errorText = ''
+      child.stdout.on('data', (chunk) => (output += chunk))
+      child.stderr.on('data', (chunk) => (errorText += chunk))
+      child.on('close', (code) =>
+        done({
+          status: code === 0 ? 'Success' : 'Failed',
+          // SSM keeps the first 24,000 characters of each stream.
+          output: output.slice(0, 24_000),
+          error: errorText.slice(0, 8000)
+        })
+      )
+    })
+  }
+
+  let log = []
+  const handler = makeHandler(
+    (config) =>
+      awsDependencies(config, { endpoint, region, credentials }, (line) => log.push(line)),
+    functionEnv
+  )
+
+  async function invokeFunction(body) {
+    log = []
+    const started = Date.now()
+    const context = { getRemainingTimeInMillis: () => timeoutMs - (Date.now() - started) }
+    let payload
+    let functionError
+    try {
+      payload = await handler(JSON.parse(body || '{}'), context)
+    } catch (thrown) {
+      functionError = 'Unhandled'
+      payload = { errorType: thrown.name, errorMessage: thrown.message, trace: [] }
+      log.push(`ERROR ${thrown.name}: ${thrown.message}`)
+    }
+    functionRuns.push({ event: JSON.parse(body || '{}'), payload, functionError, log: [...log] })
+    const tail = Buffer.from(log.join('\n')).subarray(-4096).toString('base64')
+    return {
+      status: 200,
+      headers: {
+        'content-type': 'application/json',
+        'x-amz-executed-version': '$LATEST',
+        'x-amz-log-result': tail,
+        ...(functionError ? { 'x-amz-function-error': functionError } : {})
+      },
+      body: JSON.stringify(payload)
+    }
+  }
+
+  function lifecycle(action, form) {
+    lifecycleCalls.push({ action, ...Object.fromEntries(form) })
+    return {
+      status: 200,
+      headers: { 'content-type': 'text/xml' },
+      body: `<${action}Response xmlns="http://autoscaling.amazonaws.com/doc/2011-01-01/"><${action}Result/><ResponseMetadata><RequestId>local</RequestId></ResponseMetadata></${action}Response>`
+    }
+  }
+
+  const invokePath = /^\/2015-03-31\/functions\/([^/]+)\/invocations(\?|$)/
+  async function answer(req, body) {
+    const target = String(req.headers['x-amz-target'] ?? '')
+    if (target.startsWith('AmazonSSM.')) {
+      const operation = ssm[target.slice('AmazonSSM.'.length)]
+      if (operation === undefined) return error(400, 'UnknownOperation', target)
+      const result = operation(JSON.parse(body.toString('utf8') || '{}'))
+      return result.status !== undefined ? result : json(result)
+    }
+    const invoke = invokePath.exec(req.url ?? '')
+    if (req.method === 'POST' && invoke !== null) {
+      const name = decodeURIComponent(invoke[1]).split(':function:').pop().split(':')[0]
+      if (name === functionName) return invokeFunction(body.toString('utf8'))
+    }
+    if (
+      req.method === 'POST' &&
+      /^application\/x-www-form-urlencoded/.test(String(req.headers['content-type']))
+    ) {
+      const form = new URLSearchParams(body.toString('utf8'))
+      const action = form.get('Action')
+      if (action === 'CompleteLifecycleAction' || action === 'RecordLifecycleActionHeartbeat') {
+        return lifecycle(action, form)
+      }
+    }
+    return undefined
+  }
+
+  const server = createServer((req, res) => {
+    const chunks = []
+    req.on('data', (chunk) => chunks.push(chunk))
+    req.on('end', async () => {
+      const body = Buffer.concat(chunks)
+      let local
+      try {
+        local = await answer(req, body)
+      } catch (thrown) {
+        local = error(500, 'InternalFailure', thrown.message)
+      }
+      if (local !== undefined) {
+        res.writeHead(local.status, local.headers)
+        res.end(local.body)
+        return
+      }
+      const upstream = new URL(moto)
+      const forwarded = httpRequest(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: upstream.host }
+        },
+        (reply) => {
+          res.writeHead(reply.statusCode ?? 502, reply.headers)
+          reply.pipe(res)
+        }
+      )
+      forwarded.on('error', (thrown) => {
+        res.writeHead(502)
+        res.end(thrown.message)
+      })
+      forwarded.end(body)
+    })
+  })
+  await new Promise((ready) => server.listen(0, '127.0.0.1', ready))
+  endpoint = `http://127.0.0.1:${server.address().port}`
+
+  return {
+    endpoint,
+    /** Adds a stand-in worker: `folder` is where it holds the DAGs; its agent is Online unless told. */
+    addWorker(instanceId, folder, agent = 'Online') {
+      workers.set(instanceId, { folder, agent })
+    },
+    setAgent(instanceId, agent) {
+      workers.get(instanceId).agent = agent
+    },
+    lifecycleCalls,
+    functionRuns,
+    async stop() {
+      await Promise.allSettled([...running])
+      const closed = new Promise((done) => server.close(done))
+      server.closeAllConnections()
+      await closed
+    }
+  }
+}
+
+function json(value) {
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/x-amz-json-1.1' },
+    body: JSON.stringify(value)
+  }
+}
+
+function error(status, type, message) {
+  return {
+    status,
+    headers: { 'content-type': 'application/x-amz-json-1.1' },
+    body: JSON.stringify({ __type: type, message })
+  }
+}
