@@ -195,7 +195,7 @@ export async function readAirflowCredentials(
 }
 
 function secretsManagerProblem(error: unknown): string {
-  const name = error instanceof Error ? error.name : ''
+  const name = isRecord(error) && typeof error.name === 'string' ? error.name : ''
   if (name === 'ResourceNotFoundException')
     return 'there is no such secret in this account and Region'
   if (name === 'AccessDeniedException') {
@@ -572,12 +572,17 @@ async function send(options: {
 }
 
 function networkProblem(error: unknown): string {
-  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
+  // Read by shape: fetch's errors may come from another realm than this module's Error.
+  const name = isRecord(error) ? error.name : undefined
+  if (name === 'TimeoutError' || name === 'AbortError') {
     return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`
   }
-  const cause = error instanceof Error ? (error as Error & { cause?: unknown }).cause : undefined
-  const code = isRecord(cause) && typeof cause.code === 'string' ? cause.code : undefined
-  return cap(escapeText(code ?? errorMessage(error)), 80)
+  const cause = isRecord(error) ? error.cause : undefined
+  const code = isRecord(cause) ? cause.code : undefined
+  const message = isRecord(error) ? error.message : undefined
+  const text =
+    typeof code === 'string' ? code : typeof message === 'string' ? message : String(error)
+  return cap(escapeText(text), 80)
 }
 
 function dagRecord(entry: unknown): ParsedDag {
