@@ -77,6 +77,8 @@ interface StandIn {
   importErrors: ImportError[]
   /** Method and path of every request, in order. */
   requests: string[]
+  /** How many more requests are answered 503, as by a webserver that is restarting. */
+  unavailable: number
   /** Runs `change` before answering the listing request number `count`; resolves when it has. */
   afterListings(count: number, change: () => void): Promise<void>
   stop(): Promise<void>
@@ -93,6 +95,7 @@ async function startAirflow(version: Version, options: { pageLimit?: number } = 
     dags: [],
     importErrors: [],
     requests: [],
+    unavailable: 0,
     afterListings: (count, change) => new Promise((done) => pending.push({ count, change, done })),
     stop: () =>
       new Promise<void>((resolve) => {
@@ -124,6 +127,10 @@ async function startAirflow(version: Version, options: { pageLimit?: number } = 
     standIn.requests.push(`${req.method} ${url.pathname}${url.search}`)
     let body = ''
     for await (const chunk of req) body += chunk
+    if (standIn.unavailable > 0) {
+      standIn.unavailable -= 1
+      return answer(res, 503, { detail: 'Service Unavailable' })
+    }
     if (req.method === 'GET' && url.pathname === `${api}/version`) {
       return answer(res, 200, { version: version === 3 ? '3.1.2' : '2.10.5', git_version: null })
     }
@@ -391,6 +398,31 @@ describe.each([2, 3] as const)('Airflow %i', (version) => {
       ])
     )
   })
+})
+
+it('waits out a webserver that answers 503 for a while', async () => {
+  const airflow = await startAirflow(3)
+  const since = new Date()
+  airflow.dags = [dag(3, 'report.py', since.getTime() + 100)]
+  airflow.unavailable = 4
+  const outcome = await confirm({ url: airflow.url, changed: ['report.py'], since })
+  expect(outcome.confirmed).toEqual(['report.py'])
+  expect(airflow.requests.filter((line) => line === 'GET /api/v2/version').length).toBeGreaterThan(
+    1
+  )
+})
+
+it('reports a webserver that answers 503 until the deadline', async () => {
+  const airflow = await startAirflow(2)
+  airflow.unavailable = Number.MAX_SAFE_INTEGER
+  const message = await failure({
+    url: airflow.url,
+    changed: ['report.py'],
+    since: new Date(),
+    deadlineInMs: 500
+  })
+  expect(message).toBe(`AIRFLOW_API_URL (${airflow.url}): GET /api/v2/version answered HTTP 503`)
+  expect(airflow.requests.length).toBeGreaterThan(1)
 })
 
 it('says where the function must run when the webserver is not reachable', async () => {

@@ -414,18 +414,39 @@ class AirflowApi {
     deadlineMs: number
   }): Promise<AirflowApi> {
     const { config, credentials, fetch, deadlineMs } = options
-    const probe = (version: ApiVersion) =>
-      send({ fetch, deadlineMs, baseUrl: config.apiUrl, path: `/api/${version}/version` })
+    const probe = async (version: ApiVersion) => {
+      try {
+        return await send({
+          fetch,
+          deadlineMs,
+          baseUrl: config.apiUrl,
+          path: `/api/${version}/version`
+        })
+      } catch (error) {
+        // Out of reach at the first request is a setting to fix, not a blip to wait out.
+        throw error instanceof AirflowError ? new AirflowError(error.message) : error
+      }
+    }
     // An API that wants credentials even for its version still shows that it is there.
     const served = (status: number) =>
       (status >= 200 && status < 300) || status === 401 || status === 403
+    const failing = (status: number, path: string) => {
+      if (status >= 500 || status === 429) {
+        throw new AirflowError(
+          `${AirflowEnv.ApiUrl} (${config.apiUrl}): GET ${path} answered HTTP ${status}`,
+          true
+        )
+      }
+    }
     const v2 = await probe('v2')
     await v2.body?.cancel()
+    failing(v2.status, '/api/v2/version')
     let version: ApiVersion
     if (served(v2.status)) version = 'v2'
     else {
       const v1 = await probe('v1')
       await v1.body?.cancel()
+      failing(v1.status, '/api/v1/version')
       if (!served(v1.status)) {
         throw new AirflowError(
           `${AirflowEnv.ApiUrl} (${config.apiUrl}) serves no Airflow REST API: GET /api/v2/version answered HTTP ${v2.status} and GET /api/v1/version HTTP ${v1.status}; set it to the webserver's base URL`
@@ -628,24 +649,25 @@ export interface ConfirmOptions {
 
 /**
  * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
- * Credentials that Airflow refuses, or an API that is not there, end it at once; a server error
- * or a lost connection while polling is tried again at the next poll, and thrown when no poll
- * succeeded by the deadline.
+ * A webserver out of reach at the first request, credentials that Airflow refuses, or an API that
+ * is not there end it at once; a server error, or a connection lost after the first answer, is
+ * tried again at the next poll and thrown when no poll succeeded by the deadline.
  */
 export async function confirmParsed(options: ConfirmOptions): Promise<ParseOutcome> {
   const fetch = options.fetch ?? globalThis.fetch
   const interval = options.pollIntervalMs ?? POLL_INTERVAL_MS
   const checked = checkedFiles(options.changedPaths)
-  const api = await AirflowApi.connect({
-    config: options.config,
-    credentials: options.credentials,
-    fetch,
-    deadlineMs: options.deadlineMs
-  })
+  let api: AirflowApi | undefined
   let outcome: ParseOutcome | undefined
   let lastProblem: AirflowError | undefined
   for (;;) {
     try {
+      api ??= await AirflowApi.connect({
+        config: options.config,
+        credentials: options.credentials,
+        fetch,
+        deadlineMs: options.deadlineMs
+      })
       const [dags, importErrors] = await Promise.all([api.list('dags'), api.list('importErrors')])
       outcome = judgeParse({
         checked,
