@@ -196,8 +196,9 @@ export async function readAirflowCredentials(
 
 function secretsManagerProblem(error: unknown): string {
   const name = isRecord(error) && typeof error.name === 'string' ? error.name : ''
-  if (name === 'ResourceNotFoundException')
+  if (name === 'ResourceNotFoundException') {
     return 'there is no such secret in this account and Region'
+  }
   if (name === 'AccessDeniedException') {
     return "the function's role may not read it (it needs secretsmanager:GetSecretValue on the secret, and kms:Decrypt when a customer managed key encrypts it)"
   }
