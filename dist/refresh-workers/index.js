@@ -11618,6 +11618,1419 @@ __webpack_unused_export__ = waitUntilObjectNotExists;
 
 /***/ }),
 
+/***/ 2994:
+/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
+
+var __webpack_unused_export__;
+const { awsEndpointFunctions, emitWarningIfUnsupportedVersion: emitWarningIfUnsupportedVersion$1, createDefaultUserAgentProvider, getDefaultSocketTimeout, NODE_APP_ID_CONFIG_OPTIONS, getAwsRegionExtensionConfiguration, resolveAwsRegionExtensionConfiguration, resolveUserAgentConfig, resolveHostHeaderConfig, getUserAgentPlugin, getHostHeaderPlugin, getLoggerPlugin, getRecursionDetectionPlugin } = __nccwpck_require__(5152);
+const { getHttpAuthSchemeEndpointRuleSetPlugin, DefaultIdentityProviderConfig, getHttpSigningPlugin, createPaginator } = __nccwpck_require__(402);
+const { normalizeProvider, getSmithyContext, ServiceException, NoOpLogger, emitWarningIfUnsupportedVersion, loadConfigsForDefaultMode, getDefaultExtensionConfiguration, resolveDefaultRuntimeConfig, Client, makeBuilder, createAggregatedClient } = __nccwpck_require__(2658);
+const { Command: $Command } = __nccwpck_require__(2658);
+__webpack_unused_export__ = $Command;
+__webpack_unused_export__ = Client;
+const { resolveDefaultsModeConfig, loadConfig, NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS, resolveRegionConfig } = __nccwpck_require__(7291);
+const { BinaryDecisionDiagram, EndpointCache, decideEndpoint, customEndpointFunctions, resolveEndpointConfig, getEndpointPlugin } = __nccwpck_require__(2085);
+const { parseUrl, getHttpHandlerExtensionConfiguration, resolveHttpHandlerRuntimeConfig, getContentLengthPlugin } = __nccwpck_require__(3422);
+const { DEFAULT_RETRY_MODE, NODE_RETRY_MODE_CONFIG_OPTIONS, NODE_MAX_ATTEMPT_CONFIG_OPTIONS, resolveRetryConfig, getRetryPlugin } = __nccwpck_require__(3609);
+const { TypeRegistry, getSchemaSerdePlugin } = __nccwpck_require__(6890);
+const { resolveAwsSdkSigV4Config, AwsSdkSigV4Signer, NODE_AUTH_SCHEME_PREFERENCE_OPTIONS } = __nccwpck_require__(7523);
+const { defaultProvider } = __nccwpck_require__(5861);
+const { toUtf8, fromUtf8, toBase64, fromBase64, calculateBodyLength } = __nccwpck_require__(2430);
+const { streamCollector, NodeHttpHandler } = __nccwpck_require__(1279);
+const { AwsJson1_1Protocol } = __nccwpck_require__(7288);
+const { Sha256 } = __nccwpck_require__(9542);
+
+const defaultSecretsManagerHttpAuthSchemeParametersProvider = async (config, context, input) => {
+    return {
+        operation: getSmithyContext(context).operation,
+        region: await normalizeProvider(config.region)() || (() => {
+            throw new Error("expected `region` to be configured for `aws.auth#sigv4`");
+        })(),
+    };
+};
+function createAwsAuthSigv4HttpAuthOption(authParameters) {
+    return {
+        schemeId: "aws.auth#sigv4",
+        signingProperties: {
+            name: "secretsmanager",
+            region: authParameters.region,
+        },
+        propertiesExtractor: (config, context) => ({
+            signingProperties: {
+                config,
+                context,
+            },
+        }),
+    };
+}
+const defaultSecretsManagerHttpAuthSchemeProvider = (authParameters) => {
+    const options = [];
+    switch (authParameters.operation) {
+        default: {
+            options.push(createAwsAuthSigv4HttpAuthOption(authParameters));
+        }
+    }
+    return options;
+};
+const resolveHttpAuthSchemeConfig = (config) => {
+    const config_0 = resolveAwsSdkSigV4Config(config);
+    return Object.assign(config_0, {
+        authSchemePreference: normalizeProvider(config.authSchemePreference ?? []),
+    });
+};
+
+const resolveClientEndpointParameters = (options) => {
+    return Object.assign(options, {
+        useDualstackEndpoint: options.useDualstackEndpoint ?? false,
+        useFipsEndpoint: options.useFipsEndpoint ?? false,
+        defaultSigningName: "secretsmanager",
+    });
+};
+const commonParams = {
+    UseFIPS: { type: "builtInParams", name: "useFipsEndpoint" },
+    Endpoint: { type: "builtInParams", name: "endpoint" },
+    Region: { type: "builtInParams", name: "region" },
+    UseDualStack: { type: "builtInParams", name: "useDualstackEndpoint" },
+};
+
+var version = "3.1163.0";
+var packageInfo = {
+	version: version};
+
+const m = "ref";
+const a = -1, b = true, c = "isSet", d = "PartitionResult", e = "booleanEquals", f = "getAttr", g = "stringEquals", h = { [m]: "Endpoint" }, i = { [m]: d }, j = { "fn": f, "argv": [i, "name"] }, k = {}, l = [{ [m]: "Region" }];
+const _data = {
+    conditions: [
+        [c, [h]],
+        [c, l],
+        ["aws.partition", l, d],
+        [e, [{ [m]: "UseFIPS" }, b]],
+        [e, [{ [m]: "UseDualStack" }, b]],
+        [e, [{ fn: f, argv: [i, "supportsDualStack"] }, b]],
+        [e, [{ fn: f, argv: [i, "supportsFIPS"] }, b]],
+        [g, [j, "aws"]],
+        [g, [j, "aws-cn"]],
+        [g, [j, "aws-us-gov"]]
+    ],
+    results: [
+        [a],
+        [a, "Invalid Configuration: FIPS and custom endpoint are not supported"],
+        [a, "Invalid Configuration: Dualstack and custom endpoint are not supported"],
+        [h, k],
+        ["https://secretsmanager-fips.{Region}.amazonaws.com", k],
+        ["https://secretsmanager-fips.{Region}.{PartitionResult#dualStackDnsSuffix}", k],
+        [a, "FIPS and DualStack are enabled, but this partition does not support one or both"],
+        ["https://secretsmanager-fips.{Region}.{PartitionResult#dnsSuffix}", k],
+        [a, "FIPS is enabled but this partition does not support FIPS"],
+        ["https://secretsmanager.{Region}.amazonaws.com", k],
+        ["https://secretsmanager.{Region}.amazonaws.com.cn", k],
+        ["https://secretsmanager.{Region}.{PartitionResult#dualStackDnsSuffix}", k],
+        [a, "DualStack is enabled but this partition does not support DualStack"],
+        ["https://secretsmanager.{Region}.{PartitionResult#dnsSuffix}", k],
+        [a, "Invalid Configuration: Missing Region"]
+    ]
+};
+const root = 2;
+const r = 100_000_000;
+const nodes = new Int32Array([
+    -1, 1, -1,
+    0, 17, 3,
+    1, 4, r + 14,
+    2, 5, r + 14,
+    3, 11, 6,
+    4, 7, r + 13,
+    5, 8, r + 12,
+    7, r + 9, 9,
+    8, r + 10, 10,
+    9, r + 9, r + 11,
+    4, 13, 12,
+    6, r + 7, r + 8,
+    5, 14, r + 6,
+    6, 15, r + 6,
+    7, r + 4, 16,
+    9, r + 4, r + 5,
+    3, r + 1, 18,
+    4, r + 2, r + 3,
+]);
+const bdd = BinaryDecisionDiagram.from(nodes, root, _data.conditions, _data.results);
+
+const cache = new EndpointCache({
+    size: 50,
+    params: ["Endpoint", "Region", "UseDualStack", "UseFIPS"],
+});
+const defaultEndpointResolver = (endpointParams, context = {}) => {
+    return cache.get(endpointParams, () => decideEndpoint(bdd, {
+        endpointParams: endpointParams,
+        logger: context.logger,
+    }));
+};
+customEndpointFunctions.aws = awsEndpointFunctions;
+
+class SecretsManagerServiceException extends ServiceException {
+    static shapeId = "smithy.ts.sdk.synthetic.com.amazonaws.secretsmanager#SecretsManagerServiceException";
+    constructor(options) {
+        super(options);
+        Object.setPrototypeOf(this, SecretsManagerServiceException.prototype);
+    }
+}
+
+class DecryptionFailure extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#DecryptionFailure";
+    name = "DecryptionFailure";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "DecryptionFailure",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, DecryptionFailure.prototype);
+        this.Message = opts.Message;
+    }
+}
+class InternalServiceError extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#InternalServiceError";
+    name = "InternalServiceError";
+    $fault = "server";
+    Message;
+    constructor(opts) {
+        super({
+            name: "InternalServiceError",
+            $fault: "server",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, InternalServiceError.prototype);
+        this.Message = opts.Message;
+    }
+}
+class InvalidNextTokenException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#InvalidNextTokenException";
+    name = "InvalidNextTokenException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "InvalidNextTokenException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, InvalidNextTokenException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class InvalidParameterException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#InvalidParameterException";
+    name = "InvalidParameterException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "InvalidParameterException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, InvalidParameterException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class InvalidRequestException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#InvalidRequestException";
+    name = "InvalidRequestException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "InvalidRequestException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, InvalidRequestException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class ResourceNotFoundException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#ResourceNotFoundException";
+    name = "ResourceNotFoundException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "ResourceNotFoundException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, ResourceNotFoundException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class EncryptionFailure extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#EncryptionFailure";
+    name = "EncryptionFailure";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "EncryptionFailure",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, EncryptionFailure.prototype);
+        this.Message = opts.Message;
+    }
+}
+class LimitExceededException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#LimitExceededException";
+    name = "LimitExceededException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "LimitExceededException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, LimitExceededException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class MalformedPolicyDocumentException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#MalformedPolicyDocumentException";
+    name = "MalformedPolicyDocumentException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "MalformedPolicyDocumentException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, MalformedPolicyDocumentException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class PreconditionNotMetException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#PreconditionNotMetException";
+    name = "PreconditionNotMetException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "PreconditionNotMetException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, PreconditionNotMetException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class ResourceExistsException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#ResourceExistsException";
+    name = "ResourceExistsException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "ResourceExistsException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, ResourceExistsException.prototype);
+        this.Message = opts.Message;
+    }
+}
+class PublicPolicyException extends SecretsManagerServiceException {
+    static shapeId = "com.amazonaws.secretsmanager#PublicPolicyException";
+    name = "PublicPolicyException";
+    $fault = "client";
+    Message;
+    constructor(opts) {
+        super({
+            name: "PublicPolicyException",
+            $fault: "client",
+            ...opts,
+        });
+        Object.setPrototypeOf(this, PublicPolicyException.prototype);
+        this.Message = opts.Message;
+    }
+}
+
+const _AAD = "AutomaticallyAfterDays";
+const _APIELT = "APIErrorListType";
+const _APIET = "APIErrorType";
+const _ARN = "ARN";
+const _ARR = "AddReplicaRegions";
+const _ARRLT = "AddReplicaRegionListType";
+const _BGSV = "BatchGetSecretValue";
+const _BGSVR = "BatchGetSecretValueRequest";
+const _BGSVRa = "BatchGetSecretValueResponse";
+const _BPP = "BlockPublicPolicy";
+const _CD = "CreatedDate";
+const _CN = "CheckName";
+const _CRS = "CancelRotateSecret";
+const _CRSR = "CancelRotateSecretRequest";
+const _CRSRa = "CancelRotateSecretResponse";
+const _CRT = "ClientRequestToken";
+const _CS = "CreateSecret";
+const _CSR = "CreateSecretRequest";
+const _CSRr = "CreateSecretResponse";
+const _D = "Description";
+const _DD = "DeletionDate";
+const _DDe = "DeletedDate";
+const _DF = "DecryptionFailure";
+const _DRP = "DeleteResourcePolicy";
+const _DRPR = "DeleteResourcePolicyRequest";
+const _DRPRe = "DeleteResourcePolicyResponse";
+const _DS = "DeleteSecret";
+const _DSR = "DeleteSecretRequest";
+const _DSRe = "DeleteSecretResponse";
+const _DSRes = "DescribeSecretRequest";
+const _DSResc = "DescribeSecretResponse";
+const _DSe = "DescribeSecret";
+const _Du = "Duration";
+const _E = "Errors";
+const _EC = "ErrorCode";
+const _ECx = "ExcludeCharacters";
+const _EF = "EncryptionFailure";
+const _EL = "ExcludeLowercase";
+const _EM = "ErrorMessage";
+const _EN = "ExcludeNumbers";
+const _EP = "ExcludePunctuation";
+const _ESRM = "ExternalSecretRotationMetadata";
+const _ESRMI = "ExternalSecretRotationMetadataItem";
+const _ESRMT = "ExternalSecretRotationMetadataType";
+const _ESRRA = "ExternalSecretRotationRoleArn";
+const _EU = "ExcludeUppercase";
+const _F = "Filters";
+const _FDWR = "ForceDeleteWithoutRecovery";
+const _FLT = "FiltersListType";
+const _FORS = "ForceOverwriteReplicaSecret";
+const _Fi = "Filter";
+const _GRP = "GetRandomPassword";
+const _GRPR = "GetRandomPasswordRequest";
+const _GRPRe = "GetRandomPasswordResponse";
+const _GRPRet = "GetResourcePolicyRequest";
+const _GRPRete = "GetResourcePolicyResponse";
+const _GRPe = "GetResourcePolicy";
+const _GSV = "GetSecretValue";
+const _GSVR = "GetSecretValueRequest";
+const _GSVRe = "GetSecretValueResponse";
+const _ID = "IncludeDeprecated";
+const _INTE = "InvalidNextTokenException";
+const _IPD = "IncludePlannedDeletion";
+const _IPE = "InvalidParameterException";
+const _IRE = "InvalidRequestException";
+const _IS = "IncludeSpace";
+const _ISE = "InternalServiceError";
+const _K = "Key";
+const _KKI = "KmsKeyId";
+const _KKIm = "KmsKeyIds";
+const _LAD = "LastAccessedDate";
+const _LCD = "LastChangedDate";
+const _LEE = "LimitExceededException";
+const _LRD = "LastRotatedDate";
+const _LS = "ListSecrets";
+const _LSR = "ListSecretsRequest";
+const _LSRi = "ListSecretsResponse";
+const _LSVI = "ListSecretVersionIds";
+const _LSVIR = "ListSecretVersionIdsRequest";
+const _LSVIRi = "ListSecretVersionIdsResponse";
+const _M = "Message";
+const _MPDE = "MalformedPolicyDocumentException";
+const _MR = "MaxResults";
+const _MTVI = "MoveToVersionId";
+const _N = "Name";
+const _NRD = "NextRotationDate";
+const _NT = "NextToken";
+const _OS = "OwningService";
+const _PL = "PasswordLength";
+const _PNME = "PreconditionNotMetException";
+const _PPE = "PublicPolicyException";
+const _PR = "PrimaryRegion";
+const _PRP = "PutResourcePolicy";
+const _PRPR = "PutResourcePolicyRequest";
+const _PRPRu = "PutResourcePolicyResponse";
+const _PSV = "PutSecretValue";
+const _PSVR = "PutSecretValueRequest";
+const _PSVRu = "PutSecretValueResponse";
+const _PVP = "PolicyValidationPassed";
+const _R = "Region";
+const _RE = "RotationEnabled";
+const _REE = "ResourceExistsException";
+const _REIT = "RequireEachIncludedType";
+const _RFVI = "RemoveFromVersionId";
+const _RI = "RotateImmediately";
+const _RLARN = "RotationLambdaARN";
+const _RNFE = "ResourceNotFoundException";
+const _RP = "RandomPassword";
+const _RPT = "RandomPasswordType";
+const _RPe = "ResourcePolicy";
+const _RR = "RotationRules";
+const _RRFR = "RemoveRegionsFromReplication";
+const _RRFRR = "RemoveRegionsFromReplicationRequest";
+const _RRFRRe = "RemoveRegionsFromReplicationResponse";
+const _RRR = "RemoveReplicaRegions";
+const _RRT = "ReplicaRegionType";
+const _RRTo = "RotationRulesType";
+const _RS = "ReplicationStatus";
+const _RSLT = "ReplicationStatusListType";
+const _RSR = "RestoreSecretRequest";
+const _RSRe = "RestoreSecretResponse";
+const _RSRo = "RotateSecretRequest";
+const _RSRot = "RotateSecretResponse";
+const _RST = "ReplicationStatusType";
+const _RSTR = "ReplicateSecretToRegions";
+const _RSTRR = "ReplicateSecretToRegionsRequest";
+const _RSTRRe = "ReplicateSecretToRegionsResponse";
+const _RSe = "RestoreSecret";
+const _RSo = "RotateSecret";
+const _RT = "RotationToken";
+const _RTT = "RotationTokenType";
+const _RWID = "RecoveryWindowInDays";
+const _S = "Status";
+const _SB = "SecretBinary";
+const _SBT = "SecretBinaryType";
+const _SBo = "SortBy";
+const _SE = "ScheduleExpression";
+const _SI = "SecretId";
+const _SIL = "SecretIdList";
+const _SL = "SecretList";
+const _SLE = "SecretListEntry";
+const _SLT = "SecretListType";
+const _SM = "StatusMessage";
+const _SO = "SortOrder";
+const _SRTR = "StopReplicationToReplica";
+const _SRTRR = "StopReplicationToReplicaRequest";
+const _SRTRRt = "StopReplicationToReplicaResponse";
+const _SS = "SecretString";
+const _SST = "SecretStringType";
+const _SV = "SecretValues";
+const _SVE = "SecretValueEntry";
+const _SVLE = "SecretVersionsListEntry";
+const _SVLT = "SecretVersionsListType";
+const _SVT = "SecretValuesType";
+const _SVTS = "SecretVersionsToStages";
+const _SVTSMT = "SecretVersionsToStagesMapType";
+const _T = "Tags";
+const _TK = "TagKeys";
+const _TLT = "TagListType";
+const _TR = "TagResource";
+const _TRR = "TagResourceRequest";
+const _Ta = "Tag";
+const _Ty = "Type";
+const _UR = "UntagResource";
+const _URR = "UntagResourceRequest";
+const _US = "UpdateSecret";
+const _USR = "UpdateSecretRequest";
+const _USRp = "UpdateSecretResponse";
+const _USVS = "UpdateSecretVersionStage";
+const _USVSR = "UpdateSecretVersionStageRequest";
+const _USVSRp = "UpdateSecretVersionStageResponse";
+const _V = "Value";
+const _VE = "ValidationErrors";
+const _VEE = "ValidationErrorsEntry";
+const _VET = "ValidationErrorsType";
+const _VI = "VersionId";
+const _VITS = "VersionIdsToStages";
+const _VRP = "ValidateResourcePolicy";
+const _VRPR = "ValidateResourcePolicyRequest";
+const _VRPRa = "ValidateResourcePolicyResponse";
+const _VS = "VersionStage";
+const _VSe = "VersionStages";
+const _Va = "Values";
+const _Ve = "Versions";
+const _c = "client";
+const _e = "error";
+const _s = "smithy.ts.sdk.synthetic.com.amazonaws.secretsmanager";
+const _se = "server";
+const n0 = "com.amazonaws.secretsmanager";
+const _s_registry = new TypeRegistry(_s);
+var SecretsManagerServiceException$ = [-3, _s, "SecretsManagerServiceException", 0, [], []];
+_s_registry.registerError(SecretsManagerServiceException$, SecretsManagerServiceException);
+const n0_registry = new TypeRegistry(n0);
+var DecryptionFailure$ = [-3, n0, _DF,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(DecryptionFailure$, DecryptionFailure);
+var EncryptionFailure$ = [-3, n0, _EF,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(EncryptionFailure$, EncryptionFailure);
+var InternalServiceError$ = [-3, n0, _ISE,
+    { [_e]: _se },
+    [_M],
+    [0]
+];
+n0_registry.registerError(InternalServiceError$, InternalServiceError);
+var InvalidNextTokenException$ = [-3, n0, _INTE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(InvalidNextTokenException$, InvalidNextTokenException);
+var InvalidParameterException$ = [-3, n0, _IPE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(InvalidParameterException$, InvalidParameterException);
+var InvalidRequestException$ = [-3, n0, _IRE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(InvalidRequestException$, InvalidRequestException);
+var LimitExceededException$ = [-3, n0, _LEE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(LimitExceededException$, LimitExceededException);
+var MalformedPolicyDocumentException$ = [-3, n0, _MPDE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(MalformedPolicyDocumentException$, MalformedPolicyDocumentException);
+var PreconditionNotMetException$ = [-3, n0, _PNME,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(PreconditionNotMetException$, PreconditionNotMetException);
+var PublicPolicyException$ = [-3, n0, _PPE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(PublicPolicyException$, PublicPolicyException);
+var ResourceExistsException$ = [-3, n0, _REE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(ResourceExistsException$, ResourceExistsException);
+var ResourceNotFoundException$ = [-3, n0, _RNFE,
+    { [_e]: _c },
+    [_M],
+    [0]
+];
+n0_registry.registerError(ResourceNotFoundException$, ResourceNotFoundException);
+const errorTypeRegistries = [
+    _s_registry,
+    n0_registry,
+];
+var RandomPasswordType = [0, n0, _RPT, 8, 0];
+var RotationTokenType = [0, n0, _RTT, 8, 0];
+var SecretBinaryType = [0, n0, _SBT, 8, 21];
+var SecretStringType = [0, n0, _SST, 8, 0];
+var APIErrorType$ = [3, n0, _APIET,
+    0,
+    [_SI, _EC, _M],
+    [0, 0, 0]
+];
+var BatchGetSecretValueRequest$ = [3, n0, _BGSVR,
+    0,
+    [_SIL, _F, _MR, _NT],
+    [64 | 0, () => FiltersListType, 1, 0]
+];
+var BatchGetSecretValueResponse$ = [3, n0, _BGSVRa,
+    0,
+    [_SV, _NT, _E],
+    [[() => SecretValuesType, 0], 0, () => APIErrorListType]
+];
+var CancelRotateSecretRequest$ = [3, n0, _CRSR,
+    0,
+    [_SI],
+    [0], 1
+];
+var CancelRotateSecretResponse$ = [3, n0, _CRSRa,
+    0,
+    [_ARN, _N, _VI],
+    [0, 0, 0]
+];
+var CreateSecretRequest$ = [3, n0, _CSR,
+    0,
+    [_N, _CRT, _D, _KKI, _SB, _SS, _T, _ARR, _FORS, _Ty],
+    [0, [0, 4], 0, 0, [() => SecretBinaryType, 0], [() => SecretStringType, 0], () => TagListType, () => AddReplicaRegionListType, 2, 0], 1
+];
+var CreateSecretResponse$ = [3, n0, _CSRr,
+    0,
+    [_ARN, _N, _VI, _RS],
+    [0, 0, 0, () => ReplicationStatusListType]
+];
+var DeleteResourcePolicyRequest$ = [3, n0, _DRPR,
+    0,
+    [_SI],
+    [0], 1
+];
+var DeleteResourcePolicyResponse$ = [3, n0, _DRPRe,
+    0,
+    [_ARN, _N],
+    [0, 0]
+];
+var DeleteSecretRequest$ = [3, n0, _DSR,
+    0,
+    [_SI, _RWID, _FDWR],
+    [0, 1, 2], 1
+];
+var DeleteSecretResponse$ = [3, n0, _DSRe,
+    0,
+    [_ARN, _N, _DD],
+    [0, 0, 4]
+];
+var DescribeSecretRequest$ = [3, n0, _DSRes,
+    0,
+    [_SI],
+    [0], 1
+];
+var DescribeSecretResponse$ = [3, n0, _DSResc,
+    0,
+    [_ARN, _N, _Ty, _D, _KKI, _RE, _RLARN, _RR, _ESRM, _ESRRA, _LRD, _LCD, _LAD, _DDe, _NRD, _T, _VITS, _OS, _CD, _PR, _RS],
+    [0, 0, 0, 0, 0, 2, 0, () => RotationRulesType$, () => ExternalSecretRotationMetadataType, 0, 4, 4, 4, 4, 4, () => TagListType, [2, n0, _SVTSMT, 0, 0, 64 | 0], 0, 4, 0, () => ReplicationStatusListType]
+];
+var ExternalSecretRotationMetadataItem$ = [3, n0, _ESRMI,
+    0,
+    [_K, _V],
+    [0, 0]
+];
+var Filter$ = [3, n0, _Fi,
+    0,
+    [_K, _Va],
+    [0, 64 | 0]
+];
+var GetRandomPasswordRequest$ = [3, n0, _GRPR,
+    0,
+    [_PL, _ECx, _EN, _EP, _EU, _EL, _IS, _REIT],
+    [1, 0, 2, 2, 2, 2, 2, 2]
+];
+var GetRandomPasswordResponse$ = [3, n0, _GRPRe,
+    0,
+    [_RP],
+    [[() => RandomPasswordType, 0]]
+];
+var GetResourcePolicyRequest$ = [3, n0, _GRPRet,
+    0,
+    [_SI],
+    [0], 1
+];
+var GetResourcePolicyResponse$ = [3, n0, _GRPRete,
+    0,
+    [_ARN, _N, _RPe],
+    [0, 0, 0]
+];
+var GetSecretValueRequest$ = [3, n0, _GSVR,
+    0,
+    [_SI, _VI, _VS],
+    [0, 0, 0], 1
+];
+var GetSecretValueResponse$ = [3, n0, _GSVRe,
+    0,
+    [_ARN, _N, _VI, _SB, _SS, _VSe, _CD],
+    [0, 0, 0, [() => SecretBinaryType, 0], [() => SecretStringType, 0], 64 | 0, 4]
+];
+var ListSecretsRequest$ = [3, n0, _LSR,
+    0,
+    [_IPD, _MR, _NT, _F, _SO, _SBo],
+    [2, 1, 0, () => FiltersListType, 0, 0]
+];
+var ListSecretsResponse$ = [3, n0, _LSRi,
+    0,
+    [_SL, _NT],
+    [() => SecretListType, 0]
+];
+var ListSecretVersionIdsRequest$ = [3, n0, _LSVIR,
+    0,
+    [_SI, _MR, _NT, _ID],
+    [0, 1, 0, 2], 1
+];
+var ListSecretVersionIdsResponse$ = [3, n0, _LSVIRi,
+    0,
+    [_Ve, _NT, _ARN, _N],
+    [() => SecretVersionsListType, 0, 0, 0]
+];
+var PutResourcePolicyRequest$ = [3, n0, _PRPR,
+    0,
+    [_SI, _RPe, _BPP],
+    [0, 0, 2], 2
+];
+var PutResourcePolicyResponse$ = [3, n0, _PRPRu,
+    0,
+    [_ARN, _N],
+    [0, 0]
+];
+var PutSecretValueRequest$ = [3, n0, _PSVR,
+    0,
+    [_SI, _CRT, _SB, _SS, _VSe, _RT],
+    [0, [0, 4], [() => SecretBinaryType, 0], [() => SecretStringType, 0], 64 | 0, [() => RotationTokenType, 0]], 1
+];
+var PutSecretValueResponse$ = [3, n0, _PSVRu,
+    0,
+    [_ARN, _N, _VI, _VSe],
+    [0, 0, 0, 64 | 0]
+];
+var RemoveRegionsFromReplicationRequest$ = [3, n0, _RRFRR,
+    0,
+    [_SI, _RRR],
+    [0, 64 | 0], 2
+];
+var RemoveRegionsFromReplicationResponse$ = [3, n0, _RRFRRe,
+    0,
+    [_ARN, _RS],
+    [0, () => ReplicationStatusListType]
+];
+var ReplicaRegionType$ = [3, n0, _RRT,
+    0,
+    [_R, _KKI],
+    [0, 0]
+];
+var ReplicateSecretToRegionsRequest$ = [3, n0, _RSTRR,
+    0,
+    [_SI, _ARR, _FORS],
+    [0, () => AddReplicaRegionListType, 2], 2
+];
+var ReplicateSecretToRegionsResponse$ = [3, n0, _RSTRRe,
+    0,
+    [_ARN, _RS],
+    [0, () => ReplicationStatusListType]
+];
+var ReplicationStatusType$ = [3, n0, _RST,
+    0,
+    [_R, _KKI, _S, _SM, _LAD],
+    [0, 0, 0, 0, 4]
+];
+var RestoreSecretRequest$ = [3, n0, _RSR,
+    0,
+    [_SI],
+    [0], 1
+];
+var RestoreSecretResponse$ = [3, n0, _RSRe,
+    0,
+    [_ARN, _N],
+    [0, 0]
+];
+var RotateSecretRequest$ = [3, n0, _RSRo,
+    0,
+    [_SI, _CRT, _RLARN, _RR, _ESRM, _ESRRA, _RI],
+    [0, [0, 4], 0, () => RotationRulesType$, () => ExternalSecretRotationMetadataType, 0, 2], 1
+];
+var RotateSecretResponse$ = [3, n0, _RSRot,
+    0,
+    [_ARN, _N, _VI],
+    [0, 0, 0]
+];
+var RotationRulesType$ = [3, n0, _RRTo,
+    0,
+    [_AAD, _Du, _SE],
+    [1, 0, 0]
+];
+var SecretListEntry$ = [3, n0, _SLE,
+    0,
+    [_ARN, _N, _Ty, _D, _KKI, _RE, _RLARN, _RR, _ESRM, _ESRRA, _LRD, _LCD, _LAD, _DDe, _NRD, _T, _SVTS, _OS, _CD, _PR],
+    [0, 0, 0, 0, 0, 2, 0, () => RotationRulesType$, () => ExternalSecretRotationMetadataType, 0, 4, 4, 4, 4, 4, () => TagListType, [2, n0, _SVTSMT, 0, 0, 64 | 0], 0, 4, 0]
+];
+var SecretValueEntry$ = [3, n0, _SVE,
+    0,
+    [_ARN, _N, _VI, _SB, _SS, _VSe, _CD],
+    [0, 0, 0, [() => SecretBinaryType, 0], [() => SecretStringType, 0], 64 | 0, 4]
+];
+var SecretVersionsListEntry$ = [3, n0, _SVLE,
+    0,
+    [_VI, _VSe, _LAD, _CD, _KKIm],
+    [0, 64 | 0, 4, 4, 64 | 0]
+];
+var StopReplicationToReplicaRequest$ = [3, n0, _SRTRR,
+    0,
+    [_SI],
+    [0], 1
+];
+var StopReplicationToReplicaResponse$ = [3, n0, _SRTRRt,
+    0,
+    [_ARN],
+    [0]
+];
+var Tag$ = [3, n0, _Ta,
+    0,
+    [_K, _V],
+    [0, 0]
+];
+var TagResourceRequest$ = [3, n0, _TRR,
+    0,
+    [_SI, _T],
+    [0, () => TagListType], 2
+];
+var UntagResourceRequest$ = [3, n0, _URR,
+    0,
+    [_SI, _TK],
+    [0, 64 | 0], 2
+];
+var UpdateSecretRequest$ = [3, n0, _USR,
+    0,
+    [_SI, _CRT, _D, _KKI, _SB, _SS, _Ty],
+    [0, [0, 4], 0, 0, [() => SecretBinaryType, 0], [() => SecretStringType, 0], 0], 1
+];
+var UpdateSecretResponse$ = [3, n0, _USRp,
+    0,
+    [_ARN, _N, _VI],
+    [0, 0, 0]
+];
+var UpdateSecretVersionStageRequest$ = [3, n0, _USVSR,
+    0,
+    [_SI, _VS, _RFVI, _MTVI],
+    [0, 0, 0, 0], 2
+];
+var UpdateSecretVersionStageResponse$ = [3, n0, _USVSRp,
+    0,
+    [_ARN, _N],
+    [0, 0]
+];
+var ValidateResourcePolicyRequest$ = [3, n0, _VRPR,
+    0,
+    [_RPe, _SI],
+    [0, 0], 1
+];
+var ValidateResourcePolicyResponse$ = [3, n0, _VRPRa,
+    0,
+    [_PVP, _VE],
+    [2, () => ValidationErrorsType]
+];
+var ValidationErrorsEntry$ = [3, n0, _VEE,
+    0,
+    [_CN, _EM],
+    [0, 0]
+];
+var __Unit = "unit";
+var AddReplicaRegionListType = [1, n0, _ARRLT,
+    0, () => ReplicaRegionType$
+];
+var APIErrorListType = [1, n0, _APIELT,
+    0, () => APIErrorType$
+];
+var ExternalSecretRotationMetadataType = [1, n0, _ESRMT,
+    0, () => ExternalSecretRotationMetadataItem$
+];
+var FiltersListType = [1, n0, _FLT,
+    0, () => Filter$
+];
+var ReplicationStatusListType = [1, n0, _RSLT,
+    0, () => ReplicationStatusType$
+];
+var SecretListType = [1, n0, _SLT,
+    0, () => SecretListEntry$
+];
+var SecretValuesType = [1, n0, _SVT,
+    0, [() => SecretValueEntry$,
+        0]
+];
+var SecretVersionsListType = [1, n0, _SVLT,
+    0, () => SecretVersionsListEntry$
+];
+var TagListType = [1, n0, _TLT,
+    0, () => Tag$
+];
+var ValidationErrorsType = [1, n0, _VET,
+    0, () => ValidationErrorsEntry$
+];
+var BatchGetSecretValue$ = [9, n0, _BGSV,
+    0, () => BatchGetSecretValueRequest$, () => BatchGetSecretValueResponse$
+];
+var CancelRotateSecret$ = [9, n0, _CRS,
+    0, () => CancelRotateSecretRequest$, () => CancelRotateSecretResponse$
+];
+var CreateSecret$ = [9, n0, _CS,
+    0, () => CreateSecretRequest$, () => CreateSecretResponse$
+];
+var DeleteResourcePolicy$ = [9, n0, _DRP,
+    0, () => DeleteResourcePolicyRequest$, () => DeleteResourcePolicyResponse$
+];
+var DeleteSecret$ = [9, n0, _DS,
+    0, () => DeleteSecretRequest$, () => DeleteSecretResponse$
+];
+var DescribeSecret$ = [9, n0, _DSe,
+    0, () => DescribeSecretRequest$, () => DescribeSecretResponse$
+];
+var GetRandomPassword$ = [9, n0, _GRP,
+    0, () => GetRandomPasswordRequest$, () => GetRandomPasswordResponse$
+];
+var GetResourcePolicy$ = [9, n0, _GRPe,
+    0, () => GetResourcePolicyRequest$, () => GetResourcePolicyResponse$
+];
+var GetSecretValue$ = [9, n0, _GSV,
+    0, () => GetSecretValueRequest$, () => GetSecretValueResponse$
+];
+var ListSecrets$ = [9, n0, _LS,
+    0, () => ListSecretsRequest$, () => ListSecretsResponse$
+];
+var ListSecretVersionIds$ = [9, n0, _LSVI,
+    0, () => ListSecretVersionIdsRequest$, () => ListSecretVersionIdsResponse$
+];
+var PutResourcePolicy$ = [9, n0, _PRP,
+    0, () => PutResourcePolicyRequest$, () => PutResourcePolicyResponse$
+];
+var PutSecretValue$ = [9, n0, _PSV,
+    0, () => PutSecretValueRequest$, () => PutSecretValueResponse$
+];
+var RemoveRegionsFromReplication$ = [9, n0, _RRFR,
+    0, () => RemoveRegionsFromReplicationRequest$, () => RemoveRegionsFromReplicationResponse$
+];
+var ReplicateSecretToRegions$ = [9, n0, _RSTR,
+    0, () => ReplicateSecretToRegionsRequest$, () => ReplicateSecretToRegionsResponse$
+];
+var RestoreSecret$ = [9, n0, _RSe,
+    0, () => RestoreSecretRequest$, () => RestoreSecretResponse$
+];
+var RotateSecret$ = [9, n0, _RSo,
+    0, () => RotateSecretRequest$, () => RotateSecretResponse$
+];
+var StopReplicationToReplica$ = [9, n0, _SRTR,
+    0, () => StopReplicationToReplicaRequest$, () => StopReplicationToReplicaResponse$
+];
+var TagResource$ = [9, n0, _TR,
+    0, () => TagResourceRequest$, () => __Unit
+];
+var UntagResource$ = [9, n0, _UR,
+    0, () => UntagResourceRequest$, () => __Unit
+];
+var UpdateSecret$ = [9, n0, _US,
+    0, () => UpdateSecretRequest$, () => UpdateSecretResponse$
+];
+var UpdateSecretVersionStage$ = [9, n0, _USVS,
+    0, () => UpdateSecretVersionStageRequest$, () => UpdateSecretVersionStageResponse$
+];
+var ValidateResourcePolicy$ = [9, n0, _VRP,
+    0, () => ValidateResourcePolicyRequest$, () => ValidateResourcePolicyResponse$
+];
+
+const getRuntimeConfig$1 = (config) => {
+    return {
+        apiVersion: "2017-10-17",
+        base64Decoder: config?.base64Decoder ?? fromBase64,
+        base64Encoder: config?.base64Encoder ?? toBase64,
+        disableHostPrefix: config?.disableHostPrefix ?? false,
+        endpointProvider: config?.endpointProvider ?? defaultEndpointResolver,
+        extensions: config?.extensions ?? [],
+        httpAuthSchemeProvider: config?.httpAuthSchemeProvider ?? defaultSecretsManagerHttpAuthSchemeProvider,
+        httpAuthSchemes: config?.httpAuthSchemes ?? [
+            {
+                schemeId: "aws.auth#sigv4",
+                identityProvider: (ipc) => ipc.getIdentityProvider("aws.auth#sigv4"),
+                signer: new AwsSdkSigV4Signer(),
+            },
+        ],
+        logger: config?.logger ?? new NoOpLogger(),
+        protocol: config?.protocol ?? AwsJson1_1Protocol,
+        protocolSettings: config?.protocolSettings ?? {
+            defaultNamespace: "com.amazonaws.secretsmanager",
+            errorTypeRegistries,
+            version: "2017-10-17",
+            serviceTarget: "secretsmanager",
+        },
+        serviceId: config?.serviceId ?? "Secrets Manager",
+        sha256: config?.sha256 ?? Sha256,
+        urlParser: config?.urlParser ?? parseUrl,
+        utf8Decoder: config?.utf8Decoder ?? fromUtf8,
+        utf8Encoder: config?.utf8Encoder ?? toUtf8,
+    };
+};
+
+const getRuntimeConfig = (config) => {
+    emitWarningIfUnsupportedVersion(process.version);
+    const defaultsMode = resolveDefaultsModeConfig(config);
+    const defaultConfigProvider = () => defaultsMode().then(loadConfigsForDefaultMode);
+    const clientSharedValues = getRuntimeConfig$1(config);
+    emitWarningIfUnsupportedVersion$1(process.version);
+    const loaderConfig = {
+        profile: config?.profile,
+        logger: clientSharedValues.logger,
+    };
+    return {
+        ...clientSharedValues,
+        ...config,
+        runtime: "node",
+        defaultsMode,
+        authSchemePreference: config?.authSchemePreference ?? loadConfig(NODE_AUTH_SCHEME_PREFERENCE_OPTIONS, loaderConfig),
+        bodyLengthChecker: config?.bodyLengthChecker ?? calculateBodyLength,
+        credentialDefaultProvider: config?.credentialDefaultProvider ?? defaultProvider,
+        defaultSocketTimeout: getDefaultSocketTimeout(config?.requestHandler, 300_000),
+        defaultUserAgentProvider: config?.defaultUserAgentProvider ?? createDefaultUserAgentProvider({ serviceId: clientSharedValues.serviceId, clientVersion: packageInfo.version }),
+        maxAttempts: config?.maxAttempts ?? loadConfig(NODE_MAX_ATTEMPT_CONFIG_OPTIONS, config),
+        region: config?.region ?? loadConfig(NODE_REGION_CONFIG_OPTIONS, { ...NODE_REGION_CONFIG_FILE_OPTIONS, ...loaderConfig }),
+        requestHandler: NodeHttpHandler.create(config?.requestHandler ?? defaultConfigProvider),
+        retryMode: config?.retryMode ??
+            loadConfig({
+                ...NODE_RETRY_MODE_CONFIG_OPTIONS,
+                default: async () => (await defaultConfigProvider()).retryMode || DEFAULT_RETRY_MODE,
+            }, config),
+        streamCollector: config?.streamCollector ?? streamCollector,
+        useDualstackEndpoint: config?.useDualstackEndpoint ?? loadConfig(NODE_USE_DUALSTACK_ENDPOINT_CONFIG_OPTIONS, loaderConfig),
+        useFipsEndpoint: config?.useFipsEndpoint ?? loadConfig(NODE_USE_FIPS_ENDPOINT_CONFIG_OPTIONS, loaderConfig),
+        userAgentAppId: config?.userAgentAppId ?? loadConfig(NODE_APP_ID_CONFIG_OPTIONS, loaderConfig),
+    };
+};
+
+const getHttpAuthExtensionConfiguration = (runtimeConfig) => {
+    const _httpAuthSchemes = runtimeConfig.httpAuthSchemes;
+    let _httpAuthSchemeProvider = runtimeConfig.httpAuthSchemeProvider;
+    let _credentials = runtimeConfig.credentials;
+    return {
+        setHttpAuthScheme(httpAuthScheme) {
+            const index = _httpAuthSchemes.findIndex((scheme) => scheme.schemeId === httpAuthScheme.schemeId);
+            if (index === -1) {
+                _httpAuthSchemes.push(httpAuthScheme);
+            }
+            else {
+                _httpAuthSchemes.splice(index, 1, httpAuthScheme);
+            }
+        },
+        httpAuthSchemes() {
+            return _httpAuthSchemes;
+        },
+        setHttpAuthSchemeProvider(httpAuthSchemeProvider) {
+            _httpAuthSchemeProvider = httpAuthSchemeProvider;
+        },
+        httpAuthSchemeProvider() {
+            return _httpAuthSchemeProvider;
+        },
+        setCredentials(credentials) {
+            _credentials = credentials;
+        },
+        credentials() {
+            return _credentials;
+        },
+    };
+};
+const resolveHttpAuthRuntimeConfig = (config) => {
+    return {
+        httpAuthSchemes: config.httpAuthSchemes(),
+        httpAuthSchemeProvider: config.httpAuthSchemeProvider(),
+        credentials: config.credentials(),
+    };
+};
+
+const resolveRuntimeExtensions = (runtimeConfig, extensions) => {
+    const extensionConfiguration = Object.assign(getAwsRegionExtensionConfiguration(runtimeConfig), getDefaultExtensionConfiguration(runtimeConfig), getHttpHandlerExtensionConfiguration(runtimeConfig), getHttpAuthExtensionConfiguration(runtimeConfig));
+    extensions.forEach((extension) => extension.configure(extensionConfiguration));
+    return Object.assign(runtimeConfig, resolveAwsRegionExtensionConfiguration(extensionConfiguration), resolveDefaultRuntimeConfig(extensionConfiguration), resolveHttpHandlerRuntimeConfig(extensionConfiguration), resolveHttpAuthRuntimeConfig(extensionConfiguration));
+};
+
+class SecretsManagerClient extends Client {
+    config;
+    constructor(...[configuration]) {
+        const _config_0 = getRuntimeConfig(configuration || {});
+        super(_config_0);
+        this.initConfig = _config_0;
+        const _config_1 = resolveClientEndpointParameters(_config_0);
+        const _config_2 = resolveUserAgentConfig(_config_1);
+        const _config_3 = resolveRetryConfig(_config_2);
+        const _config_4 = resolveRegionConfig(_config_3);
+        const _config_5 = resolveHostHeaderConfig(_config_4);
+        const _config_6 = resolveEndpointConfig(_config_5);
+        const _config_7 = resolveHttpAuthSchemeConfig(_config_6);
+        const _config_8 = resolveRuntimeExtensions(_config_7, configuration?.extensions || []);
+        this.config = _config_8;
+        this.middlewareStack.use(getSchemaSerdePlugin(this.config));
+        this.middlewareStack.use(getUserAgentPlugin(this.config));
+        this.middlewareStack.use(getRetryPlugin(this.config));
+        this.middlewareStack.use(getContentLengthPlugin(this.config));
+        this.middlewareStack.use(getHostHeaderPlugin(this.config));
+        this.middlewareStack.use(getLoggerPlugin(this.config));
+        this.middlewareStack.use(getRecursionDetectionPlugin(this.config));
+        this.middlewareStack.use(getHttpAuthSchemeEndpointRuleSetPlugin(this.config, {
+            httpAuthSchemeParametersProvider: defaultSecretsManagerHttpAuthSchemeParametersProvider,
+            identityProviderConfigProvider: async (config) => new DefaultIdentityProviderConfig({
+                "aws.auth#sigv4": config.credentials,
+            }),
+        }));
+        this.middlewareStack.use(getHttpSigningPlugin(this.config));
+    }
+    destroy() {
+        super.destroy();
+    }
+}
+
+const command = makeBuilder(commonParams, "secretsmanager", "SecretsManagerClient", getEndpointPlugin);
+const _ep0 = {};
+const _mw0 = (Command, cs, config, o) => [];
+
+class BatchGetSecretValueCommand extends command(_ep0, _mw0, "BatchGetSecretValue", BatchGetSecretValue$) {
+}
+
+class CancelRotateSecretCommand extends command(_ep0, _mw0, "CancelRotateSecret", CancelRotateSecret$) {
+}
+
+class CreateSecretCommand extends command(_ep0, _mw0, "CreateSecret", CreateSecret$) {
+}
+
+class DeleteResourcePolicyCommand extends command(_ep0, _mw0, "DeleteResourcePolicy", DeleteResourcePolicy$) {
+}
+
+class DeleteSecretCommand extends command(_ep0, _mw0, "DeleteSecret", DeleteSecret$) {
+}
+
+class DescribeSecretCommand extends command(_ep0, _mw0, "DescribeSecret", DescribeSecret$) {
+}
+
+class GetRandomPasswordCommand extends command(_ep0, _mw0, "GetRandomPassword", GetRandomPassword$) {
+}
+
+class GetResourcePolicyCommand extends command(_ep0, _mw0, "GetResourcePolicy", GetResourcePolicy$) {
+}
+
+class GetSecretValueCommand extends command(_ep0, _mw0, "GetSecretValue", GetSecretValue$) {
+}
+
+class ListSecretsCommand extends command(_ep0, _mw0, "ListSecrets", ListSecrets$) {
+}
+
+class ListSecretVersionIdsCommand extends command(_ep0, _mw0, "ListSecretVersionIds", ListSecretVersionIds$) {
+}
+
+class PutResourcePolicyCommand extends command(_ep0, _mw0, "PutResourcePolicy", PutResourcePolicy$) {
+}
+
+class PutSecretValueCommand extends command(_ep0, _mw0, "PutSecretValue", PutSecretValue$) {
+}
+
+class RemoveRegionsFromReplicationCommand extends command(_ep0, _mw0, "RemoveRegionsFromReplication", RemoveRegionsFromReplication$) {
+}
+
+class ReplicateSecretToRegionsCommand extends command(_ep0, _mw0, "ReplicateSecretToRegions", ReplicateSecretToRegions$) {
+}
+
+class RestoreSecretCommand extends command(_ep0, _mw0, "RestoreSecret", RestoreSecret$) {
+}
+
+class RotateSecretCommand extends command(_ep0, _mw0, "RotateSecret", RotateSecret$) {
+}
+
+class StopReplicationToReplicaCommand extends command(_ep0, _mw0, "StopReplicationToReplica", StopReplicationToReplica$) {
+}
+
+class TagResourceCommand extends command(_ep0, _mw0, "TagResource", TagResource$) {
+}
+
+class UntagResourceCommand extends command(_ep0, _mw0, "UntagResource", UntagResource$) {
+}
+
+class UpdateSecretCommand extends command(_ep0, _mw0, "UpdateSecret", UpdateSecret$) {
+}
+
+class UpdateSecretVersionStageCommand extends command(_ep0, _mw0, "UpdateSecretVersionStage", UpdateSecretVersionStage$) {
+}
+
+class ValidateResourcePolicyCommand extends command(_ep0, _mw0, "ValidateResourcePolicy", ValidateResourcePolicy$) {
+}
+
+const paginateBatchGetSecretValue = createPaginator(SecretsManagerClient, BatchGetSecretValueCommand, "NextToken", "NextToken", "MaxResults");
+
+const paginateListSecrets = createPaginator(SecretsManagerClient, ListSecretsCommand, "NextToken", "NextToken", "MaxResults");
+
+const paginateListSecretVersionIds = createPaginator(SecretsManagerClient, ListSecretVersionIdsCommand, "NextToken", "NextToken", "MaxResults");
+
+const commands = {
+    BatchGetSecretValueCommand,
+    CancelRotateSecretCommand,
+    CreateSecretCommand,
+    DeleteResourcePolicyCommand,
+    DeleteSecretCommand,
+    DescribeSecretCommand,
+    GetRandomPasswordCommand,
+    GetResourcePolicyCommand,
+    GetSecretValueCommand,
+    ListSecretsCommand,
+    ListSecretVersionIdsCommand,
+    PutResourcePolicyCommand,
+    PutSecretValueCommand,
+    RemoveRegionsFromReplicationCommand,
+    ReplicateSecretToRegionsCommand,
+    RestoreSecretCommand,
+    RotateSecretCommand,
+    StopReplicationToReplicaCommand,
+    TagResourceCommand,
+    UntagResourceCommand,
+    UpdateSecretCommand,
+    UpdateSecretVersionStageCommand,
+    ValidateResourcePolicyCommand,
+};
+const paginators = {
+    paginateBatchGetSecretValue,
+    paginateListSecrets,
+    paginateListSecretVersionIds,
+};
+class SecretsManager extends SecretsManagerClient {
+}
+createAggregatedClient(commands, SecretsManager, { paginators });
+
+const FilterNameStringType = {
+    all: "all",
+    description: "description",
+    name: "name",
+    owning_service: "owning-service",
+    primary_region: "primary-region",
+    tag_key: "tag-key",
+    tag_value: "tag-value",
+};
+const StatusType = {
+    Failed: "Failed",
+    InProgress: "InProgress",
+    InSync: "InSync",
+};
+const SortByType = {
+    created_date: "created-date",
+    last_accessed_date: "last-accessed-date",
+    last_changed_date: "last-changed-date",
+    name: "name",
+};
+const SortOrderType = {
+    asc: "asc",
+    desc: "desc",
+};
+
+__webpack_unused_export__ = APIErrorType$;
+__webpack_unused_export__ = BatchGetSecretValue$;
+__webpack_unused_export__ = BatchGetSecretValueCommand;
+__webpack_unused_export__ = BatchGetSecretValueRequest$;
+__webpack_unused_export__ = BatchGetSecretValueResponse$;
+__webpack_unused_export__ = CancelRotateSecret$;
+__webpack_unused_export__ = CancelRotateSecretCommand;
+__webpack_unused_export__ = CancelRotateSecretRequest$;
+__webpack_unused_export__ = CancelRotateSecretResponse$;
+__webpack_unused_export__ = CreateSecret$;
+__webpack_unused_export__ = CreateSecretCommand;
+__webpack_unused_export__ = CreateSecretRequest$;
+__webpack_unused_export__ = CreateSecretResponse$;
+__webpack_unused_export__ = DecryptionFailure;
+__webpack_unused_export__ = DecryptionFailure$;
+__webpack_unused_export__ = DeleteResourcePolicy$;
+__webpack_unused_export__ = DeleteResourcePolicyCommand;
+__webpack_unused_export__ = DeleteResourcePolicyRequest$;
+__webpack_unused_export__ = DeleteResourcePolicyResponse$;
+__webpack_unused_export__ = DeleteSecret$;
+__webpack_unused_export__ = DeleteSecretCommand;
+__webpack_unused_export__ = DeleteSecretRequest$;
+__webpack_unused_export__ = DeleteSecretResponse$;
+__webpack_unused_export__ = DescribeSecret$;
+__webpack_unused_export__ = DescribeSecretCommand;
+__webpack_unused_export__ = DescribeSecretRequest$;
+__webpack_unused_export__ = DescribeSecretResponse$;
+__webpack_unused_export__ = EncryptionFailure;
+__webpack_unused_export__ = EncryptionFailure$;
+__webpack_unused_export__ = ExternalSecretRotationMetadataItem$;
+__webpack_unused_export__ = Filter$;
+__webpack_unused_export__ = FilterNameStringType;
+__webpack_unused_export__ = GetRandomPassword$;
+__webpack_unused_export__ = GetRandomPasswordCommand;
+__webpack_unused_export__ = GetRandomPasswordRequest$;
+__webpack_unused_export__ = GetRandomPasswordResponse$;
+__webpack_unused_export__ = GetResourcePolicy$;
+__webpack_unused_export__ = GetResourcePolicyCommand;
+__webpack_unused_export__ = GetResourcePolicyRequest$;
+__webpack_unused_export__ = GetResourcePolicyResponse$;
+__webpack_unused_export__ = GetSecretValue$;
+exports.d2 = GetSecretValueCommand;
+__webpack_unused_export__ = GetSecretValueRequest$;
+__webpack_unused_export__ = GetSecretValueResponse$;
+__webpack_unused_export__ = InternalServiceError;
+__webpack_unused_export__ = InternalServiceError$;
+__webpack_unused_export__ = InvalidNextTokenException;
+__webpack_unused_export__ = InvalidNextTokenException$;
+__webpack_unused_export__ = InvalidParameterException;
+__webpack_unused_export__ = InvalidParameterException$;
+__webpack_unused_export__ = InvalidRequestException;
+__webpack_unused_export__ = InvalidRequestException$;
+__webpack_unused_export__ = LimitExceededException;
+__webpack_unused_export__ = LimitExceededException$;
+__webpack_unused_export__ = ListSecretVersionIds$;
+__webpack_unused_export__ = ListSecretVersionIdsCommand;
+__webpack_unused_export__ = ListSecretVersionIdsRequest$;
+__webpack_unused_export__ = ListSecretVersionIdsResponse$;
+__webpack_unused_export__ = ListSecrets$;
+__webpack_unused_export__ = ListSecretsCommand;
+__webpack_unused_export__ = ListSecretsRequest$;
+__webpack_unused_export__ = ListSecretsResponse$;
+__webpack_unused_export__ = MalformedPolicyDocumentException;
+__webpack_unused_export__ = MalformedPolicyDocumentException$;
+__webpack_unused_export__ = PreconditionNotMetException;
+__webpack_unused_export__ = PreconditionNotMetException$;
+__webpack_unused_export__ = PublicPolicyException;
+__webpack_unused_export__ = PublicPolicyException$;
+__webpack_unused_export__ = PutResourcePolicy$;
+__webpack_unused_export__ = PutResourcePolicyCommand;
+__webpack_unused_export__ = PutResourcePolicyRequest$;
+__webpack_unused_export__ = PutResourcePolicyResponse$;
+__webpack_unused_export__ = PutSecretValue$;
+__webpack_unused_export__ = PutSecretValueCommand;
+__webpack_unused_export__ = PutSecretValueRequest$;
+__webpack_unused_export__ = PutSecretValueResponse$;
+__webpack_unused_export__ = RemoveRegionsFromReplication$;
+__webpack_unused_export__ = RemoveRegionsFromReplicationCommand;
+__webpack_unused_export__ = RemoveRegionsFromReplicationRequest$;
+__webpack_unused_export__ = RemoveRegionsFromReplicationResponse$;
+__webpack_unused_export__ = ReplicaRegionType$;
+__webpack_unused_export__ = ReplicateSecretToRegions$;
+__webpack_unused_export__ = ReplicateSecretToRegionsCommand;
+__webpack_unused_export__ = ReplicateSecretToRegionsRequest$;
+__webpack_unused_export__ = ReplicateSecretToRegionsResponse$;
+__webpack_unused_export__ = ReplicationStatusType$;
+__webpack_unused_export__ = ResourceExistsException;
+__webpack_unused_export__ = ResourceExistsException$;
+__webpack_unused_export__ = ResourceNotFoundException;
+__webpack_unused_export__ = ResourceNotFoundException$;
+__webpack_unused_export__ = RestoreSecret$;
+__webpack_unused_export__ = RestoreSecretCommand;
+__webpack_unused_export__ = RestoreSecretRequest$;
+__webpack_unused_export__ = RestoreSecretResponse$;
+__webpack_unused_export__ = RotateSecret$;
+__webpack_unused_export__ = RotateSecretCommand;
+__webpack_unused_export__ = RotateSecretRequest$;
+__webpack_unused_export__ = RotateSecretResponse$;
+__webpack_unused_export__ = RotationRulesType$;
+__webpack_unused_export__ = SecretListEntry$;
+__webpack_unused_export__ = SecretValueEntry$;
+__webpack_unused_export__ = SecretVersionsListEntry$;
+__webpack_unused_export__ = SecretsManager;
+exports._H = SecretsManagerClient;
+__webpack_unused_export__ = SecretsManagerServiceException;
+__webpack_unused_export__ = SecretsManagerServiceException$;
+__webpack_unused_export__ = SortByType;
+__webpack_unused_export__ = SortOrderType;
+__webpack_unused_export__ = StatusType;
+__webpack_unused_export__ = StopReplicationToReplica$;
+__webpack_unused_export__ = StopReplicationToReplicaCommand;
+__webpack_unused_export__ = StopReplicationToReplicaRequest$;
+__webpack_unused_export__ = StopReplicationToReplicaResponse$;
+__webpack_unused_export__ = Tag$;
+__webpack_unused_export__ = TagResource$;
+__webpack_unused_export__ = TagResourceCommand;
+__webpack_unused_export__ = TagResourceRequest$;
+__webpack_unused_export__ = UntagResource$;
+__webpack_unused_export__ = UntagResourceCommand;
+__webpack_unused_export__ = UntagResourceRequest$;
+__webpack_unused_export__ = UpdateSecret$;
+__webpack_unused_export__ = UpdateSecretCommand;
+__webpack_unused_export__ = UpdateSecretRequest$;
+__webpack_unused_export__ = UpdateSecretResponse$;
+__webpack_unused_export__ = UpdateSecretVersionStage$;
+__webpack_unused_export__ = UpdateSecretVersionStageCommand;
+__webpack_unused_export__ = UpdateSecretVersionStageRequest$;
+__webpack_unused_export__ = UpdateSecretVersionStageResponse$;
+__webpack_unused_export__ = ValidateResourcePolicy$;
+__webpack_unused_export__ = ValidateResourcePolicyCommand;
+__webpack_unused_export__ = ValidateResourcePolicyRequest$;
+__webpack_unused_export__ = ValidateResourcePolicyResponse$;
+__webpack_unused_export__ = ValidationErrorsEntry$;
+__webpack_unused_export__ = errorTypeRegistries;
+__webpack_unused_export__ = paginateBatchGetSecretValue;
+__webpack_unused_export__ = paginateListSecretVersionIds;
+__webpack_unused_export__ = paginateListSecrets;
+
+
+/***/ }),
+
 /***/ 4736:
 /***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
 
@@ -48035,6 +49448,12 @@ function sameManifest(a, b) {
     return JSON.stringify(sortManifest(a)) === JSON.stringify(sortManifest(b));
 }
 
+// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-secrets-manager/dist-cjs/index.js
+var client_secrets_manager_dist_cjs = __nccwpck_require__(2994);
+;// CONCATENATED MODULE: ./src/common/compare.ts
+/** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
+const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
 ;// CONCATENATED MODULE: ./src/common/errors.ts
 /** A problem with what the workflow asked for: reported as is, without a stack trace. */
 class InputError extends Error {
@@ -48227,7 +49646,12 @@ const Env = {
     /** efs: the absolute path where the function mounts the EFS access point that holds the DAG folder. */
     EfsMountPath: 'EFS_MOUNT_PATH',
     /** Seconds kept back from the function's timeout to report before Lambda stops it (5 to 300, default 30). */
-    DeadlineMargin: 'DEADLINE_MARGIN_SECONDS'
+    DeadlineMargin: 'DEADLINE_MARGIN_SECONDS',
+    /**
+     * Optional: the DAG folder as Airflow sees it, for the Airflow confirmation to match its file
+     * locations. Default: WORKER_DAG_FOLDER (ssm); required in efs mode when the confirmation is on.
+     */
+    AirflowDagFolder: 'AIRFLOW_DAG_FOLDER'
 };
 const MODES = ['ssm', 'efs'];
 const DEADLINE_MARGIN = { fallbackSeconds: 30, min: 5, max: 300 };
@@ -48238,7 +49662,14 @@ function readConfig(env = process.env) {
     // As in deploy-dags, an empty prefix reads as unset (`dags`): the root is asked for with `/`.
     const prefix = readPrefix(env);
     const deadlineMarginMs = readMarginSeconds(env) * 1000;
-    const common = { bucket, prefix, deadlineMarginMs };
+    const common = {
+        bucket,
+        prefix,
+        deadlineMarginMs,
+        ...(value(env, Env.AirflowDagFolder) !== undefined
+            ? { airflowDagFolder: absolutePath(env, Env.AirflowDagFolder) }
+            : {})
+    };
     if (mode === 'efs') {
         for (const name of [
             Env.WorkerGroups,
@@ -48371,9 +49802,531 @@ function readDocumentName(env) {
     return text;
 }
 
-;// CONCATENATED MODULE: ./src/common/compare.ts
-/** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
-const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+;// CONCATENATED MODULE: ./src/refresh-workers/airflow.ts
+
+
+
+
+
+// After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
+// still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
+// API, when one is configured, whether the changed files were parsed and with what import errors.
+/** The environment variables of the Airflow confirmation; set both of the first two, or neither. */
+const AirflowEnv = {
+    /** The webserver's base URL (http or https, like http://airflow.internal:8080); the API version is detected. */
+    ApiUrl: 'AIRFLOW_API_URL',
+    /** Name or ARN of the Secrets Manager secret whose SecretString is {"username": …, "password": …}. */
+    CredentialsSecret: 'AIRFLOW_CREDENTIALS_SECRET',
+    /** Seconds to wait for Airflow to parse the changed files (10 to 840, default 300). */
+    ConfirmTimeout: 'AIRFLOW_CONFIRM_TIMEOUT_SECONDS'
+};
+const CONFIRM_TIMEOUT = { fallbackSeconds: 300, min: 10, max: 840 };
+/** The Airflow settings, or undefined when the confirmation is not configured. */
+function readAirflowConfig(env = process.env) {
+    const url = airflow_value(env, AirflowEnv.ApiUrl);
+    const secret = airflow_value(env, AirflowEnv.CredentialsSecret);
+    if (url === undefined && secret === undefined) {
+        if (airflow_value(env, AirflowEnv.ConfirmTimeout) !== undefined) {
+            throw new ConfigError(AirflowEnv.ConfirmTimeout, `is only used with ${AirflowEnv.ApiUrl} and ${AirflowEnv.CredentialsSecret}, which are not set`);
+        }
+        return undefined;
+    }
+    if (url === undefined) {
+        throw new ConfigError(AirflowEnv.ApiUrl, `is required when ${AirflowEnv.CredentialsSecret} is set (set both to confirm with Airflow, or neither)`);
+    }
+    if (secret === undefined) {
+        throw new ConfigError(AirflowEnv.CredentialsSecret, `is required when ${AirflowEnv.ApiUrl} is set (set both to confirm with Airflow, or neither)`);
+    }
+    return {
+        apiUrl: readApiUrl(url),
+        credentialsSecret: readSecretId(secret),
+        confirmTimeoutMs: readTimeoutSeconds(env) * 1000
+    };
+}
+function airflow_value(env, name) {
+    const text = env[name]?.trim();
+    return text === undefined || text === '' ? undefined : text;
+}
+function readApiUrl(text) {
+    const name = AirflowEnv.ApiUrl;
+    // The WHATWG parser drops tabs and line breaks without a word, so they are refused first.
+    if (hasControlCharacter(text)) {
+        throw new ConfigError(name, `'${escapeText(text)}' (shown escaped) holds a control character`);
+    }
+    let url;
+    try {
+        url = new URL(text);
+    }
+    catch {
+        throw new ConfigError(name, `'${escapeText(text)}' is not a URL (like http://airflow.internal:8080)`);
+    }
+    if (url.username !== '' || url.password !== '') {
+        // The URL is not quoted: it holds a password.
+        throw new ConfigError(name, `must not hold a user name or password; they go in the secret named by ${AirflowEnv.CredentialsSecret}`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+        throw new ConfigError(name, `must be an http or https URL, got '${escapeText(text)}'`);
+    }
+    if (text.includes('?') || text.includes('#')) {
+        throw new ConfigError(name, `must be the webserver's base URL without a query or fragment, got '${escapeText(text)}'`);
+    }
+    const path = url.pathname.replace(/\/+$/, '');
+    if (/\/api\/v[0-9]+$/.test(path)) {
+        throw new ConfigError(name, `must be the webserver's base URL without /api/v1 or /api/v2 (the version is detected), got '${escapeText(text)}'`);
+    }
+    return `${url.origin}${path}`;
+}
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/;
+function readSecretId(text) {
+    if (!SECRET_NAME.test(text) && !SECRET_ARN.test(text)) {
+        throw new ConfigError(AirflowEnv.CredentialsSecret, `'${escapeText(text)}' is not a Secrets Manager secret name (1 to 512 letters, digits and /_+=.@-) or secret ARN`);
+    }
+    return text;
+}
+function readTimeoutSeconds(env) {
+    const text = airflow_value(env, AirflowEnv.ConfirmTimeout);
+    if (text === undefined)
+        return CONFIRM_TIMEOUT.fallbackSeconds;
+    const { min, max } = CONFIRM_TIMEOUT;
+    if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
+        throw new ConfigError(AirflowEnv.ConfirmTimeout, `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`);
+    }
+    return Number(text);
+}
+/**
+ * A failure to confirm with Airflow. Its message names the variable to look at and never holds
+ * the credentials, the token or a body Airflow answered with.
+ */
+class AirflowError extends Error {
+    transient;
+    constructor(message, 
+    /** A server error or a lost connection while polling: the next poll may succeed. */
+    transient = false) {
+        super(message);
+        this.transient = transient;
+        this.name = 'AirflowError';
+    }
+}
+/**
+ * Reads the API user from Secrets Manager. Nothing of the secret's value reaches a message: a
+ * JSON parse error quotes the text it failed on, so it is replaced, not passed on.
+ */
+async function readAirflowCredentials(secretId, client = new client_secrets_manager_dist_cjs/* SecretsManagerClient */._H({})) {
+    const where = `The secret ${escapeText(secretId)} named by ${AirflowEnv.CredentialsSecret}`;
+    let secretString;
+    try {
+        secretString = (await client.send(new client_secrets_manager_dist_cjs/* GetSecretValueCommand */.d2({ SecretId: secretId })))
+            .SecretString;
+    }
+    catch (error) {
+        throw new AirflowError(`${where} could not be read: ${secretsManagerProblem(error)}`);
+    }
+    if (secretString === undefined) {
+        throw new AirflowError(`${where} has no SecretString; store {"username": "…", "password": "…"} as its text`);
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(secretString);
+    }
+    catch {
+        throw new AirflowError(`${where} is not JSON; store {"username": "…", "password": "…"} as its text`);
+    }
+    const record = isRecord(parsed) ? parsed : {};
+    const { username, password } = record;
+    if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) {
+        throw new AirflowError(`${where} has no "username" string (without control characters)`);
+    }
+    if (typeof password !== 'string' || password === '') {
+        throw new AirflowError(`${where} has no "password" string`);
+    }
+    return { username, password };
+}
+function secretsManagerProblem(error) {
+    const name = isRecord(error) && typeof error.name === 'string' ? error.name : '';
+    if (name === 'ResourceNotFoundException') {
+        return 'there is no such secret in this account and Region';
+    }
+    if (name === 'AccessDeniedException') {
+        return "the function's role may not read it (it needs secretsmanager:GetSecretValue on the secret, and kms:Decrypt when a customer managed key encrypts it)";
+    }
+    if (name === 'DecryptionFailure') {
+        return "its KMS key did not decrypt it for the function's role (kms:Decrypt)";
+    }
+    return `${escapeText(name || 'Error')}: ${cap(escapeText(errorMessage(error)), 200)}`;
+}
+/** The changed files Airflow parses as DAG files, in path order, without repeats. */
+function checkedFiles(changedPaths) {
+    return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(compare_byText);
+}
+/**
+ * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
+ * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
+ * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
+ */
+function dagFolderPath(location, dagFolder) {
+    if (location.startsWith('/')) {
+        const folder = `${dagFolder.replace(/\/+$/, '')}/`;
+        return location.startsWith(folder) ? location.slice(folder.length) : undefined;
+    }
+    return location.replace(/^(\.\/)+/, '');
+}
+/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
+function judgeParse(input) {
+    const checked = new Set(input.checked);
+    const parsed = new Set();
+    for (const dag of input.dags) {
+        if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs)
+            continue;
+        for (const location of dag.locations) {
+            const path = dagFolderPath(location, input.dagFolder);
+            if (path !== undefined && checked.has(path))
+                parsed.add(path);
+        }
+    }
+    const failed = new Map();
+    const stale = new Map();
+    const preexisting = [];
+    for (const error of input.importErrors) {
+        const path = dagFolderPath(error.filename, input.dagFolder);
+        const problem = {
+            path: shownPath(path ?? error.filename),
+            message: errorSummary(error.stackTrace)
+        };
+        if (path === undefined || !checked.has(path))
+            preexisting.push(problem);
+        else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
+            failed.set(path, [...(failed.get(path) ?? []), problem]);
+        }
+        else
+            stale.set(path, [...(stale.get(path) ?? []), problem]);
+    }
+    const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path));
+    const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path));
+    // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
+    // says nothing about the deployed file.
+    for (const path of unconfirmed)
+        preexisting.push(...(stale.get(path) ?? []));
+    return {
+        confirmed: confirmed.map(shownPath),
+        unconfirmed: unconfirmed.map(shownPath),
+        importErrors: distinct([...failed.values()].flat()),
+        preexisting: distinct(preexisting)
+    };
+}
+const PATH_LIMIT = 200;
+const MESSAGE_LIMIT = 300;
+function shownPath(path) {
+    return cap(escapeText(path), PATH_LIMIT);
+}
+function distinct(problems) {
+    const seen = new Set();
+    return problems
+        .filter((problem) => {
+        const key = `${problem.path}\n${problem.message}`;
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    })
+        .sort((a, b) => compare_byText(a.path, b.path) || compare_byText(a.message, b.message));
+}
+/**
+ * The part of an import error worth a line: after a Python traceback, the exception (what
+ * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
+ */
+function errorSummary(stackTrace) {
+    const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd());
+    let start = 0;
+    const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line));
+    if (lastFrame >= 0) {
+        start = lastFrame + 1;
+        // The frame's source line and any ^^^ markers are indented; the exception is not.
+        while (start < lines.length && /^\s/.test(lines[start]))
+            start += 1;
+    }
+    const shown = lines.slice(start).filter((line) => line.trim() !== '');
+    const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
+        .slice(0, 3)
+        .map((line) => line.trim())
+        .join(' | ');
+    return cap(escapeText(text === '' ? '(Airflow gave no error text)' : text), MESSAGE_LIMIT);
+}
+const IMPORT_ERROR_LINE_LIMIT = 600;
+/** One line naming the changed files that failed to import and why, or undefined when none did. */
+function importErrorLine(outcome) {
+    const failures = outcome.importErrors;
+    if (failures.length === 0)
+        return undefined;
+    const files = new Set(failures.map((failure) => failure.path)).size;
+    const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
+    let line = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
+    for (const [index, part] of parts.entries()) {
+        const separator = index === 0 ? '' : '; ';
+        const left = parts.length - index - 1;
+        // Room is kept for the count of the failures that do not fit.
+        const tail = left > 0 ? `; and ${left} more` : '';
+        if ((line + separator + part + tail).length > IMPORT_ERROR_LINE_LIMIT && index > 0) {
+            return `${line}; and ${parts.length - index} more`;
+        }
+        line += separator + part;
+    }
+    // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
+    return cap(line, IMPORT_ERROR_LINE_LIMIT - 1);
+}
+function cap(text, limit) {
+    const chars = [...text];
+    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+}
+/** Longest wait for one answer; a webserver out of reach from the function hangs, not refuses. */
+const REQUEST_TIMEOUT_MS = 10_000;
+/** Airflow's default maximum_page_limit. */
+const PAGE_SIZE = 100;
+const POLL_INTERVAL_MS = 5_000;
+class AirflowApi {
+    baseUrl;
+    secretId;
+    credentials;
+    fetch;
+    deadlineMs;
+    version;
+    authorization = '';
+    constructor(baseUrl, secretId, credentials, fetch, deadlineMs, version) {
+        this.baseUrl = baseUrl;
+        this.secretId = secretId;
+        this.credentials = credentials;
+        this.fetch = fetch;
+        this.deadlineMs = deadlineMs;
+        this.version = version;
+    }
+    /** Finds which API the webserver serves and signs in. */
+    static async connect(options) {
+        const { config, credentials, fetch, deadlineMs } = options;
+        const probe = async (version) => {
+            try {
+                return await send({
+                    fetch,
+                    deadlineMs,
+                    baseUrl: config.apiUrl,
+                    path: `/api/${version}/version`
+                });
+            }
+            catch (error) {
+                // Out of reach at the first request is a setting to fix, not a blip to wait out.
+                throw error instanceof AirflowError ? new AirflowError(error.message) : error;
+            }
+        };
+        // An API that wants credentials even for its version still shows that it is there.
+        const served = (status) => (status >= 200 && status < 300) || status === 401 || status === 403;
+        const failing = (status, path) => {
+            if (status >= 500 || status === 429) {
+                throw new AirflowError(`${AirflowEnv.ApiUrl} (${config.apiUrl}): GET ${path} answered HTTP ${status}`, true);
+            }
+        };
+        const v2 = await probe('v2');
+        await v2.body?.cancel();
+        failing(v2.status, '/api/v2/version');
+        let version;
+        if (served(v2.status))
+            version = 'v2';
+        else {
+            const v1 = await probe('v1');
+            await v1.body?.cancel();
+            failing(v1.status, '/api/v1/version');
+            if (!served(v1.status)) {
+                throw new AirflowError(`${AirflowEnv.ApiUrl} (${config.apiUrl}) serves no Airflow REST API: GET /api/v2/version answered HTTP ${v2.status} and GET /api/v1/version HTTP ${v1.status}; set it to the webserver's base URL`);
+            }
+            version = 'v1';
+        }
+        const api = new AirflowApi(config.apiUrl, config.credentialsSecret, credentials, fetch, deadlineMs, version);
+        await api.signIn();
+        return api;
+    }
+    async signIn() {
+        const { username, password } = this.credentials;
+        this.authorization = '';
+        if (this.version === 'v1') {
+            this.authorization = `Basic ${Buffer.from(`${username}:${password}`, 'utf8').toString('base64')}`;
+            return;
+        }
+        const response = await this.request('POST', '/auth/token', { username, password });
+        const body = await this.json(response, 'POST /auth/token');
+        const token = isRecord(body) ? body.access_token : undefined;
+        if (typeof token !== 'string' || token === '') {
+            throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): POST /auth/token answered without an access_token`);
+        }
+        this.authorization = `Bearer ${token}`;
+    }
+    /** Every entry of a paginated collection. */
+    async list(collection) {
+        const key = collection === 'dags' ? 'dags' : 'import_errors';
+        const path = `/api/${this.version}/${collection}`;
+        const entries = [];
+        for (;;) {
+            const page = await this.get(`${path}?limit=${PAGE_SIZE}&offset=${entries.length}`);
+            const items = isRecord(page) ? page[key] : undefined;
+            const total = isRecord(page) ? page.total_entries : undefined;
+            if (!Array.isArray(items) || typeof total !== 'number') {
+                throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): GET ${path} answered without ${key} and total_entries; is this Airflow's REST API?`);
+            }
+            entries.push(...items);
+            if (items.length === 0 || entries.length >= total)
+                return entries;
+        }
+    }
+    async get(path) {
+        let response = await this.request('GET', path);
+        if (response.status === 401 && this.version === 'v2') {
+            // The token may have expired during a long wait: one new token, then the answer stands.
+            await response.body?.cancel();
+            await this.signIn();
+            response = await this.request('GET', path);
+        }
+        return this.json(response, `GET ${path.replace(/\?.*$/, '')}`);
+    }
+    request(method, path, body) {
+        return send({
+            fetch: this.fetch,
+            deadlineMs: this.deadlineMs,
+            baseUrl: this.baseUrl,
+            path,
+            method,
+            headers: {
+                accept: 'application/json',
+                ...(this.authorization !== '' ? { authorization: this.authorization } : {}),
+                ...(body !== undefined ? { 'content-type': 'application/json' } : {})
+            },
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {})
+        });
+    }
+    /** The answer's JSON; the body is never quoted, since a server may echo what it was sent. */
+    async json(response, what) {
+        const { status } = response;
+        if (status === 401 || status === 403) {
+            await response.body?.cancel();
+            throw new AirflowError(status === 401
+                ? `Airflow at ${this.baseUrl} refused the user in the secret ${escapeText(this.secretId)} named by ${AirflowEnv.CredentialsSecret} (HTTP 401 to ${what}): check its username and password` +
+                    (this.version === 'v1'
+                        ? ", and that Airflow's [api] auth_backends includes airflow.api.auth.backend.basic_auth"
+                        : '')
+                : `Airflow at ${this.baseUrl} does not let the user in the secret ${escapeText(this.secretId)} named by ${AirflowEnv.CredentialsSecret} read DAGs and import errors (HTTP 403 to ${what}); give it a role that may (Viewer is enough)`);
+        }
+        if (status < 200 || status >= 300) {
+            await response.body?.cancel();
+            const transient = status >= 500 || status === 429;
+            throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): ${what} answered HTTP ${status}` +
+                (status >= 300 && status < 400
+                    ? "; set it to the webserver's base URL, which the API is served under without a redirect"
+                    : ''), transient);
+        }
+        try {
+            return await response.json();
+        }
+        catch {
+            throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): ${what} did not answer JSON`);
+        }
+    }
+}
+async function send(options) {
+    const { fetch, deadlineMs, baseUrl, path, method = 'GET', headers, body } = options;
+    const timeoutMs = Math.max(1000, Math.min(REQUEST_TIMEOUT_MS, deadlineMs - Date.now()));
+    try {
+        return await fetch(`${baseUrl}${path}`, {
+            method,
+            ...(headers !== undefined ? { headers } : {}),
+            ...(body !== undefined ? { body } : {}),
+            // Credentials go to the configured URL only; a redirect is reported, not followed.
+            redirect: 'manual',
+            signal: AbortSignal.timeout(timeoutMs)
+        });
+    }
+    catch (error) {
+        throw new AirflowError(`The Airflow webserver at ${baseUrl} (${AirflowEnv.ApiUrl}) is not reachable from the function (${networkProblem(error)} on ${method} ${path.replace(/\?.*$/, '')}); ` +
+            'the function must run in the VPC and subnets from which the webserver is reachable, with a security group the webserver lets in', true);
+    }
+}
+function networkProblem(error) {
+    // Read by shape: fetch's errors may come from another realm than this module's Error.
+    const name = isRecord(error) ? error.name : undefined;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+        return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
+    }
+    const cause = isRecord(error) ? error.cause : undefined;
+    const code = isRecord(cause) ? cause.code : undefined;
+    const message = isRecord(error) ? error.message : undefined;
+    const text = typeof code === 'string' ? code : typeof message === 'string' ? message : String(error);
+    return cap(escapeText(text), 80);
+}
+function dagRecord(entry) {
+    const record = isRecord(entry) ? entry : {};
+    const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
+    return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
+}
+function importErrorRecord(entry) {
+    const record = isRecord(entry) ? entry : {};
+    return {
+        filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
+        stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
+        timestampMs: epochMs(record.timestamp)
+    };
+}
+/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
+function epochMs(text) {
+    if (typeof text !== 'string' || text === '')
+        return undefined;
+    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
+    const ms = Date.parse(zoned);
+    return Number.isNaN(ms) ? undefined : ms;
+}
+/**
+ * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
+ * A webserver out of reach at the first request, credentials that Airflow refuses, or an API that
+ * is not there end it at once; a server error, or a connection lost after the first answer, is
+ * tried again at the next poll and thrown when no poll succeeded by the deadline.
+ */
+async function confirmParsed(options) {
+    const fetch = options.fetch ?? globalThis.fetch;
+    const interval = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    const checked = checkedFiles(options.changedPaths);
+    let api;
+    let outcome;
+    let lastProblem;
+    for (;;) {
+        try {
+            api ??= await AirflowApi.connect({
+                config: options.config,
+                credentials: options.credentials,
+                fetch,
+                deadlineMs: options.deadlineMs
+            });
+            const [dags, importErrors] = await Promise.all([api.list('dags'), api.list('importErrors')]);
+            outcome = judgeParse({
+                checked,
+                dags: dags.map(dagRecord),
+                importErrors: importErrors.map(importErrorRecord),
+                dagFolder: options.workerDagFolder,
+                sinceMs: options.since.getTime()
+            });
+            lastProblem = undefined;
+            if (outcome.unconfirmed.length === 0)
+                return outcome;
+        }
+        catch (error) {
+            if (!(error instanceof AirflowError) || !error.transient)
+                throw error;
+            lastProblem = error;
+        }
+        if (Date.now() + interval >= options.deadlineMs) {
+            if (outcome === undefined)
+                throw lastProblem ?? new AirflowError('Airflow gave no answer');
+            return outcome;
+        }
+        await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+}
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/events.ts
 
@@ -48412,7 +50365,7 @@ function quote(text, limit = QUOTE_LIMIT) {
  * unknown field there is a mistake and is refused.
  */
 function parseEvent(event, config) {
-    if (!isRecord(event)) {
+    if (!events_isRecord(event)) {
         throw new EventRefused(`The event is not a JSON object. Accepted: ${ACCEPTED_SHAPES}`);
     }
     if (event.source === 'aws.autoscaling' || 'detail-type' in event) {
@@ -48470,7 +50423,7 @@ function shownPrefix(prefix) {
     return prefix === '' ? 'the bucket root (/)' : `prefix ${prefix}`;
 }
 function parseChanges(value, prefix) {
-    if (!isRecord(value)) {
+    if (!events_isRecord(value)) {
         throw new EventRefused('The deploy event has no changes object ({"uploaded": [keys], "deleted": [keys]})');
     }
     if (value.truncated === true) {
@@ -48553,7 +50506,7 @@ function parseLifecycleEvent(event, config) {
         throw new EventRefused('A launch lifecycle event reached a function in efs mode, which has no EC2 workers to sync; route these events to the ssm-mode function');
     }
     const detail = event.detail;
-    if (!isRecord(detail))
+    if (!events_isRecord(detail))
         throw new EventRefused('The lifecycle event has no detail object');
     const transition = events_text(detail, 'LifecycleTransition', 'lifecycle event');
     if (transition !== LAUNCHING) {
@@ -48596,7 +50549,7 @@ function positiveInteger(record, field) {
     }
     return value;
 }
-function isRecord(value) {
+function events_isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -49046,7 +50999,7 @@ function verificationProblem(verification) {
         return undefined;
     const shown = problems
         .slice(0, PATHS_IN_REASON)
-        .map(({ path, verdict }) => `${cap(escapeText(path), 80)} ${verdict}`);
+        .map(({ path, verdict }) => `${result_cap(escapeText(path), 80)} ${verdict}`);
     const more = problems.length - shown.length;
     return (`${problems.length} file${problems.length === 1 ? '' : 's'} not as deployed: ${shown.join(', ')}` +
         (more > 0 ? ` and ${more} more` : ''));
@@ -49097,8 +51050,8 @@ function failureLine(workers, tolerateOffline) {
     const head = `${failing.length} of ${workers.length} worker${workers.length === 1 ? '' : 's'} not refreshed: `;
     const parts = failing.map((worker) => {
         const verb = VERB[worker.status];
-        const reason = worker.reason === undefined ? '' : ` (${cap(escapeText(worker.reason), result_REASON_LIMIT)})`;
-        return `${cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`;
+        const reason = worker.reason === undefined ? '' : ` (${result_cap(escapeText(worker.reason), result_REASON_LIMIT)})`;
+        return `${result_cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`;
     });
     let line = head;
     for (const [index, part] of parts.entries()) {
@@ -49113,7 +51066,7 @@ function failureLine(workers, tolerateOffline) {
     }
     return line;
 }
-function cap(text, limit) {
+function result_cap(text, limit) {
     const chars = [...text];
     return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
 }
@@ -49323,6 +51276,7 @@ async function runOnWorkers(fleet, instanceIds, parameters, options) {
 
 
 
+
 /**
  * The whole refresh: decide which workers and which files, sync them, verify each against the
  * manifest, and return the result. The caller turns a result that is not ok into the function
@@ -49336,7 +51290,9 @@ async function refresh(request, remainingMs, config, deps) {
         : request.kind === 'launch'
             ? [await prepareLaunchedWorker(request, config, deadlineMs, deps)].filter((worker) => worker !== undefined)
             : await refreshFleet(config, reportPaths, deadlineMs, deps);
-    return refreshResult({
+    // A parse before this moment may have seen the old files.
+    const synced = new Date(deps.clock.now());
+    const result = refreshResult({
         kind: request.kind,
         bucket: config.bucket,
         prefix: config.prefix,
@@ -49345,6 +51301,35 @@ async function refresh(request, remainingMs, config, deps) {
         // A launched worker must be Online to be synced at all: tolerating that would let it join bare.
         tolerateOffline: config.mode === 'ssm' && request.kind !== 'launch' && config.tolerateOffline
     });
+    if (!result.ok || request.kind !== 'deploy' || deps.confirmParsed === undefined)
+        return result;
+    const uploaded = request.changes.listed ? request.changes.uploaded : [];
+    if (uploaded.length === 0)
+        return result;
+    return confirmWithAirflow(result, uploaded, synced, deadlineMs, deps.confirmParsed, deps.log);
+}
+/**
+ * The workers hold the deployed bytes; Airflow still has to import them. A changed file that
+ * fails to import fails the refresh; import errors the deploy did not cause, and files Airflow
+ * never showed as parsed (a module without a DAG), are logged as warnings in the result.
+ */
+async function confirmWithAirflow(result, uploaded, since, deadlineMs, confirm, log) {
+    let airflow;
+    try {
+        airflow = await confirm(uploaded, since, deadlineMs);
+    }
+    catch (error) {
+        const reason = `Airflow could not confirm the deploy: ${escapeText(errorMessage(error))}`;
+        return { ...result, ok: false, error: reason };
+    }
+    for (const { path, message } of airflow.preexisting) {
+        log(`warning: ${path} already failed to import before this deploy: ${message}`);
+    }
+    if (airflow.unconfirmed.length > 0) {
+        log(`warning: Airflow showed no parse of ${airflow.unconfirmed.join(', ')} in time (a module without a DAG is never shown)`);
+    }
+    const failure = importErrorLine(airflow);
+    return { ...result, airflow, ...(failure !== undefined ? { ok: false, error: failure } : {}) };
 }
 /**
  * The deploy's changed paths, for per-file verdicts in a failure; the tree digest checks every
@@ -49538,6 +51523,8 @@ function main_required(value, name) {
 
 
 
+
+
 /**
  * The function: read the configuration, accept or refuse the event, refresh, and answer with the
  * result, or with a function error whose message is the result's one line, so that invoke-lambda
@@ -49546,8 +51533,12 @@ function main_required(value, name) {
 function makeHandler(build = (config) => awsDependencies(config), env = process.env) {
     return async (event, context) => {
         const config = readConfig(env);
+        const airflow = readAirflowConfig(env);
+        const confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow);
         const request = parseEvent(event, config);
         const deps = build(config);
+        if (confirm !== undefined)
+            deps.confirmParsed ??= confirm;
         deps.log(describeRequest(request, config));
         const result = await refresh(request, context.getRemainingTimeInMillis(), config, deps);
         deps.log(JSON.stringify(result));
@@ -49583,6 +51574,33 @@ function awsDependencies(config, clients = {}, log = (line) => console.log(line)
         deps.lifecycle = autoScalingLifecycle(autoScaling);
     }
     return deps;
+}
+/**
+ * The Airflow confirmation, reading the API user from Secrets Manager when it is needed. The
+ * changed paths are relative to the prefix, which is the DAG folder Airflow reads.
+ */
+function airflowConfirmation(config, airflow, clients = {}) {
+    const dagFolder = config.airflowDagFolder ?? (config.mode === 'ssm' ? config.workerDagFolder : undefined);
+    if (dagFolder === undefined) {
+        throw new ConfigError(Env.AirflowDagFolder, `is required in efs mode when ${AirflowEnv.ApiUrl} is set: the DAG folder as Airflow sees it (like /opt/airflow/dags)`);
+    }
+    return async (changedPaths, since, deadlineMs) => {
+        const client = new client_secrets_manager_dist_cjs/* SecretsManagerClient */._H(clients);
+        try {
+            const credentials = await readAirflowCredentials(airflow.credentialsSecret, client);
+            return await confirmParsed({
+                config: airflow,
+                credentials,
+                workerDagFolder: dagFolder,
+                changedPaths,
+                since,
+                deadlineMs: Math.min(deadlineMs, Date.now() + airflow.confirmTimeoutMs)
+            });
+        }
+        finally {
+            client.destroy();
+        }
+    };
 }
 async function readManifest(s3, bucket, prefix) {
     const key = `${prefix === '' ? '' : `${prefix}/`}${constants_MANIFEST_NAME}`;

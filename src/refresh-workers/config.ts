@@ -40,7 +40,12 @@ export const Env = {
   /** efs: the absolute path where the function mounts the EFS access point that holds the DAG folder. */
   EfsMountPath: 'EFS_MOUNT_PATH',
   /** Seconds kept back from the function's timeout to report before Lambda stops it (5 to 300, default 30). */
-  DeadlineMargin: 'DEADLINE_MARGIN_SECONDS'
+  DeadlineMargin: 'DEADLINE_MARGIN_SECONDS',
+  /**
+   * Optional: the DAG folder as Airflow sees it, for the Airflow confirmation to match its file
+   * locations. Default: WORKER_DAG_FOLDER (ssm); required in efs mode when the confirmation is on.
+   */
+  AirflowDagFolder: 'AIRFLOW_DAG_FOLDER'
 } as const
 
 export const MODES = ['ssm', 'efs'] as const
@@ -51,6 +56,8 @@ interface CommonConfig {
   /** Without surrounding slashes; '' is the bucket root. */
   prefix: string
   deadlineMarginMs: number
+  /** Where Airflow reads the DAG files, when set (see Env.AirflowDagFolder). */
+  airflowDagFolder?: string
 }
 
 export interface SsmConfig extends CommonConfig {
@@ -81,7 +88,14 @@ export function readConfig(env: Environment = process.env): RefreshConfig {
   // As in deploy-dags, an empty prefix reads as unset (`dags`): the root is asked for with `/`.
   const prefix = readPrefix(env)
   const deadlineMarginMs = readMarginSeconds(env) * 1000
-  const common = { bucket, prefix, deadlineMarginMs }
+  const common = {
+    bucket,
+    prefix,
+    deadlineMarginMs,
+    ...(value(env, Env.AirflowDagFolder) !== undefined
+      ? { airflowDagFolder: absolutePath(env, Env.AirflowDagFolder) }
+      : {})
+  }
   if (mode === 'efs') {
     for (const name of [
       Env.WorkerGroups,

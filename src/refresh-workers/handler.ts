@@ -4,7 +4,15 @@ import { SSMClient } from '@aws-sdk/client-ssm'
 import { awsErrorCode } from '../common/aws-errors.js'
 import { MANIFEST_NAME } from '../deploy-dags/constants.js'
 import { parseManifestDocument, type Manifest } from '../deploy-dags/plan.js'
-import { readConfig, type RefreshConfig } from './config.js'
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
+import {
+  AirflowEnv,
+  confirmParsed,
+  readAirflowConfig,
+  readAirflowCredentials,
+  type AirflowConfig
+} from './airflow.js'
+import { ConfigError, Env, readConfig, type RefreshConfig } from './config.js'
 import { parseEvent, type RefreshRequest } from './events.js'
 import { autoScalingLifecycle, ssmFleet } from './fleet.js'
 import { refresh, type Dependencies } from './main.js'
@@ -27,8 +35,11 @@ export function makeHandler(
 ) {
   return async (event: unknown, context: InvocationContext): Promise<RefreshResult> => {
     const config = readConfig(env)
+    const airflow = readAirflowConfig(env)
+    const confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow)
     const request = parseEvent(event, config)
     const deps = build(config)
+    if (confirm !== undefined) deps.confirmParsed ??= confirm
     deps.log(describeRequest(request, config))
     const result = await refresh(request, context.getRemainingTimeInMillis(), config, deps)
     deps.log(JSON.stringify(result))
@@ -76,6 +87,41 @@ export function awsDependencies(
     deps.lifecycle = autoScalingLifecycle(autoScaling)
   }
   return deps
+}
+
+/**
+ * The Airflow confirmation, reading the API user from Secrets Manager when it is needed. The
+ * changed paths are relative to the prefix, which is the DAG folder Airflow reads.
+ */
+export function airflowConfirmation(
+  config: RefreshConfig,
+  airflow: AirflowConfig,
+  clients: ClientOptions = {}
+): NonNullable<Dependencies['confirmParsed']> {
+  const dagFolder =
+    config.airflowDagFolder ?? (config.mode === 'ssm' ? config.workerDagFolder : undefined)
+  if (dagFolder === undefined) {
+    throw new ConfigError(
+      Env.AirflowDagFolder,
+      `is required in efs mode when ${AirflowEnv.ApiUrl} is set: the DAG folder as Airflow sees it (like /opt/airflow/dags)`
+    )
+  }
+  return async (changedPaths, since, deadlineMs) => {
+    const client = new SecretsManagerClient(clients)
+    try {
+      const credentials = await readAirflowCredentials(airflow.credentialsSecret, client)
+      return await confirmParsed({
+        config: airflow,
+        credentials,
+        workerDagFolder: dagFolder,
+        changedPaths,
+        since,
+        deadlineMs: Math.min(deadlineMs, Date.now() + airflow.confirmTimeoutMs)
+      })
+    } finally {
+      client.destroy()
+    }
+  }
 }
 
 export async function readManifest(

@@ -17,6 +17,7 @@ import {
 } from './result.js'
 import { DeadlinePassed, runOnWorkers, withBackoff, type Clock } from './run-command.js'
 import type { SyncReport } from './sync-report.js'
+import { importErrorLine, type ParseOutcome } from './airflow.js'
 
 /** What the EFS convergence tells the flow (efs.ts). */
 export interface FolderOutcome {
@@ -38,6 +39,15 @@ export interface Dependencies {
   lifecycle?: Lifecycle
   /** efs mode: converges the mounted folder and reports the given paths. */
   convergeFolder?: (reportPaths: readonly string[], deadlineMs: number) => Promise<FolderOutcome>
+  /**
+   * With the Airflow confirmation on: waits until Airflow has parsed the changed paths (relative
+   * to the prefix) after `since`, within `deadlineMs` (airflow.ts).
+   */
+  confirmParsed?: (
+    changedPaths: readonly string[],
+    since: Date,
+    deadlineMs: number
+  ) => Promise<ParseOutcome>
 }
 
 /**
@@ -61,7 +71,9 @@ export async function refresh(
             (worker) => worker !== undefined
           )
         : await refreshFleet(config, reportPaths, deadlineMs, deps)
-  return refreshResult({
+  // A parse before this moment may have seen the old files.
+  const synced = new Date(deps.clock.now())
+  const result = refreshResult({
     kind: request.kind,
     bucket: config.bucket,
     prefix: config.prefix,
@@ -70,6 +82,42 @@ export async function refresh(
     // A launched worker must be Online to be synced at all: tolerating that would let it join bare.
     tolerateOffline: config.mode === 'ssm' && request.kind !== 'launch' && config.tolerateOffline
   })
+  if (!result.ok || request.kind !== 'deploy' || deps.confirmParsed === undefined) return result
+  const uploaded = request.changes.listed ? request.changes.uploaded : []
+  if (uploaded.length === 0) return result
+  return confirmWithAirflow(result, uploaded, synced, deadlineMs, deps.confirmParsed, deps.log)
+}
+
+/**
+ * The workers hold the deployed bytes; Airflow still has to import them. A changed file that
+ * fails to import fails the refresh; import errors the deploy did not cause, and files Airflow
+ * never showed as parsed (a module without a DAG), are logged as warnings in the result.
+ */
+async function confirmWithAirflow(
+  result: RefreshResult,
+  uploaded: readonly string[],
+  since: Date,
+  deadlineMs: number,
+  confirm: NonNullable<Dependencies['confirmParsed']>,
+  log: (line: string) => void
+): Promise<RefreshResult> {
+  let airflow: ParseOutcome
+  try {
+    airflow = await confirm(uploaded, since, deadlineMs)
+  } catch (error) {
+    const reason = `Airflow could not confirm the deploy: ${escapeText(errorMessage(error))}`
+    return { ...result, ok: false, error: reason }
+  }
+  for (const { path, message } of airflow.preexisting) {
+    log(`warning: ${path} already failed to import before this deploy: ${message}`)
+  }
+  if (airflow.unconfirmed.length > 0) {
+    log(
+      `warning: Airflow showed no parse of ${airflow.unconfirmed.join(', ')} in time (a module without a DAG is never shown)`
+    )
+  }
+  const failure = importErrorLine(airflow)
+  return { ...result, airflow, ...(failure !== undefined ? { ok: false, error: failure } : {}) }
 }
 
 /**

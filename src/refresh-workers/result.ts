@@ -1,6 +1,7 @@
 import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
+import type { ParseOutcome } from './airflow.js'
 import { parseSyncReport, type SyncReport } from './sync-report.js'
 import { manifestTree } from './tree.js'
 
@@ -98,6 +99,8 @@ export interface RefreshResult {
   workers: WorkerResult[]
   /** Set when ok is false: the one line thrown as the function error. */
   error?: string
+  /** With the Airflow confirmation on: what Airflow reported of the changed files. */
+  airflow?: ParseOutcome
 }
 
 export interface ResultInput {

@@ -25,6 +25,7 @@ import {
   type Dependencies
 } from '../../../src/refresh-workers/main.js'
 import type { Clock } from '../../../src/refresh-workers/run-command.js'
+import type { ParseOutcome } from '../../../src/refresh-workers/airflow.js'
 import { manifestTree } from '../../../src/refresh-workers/tree.js'
 
 const ssmMock = mockClient(SSMClient)
@@ -589,6 +590,101 @@ describe('a launch lifecycle event', () => {
     expect(completions()).toEqual(['CONTINUE'])
     expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0)
     expect(result).toMatchObject({ ok: true, workers: [] })
+  })
+})
+
+describe('the Airflow confirmation after a deploy', () => {
+  const parsed = (outcome: Partial<ParseOutcome> = {}): ParseOutcome => ({
+    confirmed: ['etl.py'],
+    unconfirmed: [],
+    importErrors: [],
+    preexisting: [],
+    ...outcome
+  })
+  function withConfirmation(answer: () => Promise<ParseOutcome>) {
+    const calls: { paths: readonly string[]; since: Date; deadlineMs: number }[] = []
+    const base = deps()
+    return {
+      calls,
+      deps: {
+        ...base,
+        confirmParsed: async (paths: readonly string[], since: Date, deadlineMs: number) => {
+          calls.push({ paths, since, deadlineMs })
+          return answer()
+        }
+      }
+    }
+  }
+  beforeEach(() => {
+    const [worker] = ids(1) as [string]
+    groupWith([worker])
+    agents(online([worker]))
+    acceptCommands()
+    ssmMock.on(GetCommandInvocationCommand).resolves({
+      Status: 'Success',
+      StandardOutputContent: syncOutput(deployed)
+    })
+  })
+
+  it('asks about the uploaded paths once the workers are synced, and passes on a clean parse', async () => {
+    const { calls, deps: confirming } = withConfirmation(async () => parsed())
+    const result = await refresh(parseEvent(deployEvent, config), 600_000, config, confirming)
+    expect(result).toMatchObject({ ok: true, airflow: { confirmed: ['etl.py'] } })
+    expect(calls).toHaveLength(1)
+    expect(calls[0]?.paths).toEqual(['etl.py'])
+    // After the sync's polls, never before: a parse of the old file must not count.
+    expect(calls[0]?.since.getTime()).toBeGreaterThan(1_000_000)
+    expect(calls[0]?.deadlineMs).toBe(1_000_000 + 600_000 - 30_000)
+  })
+
+  it("fails with a changed file's import error, and only warns about older ones", async () => {
+    const { deps: confirming } = withConfirmation(async () =>
+      parsed({
+        importErrors: [
+          { path: 'etl.py', message: "ModuleNotFoundError: No module named 'pandas'" }
+        ],
+        preexisting: [{ path: 'legacy.py', message: 'SyntaxError: invalid syntax' }],
+        unconfirmed: ['helpers.py']
+      })
+    )
+    const result = await refresh(parseEvent(deployEvent, config), 600_000, config, confirming)
+    expect(result.ok).toBe(false)
+    expect(result.error).toBe(
+      "Airflow failed to import 1 changed DAG file: etl.py (ModuleNotFoundError: No module named 'pandas')"
+    )
+    expect(result.error).not.toContain('legacy.py')
+    expect(logged).toContainEqual(
+      expect.stringContaining('warning: legacy.py already failed to import')
+    )
+    expect(logged).toContainEqual(
+      expect.stringContaining('warning: Airflow showed no parse of helpers.py')
+    )
+  })
+
+  it('fails when Airflow cannot be asked', async () => {
+    const { deps: confirming } = withConfirmation(async () => {
+      throw new Error('the Airflow API at AIRFLOW_API_URL did not answer')
+    })
+    const result = await refresh(parseEvent(deployEvent, config), 600_000, config, confirming)
+    expect(result).toMatchObject({
+      ok: false,
+      error:
+        'Airflow could not confirm the deploy: the Airflow API at AIRFLOW_API_URL did not answer'
+    })
+  })
+
+  it('is not asked after a resync, a deploy that uploaded nothing, or a failed refresh', async () => {
+    const { calls, deps: confirming } = withConfirmation(async () => parsed())
+    await refresh(parseEvent({ resync: true }, config), 600_000, config, confirming)
+    await refresh(
+      parseEvent({ ...deployEvent, changes: { uploaded: [], deleted: ['dags/old.py'] } }, config),
+      600_000,
+      config,
+      confirming
+    )
+    ssmMock.on(GetCommandInvocationCommand).resolves({ Status: 'Failed' })
+    await refresh(parseEvent(deployEvent, config), 600_000, config, confirming)
+    expect(calls).toHaveLength(0)
   })
 })
 
