@@ -1,13 +1,16 @@
 // Runs the pack locally end to end, without an AWS account: starts moto_server, creates the DAG
-// bucket and the worker-refresh function, and runs the bundled actions on examples/ exactly as
-// the GitHub runner would, printing each step's outputs and job summary. Leaves nothing behind:
-// no server, no key, no temporary folder, also when a step fails or the demo is interrupted.
+// bucket and a group of two Airflow workers, and runs the bundled actions on examples/ exactly as
+// the GitHub runner would, printing each step's outputs and job summary. The worker-refresh
+// function is the real one (dist/refresh-workers), run in-process; SSM Run Command, which moto
+// cannot run, is played locally with two folders standing in for the two workers. Leaves nothing
+// behind: no server, no key, no temporary folder, also when a step fails or is interrupted.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
-import { cpSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
+import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join, relative, resolve } from 'node:path'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
+import { createWorkerGroup, startRefreshStandIn } from '../test-support/refresh-stand-in.mjs'
 import { startMoto } from '../test-support/moto.mjs'
 import { defuse } from '../test-support/output-guard.mjs'
 import { packResolver } from '../test-support/pack-uses.mjs'
@@ -65,6 +68,25 @@ const stopIfInterrupted = () => {
 /** Output that came from the actions and the servers, shown but never obeyed as a command. */
 const show = (text) => console.log(defuse(text))
 
+/** What each stand-in worker's DAG folder holds now. */
+function showWorkers(folders) {
+  for (const [id, folder] of Object.entries(folders)) {
+    const files = []
+    const walk = (dir) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        if (entry.isDirectory()) walk(join(dir, entry.name))
+        else files.push(relative(folder, join(dir, entry.name)))
+      }
+    }
+    try {
+      walk(folder)
+    } catch {
+      // not synced yet
+    }
+    show(`  worker ${id} holds ${files.length} files: ${files.sort().join(', ')}`)
+  }
+}
+
 let failed = false
 try {
   const moto = await startMoto()
@@ -91,9 +113,19 @@ try {
     new PutObjectCommand({ Bucket: bucket, Key: 'dags/retired_dag.py', Body: '# retired\n' })
   )
   s3.destroy()
-  // The worker-refresh function; moto's stands in by answering with the event it was sent.
+  // The worker-refresh function: moto keeps its configuration, the bundled function runs here.
   await useLambdaWithoutDocker(moto.endpoint)
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers')
+  const workers = await standInWorkers('us-east-1', bucket)
+  console.log(
+    [
+      'Stand-ins: moto_server plays S3, EC2, Auto Scaling and Lambda; the worker-refresh function is',
+      'the bundled dist/refresh-workers, run in this process; SSM Run Command is played locally, where',
+      `two folders stand in for the group's two workers and the worker sync script runs on each:`,
+      ...Object.entries(workers.folders).map(([id, folder]) => `  ${id}  ${folder}`),
+      ''
+    ].join('\n')
+  )
 
   const step = async (action, title, inputs) => {
     stopIfInterrupted()
@@ -130,14 +162,20 @@ try {
   await step('invoke-lambda', 'have the workers pull the new DAGs', {
     'function-name': 'airflow-refresh-workers',
     qualifier: 'live',
+    // The stand-in's endpoint: the invocation runs the real function, the rest goes to moto.
+    'endpoint-url': workers.endpoint,
     payload: JSON.stringify({
       repository: 'octo-org/airflow',
       sha: 'ffac537e6cbbf934b08745a378932722df287a53',
+      ref: 'refs/heads/main',
       bucket,
       prefix: 'dags',
+      runId: 1,
+      runAttempt: 1,
       changes: JSON.parse(deployed.outputs.changes ?? '{}')
     })
   })
+  showWorkers(workers.folders)
   await step('deploy-dags', 'the same commit again (nothing to do)', { bucket })
   const dag = join(workspace, 'dags', 'orders_daily.py')
   writeFileSync(dag, readFileSync(dag, 'utf8').replace('"@daily"', '"@hourly"'))
@@ -145,6 +183,40 @@ try {
     bucket,
     'dry-run': 'true'
   })
+
+  /**
+   * A group of two workers in moto, and the local SSM that syncs a folder for each; its endpoint
+   * forwards everything else to moto.
+   */
+  async function standInWorkers(region, dagBucket) {
+    const ids = await createWorkerGroup(moto.endpoint, {
+      name: `airflow-workers-${region}`,
+      size: 2,
+      region,
+      credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' }
+    })
+    const standIn = await startRefreshStandIn({
+      moto: moto.endpoint,
+      functionName: 'airflow-refresh-workers',
+      region,
+      credentials: { accessKeyId: 'demo', secretAccessKey: 'demo' },
+      functionEnv: {
+        REFRESH_MODE: 'ssm',
+        DAG_BUCKET: dagBucket,
+        DAG_PREFIX: 'dags',
+        WORKER_GROUPS: `airflow-workers-${region}`,
+        WORKER_DAG_FOLDER: '/opt/airflow/dags',
+        SSM_DOCUMENT_NAME: 'airflow-sync-dags'
+      }
+    })
+    undo.push(() => standIn.stop())
+    const folders = {}
+    for (const id of ids) {
+      folders[id] = join(temporaryFolder('demo-worker-'), 'dags')
+      standIn.addWorker(id, folders[id])
+    }
+    return { endpoint: standIn.endpoint, folders }
+  }
 
   const ec2 = new EC2Client({
     endpoint: moto.endpoint,
@@ -189,6 +261,7 @@ try {
   )
   callerS3.destroy()
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers', { region })
+  const fleet = await standInWorkers(region, 'my-airflow-dags')
   const checkout = temporaryFolder('demo-checkout-')
   cpSync(join(root, 'examples', 'dags'), join(checkout, 'dags'), { recursive: true })
   stopIfInterrupted()
@@ -198,7 +271,7 @@ try {
       event: 'push',
       workspace: checkout,
       node: node24.path,
-      resolveUses: packResolver({ endpoint: moto.endpoint, packSha: 'local' }),
+      resolveUses: packResolver({ endpoint: fleet.endpoint, packSha: 'local' }),
       github: {
         repository: 'octo-org/airflow',
         sha: 'ffac537e6cbbf934b08745a378932722df287a53',
@@ -216,6 +289,7 @@ try {
       show(`  ${name} = ${value.length > 160 ? `${value.slice(0, 160)}…` : value}`)
     }
     show(`\n${(called?.summary ?? '').trim().replace(/^/gm, '  │ ')}`)
+    showWorkers(fleet.folders)
     if (run.result !== 'success') {
       failed = true
       show(`  step failed: the workflow ended in ${run.result}\n${run.log}`)

@@ -20,3 +20,12 @@ export function startRefreshStandIn(options: {
   credentials?: { accessKeyId: string; secretAccessKey: string }
   timeoutMs?: number
 }): Promise<RefreshStandIn>
+export function createWorkerGroup(
+  moto: string,
+  options: {
+    name: string
+    size: number
+    region?: string
+    credentials?: { accessKeyId: string; secretAccessKey: string }
+  }
+): Promise<string[]>

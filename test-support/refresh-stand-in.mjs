@@ -6,6 +6,12 @@
 //   script on local folders, one folder standing in for each instance;
 // - Auto Scaling's RecordLifecycleActionHeartbeat and CompleteLifecycleAction are recorded.
 // Everything else is forwarded to moto untouched.
+import {
+  AutoScalingClient,
+  CreateAutoScalingGroupCommand,
+  DescribeAutoScalingGroupsCommand
+} from '@aws-sdk/client-auto-scaling'
+import { CreateLaunchTemplateCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { spawn } from 'node:child_process'
 import { createServer, request as httpRequest } from 'node:http'
 import { join, resolve } from 'node:path'
@@ -288,5 +294,54 @@ function error(status, type, message) {
     status,
     headers: { 'content-type': 'application/x-amz-json-1.1' },
     body: JSON.stringify({ __type: type, message })
+  }
+}
+
+/**
+ * An Auto Scaling group of `size` InService instances in moto, made from a launch template of
+ * one of moto's images.
+ * @returns {Promise<string[]>} the instance ids, sorted
+ */
+export async function createWorkerGroup(
+  moto,
+  {
+    name,
+    size,
+    region = 'us-east-1',
+    credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' }
+  }
+) {
+  const options = { endpoint: moto, region, credentials }
+  const ec2 = new EC2Client(options)
+  const autoScaling = new AutoScalingClient(options)
+  try {
+    const images = await ec2.send(new DescribeImagesCommand({}))
+    await ec2.send(
+      new CreateLaunchTemplateCommand({
+        LaunchTemplateName: `${name}-template`,
+        LaunchTemplateData: { ImageId: images.Images?.[0]?.ImageId, InstanceType: 't3.medium' }
+      })
+    )
+    await autoScaling.send(
+      new CreateAutoScalingGroupCommand({
+        AutoScalingGroupName: name,
+        LaunchTemplate: { LaunchTemplateName: `${name}-template`, Version: '$Latest' },
+        MinSize: size,
+        MaxSize: size + 2,
+        DesiredCapacity: size,
+        AvailabilityZones: [`${region}a`]
+      })
+    )
+    const described = await autoScaling.send(
+      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })
+    )
+    const ids = (described.AutoScalingGroups?.[0]?.Instances ?? []).map(
+      (instance) => instance.InstanceId
+    )
+    if (ids.length !== size) throw new Error(`moto made ${ids.length} instances, not ${size}`)
+    return ids.sort()
+  } finally {
+    ec2.destroy()
+    autoScaling.destroy()
   }
 }

@@ -67,6 +67,14 @@ describe('npm run demo', () => {
       const demo = await runDemo()
       expect(demo.code).toBe(0)
       expect(demo.stdout).toContain('━━ invoke-lambda: have the workers pull the new DAGs')
+      // The real refresh function ran, and both stand-in workers hold the DAGs, twice over.
+      expect(demo.stdout).toContain('Stand-ins: moto_server plays S3, EC2, Auto Scaling and Lambda')
+      expect(demo.stdout).toContain('"counts":{"refreshed":2,"failed":0,"timed-out":0,"offline":0}')
+      expect(
+        demo.stdout.match(
+          /worker i-[0-9a-f]+ holds 5 files: \.airflowignore, helpers\/__init__\.py, helpers\/naming\.py, orders_daily\.py, sql\/load_orders\.sql\n/g
+        )
+      ).toHaveLength(4)
       expect(demo.stdout).toContain('━━ ephemeral-sg-ssh: open the group to this runner')
       expect(demo.stdout).toContain('serving release ffac537e')
       expect(demo.stdout).toContain('━━ examples/workflows/deploy-dags.yml')

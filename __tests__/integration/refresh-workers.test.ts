@@ -4,12 +4,6 @@
 // run, is answered by test-support/refresh-stand-in.mjs, where two local folders stand in for the
 // two workers and the worker sync script runs on each.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
-import {
-  AutoScalingClient,
-  CreateAutoScalingGroupCommand,
-  DescribeAutoScalingGroupsCommand
-} from '@aws-sdk/client-auto-scaling'
-import { CreateLaunchTemplateCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import {
@@ -28,7 +22,11 @@ import { join, relative, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { checksOut, packResolver } from '../../test-support/pack-uses.mjs'
-import { startRefreshStandIn, type RefreshStandIn } from '../../test-support/refresh-stand-in.mjs'
+import {
+  createWorkerGroup,
+  startRefreshStandIn,
+  type RefreshStandIn
+} from '../../test-support/refresh-stand-in.mjs'
 import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { runWorkflow, type WorkflowRun } from '../../test-support/workflow.mjs'
 import { bucketContents, withoutManifest } from './helpers.js'
@@ -65,7 +63,12 @@ beforeAll(async () => {
     })
   )
   s3.destroy()
-  instanceIds = await createWorkerGroup(GROUP, 2)
+  instanceIds = await createWorkerGroup(moto.endpoint, {
+    name: GROUP,
+    size: 2,
+    region: REGION,
+    credentials
+  })
 
   standIn = await startRefreshStandIn({
     moto: moto.endpoint,
@@ -101,41 +104,6 @@ afterAll(async () => {
   await moto?.stop()
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
 })
-
-async function createWorkerGroup(name: string, size: number): Promise<string[]> {
-  const ec2 = client(EC2Client)
-  const autoScaling = client(AutoScalingClient)
-  try {
-    const images = await ec2.send(new DescribeImagesCommand({}))
-    await ec2.send(
-      new CreateLaunchTemplateCommand({
-        LaunchTemplateName: `${name}-template`,
-        LaunchTemplateData: { ImageId: images.Images?.[0]?.ImageId, InstanceType: 't3.medium' }
-      })
-    )
-    await autoScaling.send(
-      new CreateAutoScalingGroupCommand({
-        AutoScalingGroupName: name,
-        LaunchTemplate: { LaunchTemplateName: `${name}-template`, Version: '$Latest' },
-        MinSize: size,
-        MaxSize: size + 2,
-        DesiredCapacity: size,
-        AvailabilityZones: [`${REGION}a`]
-      })
-    )
-    const described = await autoScaling.send(
-      new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })
-    )
-    const ids = (described.AutoScalingGroups?.[0]?.Instances ?? []).map(
-      (instance) => instance.InstanceId as string
-    )
-    if (ids.length !== size) throw new Error(`moto made ${ids.length} instances, not ${size}`)
-    return ids.sort()
-  } finally {
-    ec2.destroy()
-    autoScaling.destroy()
-  }
-}
 
 function deploy(runId: string): Promise<WorkflowRun> {
   return runWorkflow({

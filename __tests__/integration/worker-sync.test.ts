@@ -160,9 +160,9 @@ async function deployedTree(bucket: string) {
   const object = await s3.send(
     new GetObjectCommand({ Bucket: bucket, Key: 'dags/.deploy-dags-manifest.json' })
   )
-  const manifest = parseManifestDocument((await object.Body?.transformToString()) ?? '')
-  if (manifest === undefined) throw new Error('deploy-dags wrote no readable manifest')
-  return manifestTree(manifest)
+  const read = parseManifestDocument((await object.Body?.transformToString()) ?? '')
+  if ('problem' in read) throw new Error(`deploy-dags wrote no readable manifest: ${read.problem}`)
+  return manifestTree(read.manifest)
 }
 
 const staleTemporaries = (folder: string) =>

@@ -64425,17 +64425,17 @@ function manifestEntry(manifest, path) {
     return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
 }
 /**
- * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
- * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
- * nothing, so their files are compared by content.
+ * The manifest in a manifest object's text, or why there is none: the text is not JSON, or not a
+ * manifest of this format (a newer writer's, or damaged). Entries of the wrong shape are left
+ * out: they vouch for nothing, so their files are compared by content.
  */
 function parseManifestDocument(text) {
     let document;
     try {
         document = JSON.parse(text);
     }
-    catch {
-        return undefined;
+    catch (error) {
+        return { problem: `not JSON (${error instanceof Error ? error.message : String(error)})` };
     }
     if (typeof document !== 'object' ||
         document === null ||
@@ -64443,21 +64443,20 @@ function parseManifestDocument(text) {
         typeof document.objects !== 'object' ||
         document.objects === null ||
         Array.isArray(document.objects)) {
-        return undefined;
+        return { problem: 'unknown manifest format' };
     }
     const manifest = newManifest();
     for (const [path, entry] of Object.entries(document.objects)) {
         if (isManifestEntry(entry))
             manifest[path] = entry;
     }
-    return manifest;
+    return { manifest };
 }
 function isManifestEntry(value) {
     const entry = value;
     return (typeof entry === 'object' &&
         entry !== null &&
         typeof entry.sha256 === 'string' &&
-        /^[0-9a-f]{64}$/.test(entry.sha256) &&
         typeof entry.etag === 'string' &&
         typeof entry.size === 'number');
 }
@@ -64682,10 +64681,8 @@ async function objectSha256(s3, bucket, key) {
 async function readManifest(s3, bucket, key) {
     try {
         const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
-        const manifest = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '');
-        if (manifest === undefined)
-            return { manifest: newManifest(), problem: 'unknown manifest format' };
-        return { manifest };
+        const read = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '');
+        return 'problem' in read ? { manifest: newManifest(), problem: read.problem } : read;
     }
     catch (error) {
         // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.

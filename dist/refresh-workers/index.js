@@ -49268,17 +49268,17 @@ function manifestEntry(manifest, path) {
     return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
 }
 /**
- * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
- * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
- * nothing, so their files are compared by content.
+ * The manifest in a manifest object's text, or why there is none: the text is not JSON, or not a
+ * manifest of this format (a newer writer's, or damaged). Entries of the wrong shape are left
+ * out: they vouch for nothing, so their files are compared by content.
  */
 function parseManifestDocument(text) {
     let document;
     try {
         document = JSON.parse(text);
     }
-    catch {
-        return undefined;
+    catch (error) {
+        return { problem: `not JSON (${error instanceof Error ? error.message : String(error)})` };
     }
     if (typeof document !== 'object' ||
         document === null ||
@@ -49286,21 +49286,20 @@ function parseManifestDocument(text) {
         typeof document.objects !== 'object' ||
         document.objects === null ||
         Array.isArray(document.objects)) {
-        return undefined;
+        return { problem: 'unknown manifest format' };
     }
     const manifest = newManifest();
     for (const [path, entry] of Object.entries(document.objects)) {
         if (isManifestEntry(entry))
             manifest[path] = entry;
     }
-    return manifest;
+    return { manifest };
 }
 function isManifestEntry(value) {
     const entry = value;
     return (typeof entry === 'object' &&
         entry !== null &&
         typeof entry.sha256 === 'string' &&
-        /^[0-9a-f]{64}$/.test(entry.sha256) &&
         typeof entry.etag === 'string' &&
         typeof entry.size === 'number');
 }
@@ -51088,7 +51087,11 @@ function judgeWorker(outcome, manifest, reportPaths) {
     const base = {
         instanceId: outcome.instanceId,
         durationMs: outcome.durationMs,
-        outputTail: outputTail(outcome.output)
+        // The report line is what the verdict is made of; the person reading wants the lines around it.
+        outputTail: outputTail(outcome.output
+            .split('\n')
+            .filter((line) => !line.startsWith(SYNC_RESULT_MARKER))
+            .join('\n'))
     };
     if (outcome.state !== 'succeeded') {
         return {
@@ -51615,11 +51618,10 @@ async function readManifest(s3, bucket, prefix) {
         }
         throw error;
     }
-    const manifest = parseManifestDocument(text);
-    if (manifest === undefined) {
-        throw new Error(`s3://${bucket}/${key} is not a manifest of a format this function reads`);
-    }
-    return manifest;
+    const read = parseManifestDocument(text);
+    if ('problem' in read)
+        throw new Error(`s3://${bucket}/${key} is no manifest: ${read.problem}`);
+    return read.manifest;
 }
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/index.ts

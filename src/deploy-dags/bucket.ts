@@ -115,10 +115,8 @@ export async function readManifest(
 ): Promise<{ manifest: Manifest; problem?: string }> {
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    const manifest = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '')
-    if (manifest === undefined)
-      return { manifest: newManifest(), problem: 'unknown manifest format' }
-    return { manifest }
+    const read = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '')
+    return 'problem' in read ? { manifest: newManifest(), problem: read.problem } : read
   } catch (error) {
     // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
     const code = awsErrorCode(error)

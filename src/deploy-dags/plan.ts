@@ -39,16 +39,16 @@ export interface ManifestDocument {
 }
 
 /**
- * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
- * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
- * nothing, so their files are compared by content.
+ * The manifest in a manifest object's text, or why there is none: the text is not JSON, or not a
+ * manifest of this format (a newer writer's, or damaged). Entries of the wrong shape are left
+ * out: they vouch for nothing, so their files are compared by content.
  */
-export function parseManifestDocument(text: string): Manifest | undefined {
+export function parseManifestDocument(text: string): { manifest: Manifest } | { problem: string } {
   let document: Partial<ManifestDocument>
   try {
     document = JSON.parse(text) as Partial<ManifestDocument>
-  } catch {
-    return undefined
+  } catch (error) {
+    return { problem: `not JSON (${error instanceof Error ? error.message : String(error)})` }
   }
   if (
     typeof document !== 'object' ||
@@ -58,13 +58,13 @@ export function parseManifestDocument(text: string): Manifest | undefined {
     document.objects === null ||
     Array.isArray(document.objects)
   ) {
-    return undefined
+    return { problem: 'unknown manifest format' }
   }
   const manifest = newManifest()
   for (const [path, entry] of Object.entries(document.objects)) {
     if (isManifestEntry(entry)) manifest[path] = entry
   }
-  return manifest
+  return { manifest }
 }
 
 function isManifestEntry(value: unknown): value is ManifestEntry {
@@ -73,7 +73,6 @@ function isManifestEntry(value: unknown): value is ManifestEntry {
     typeof entry === 'object' &&
     entry !== null &&
     typeof entry.sha256 === 'string' &&
-    /^[0-9a-f]{64}$/.test(entry.sha256) &&
     typeof entry.etag === 'string' &&
     typeof entry.size === 'number'
   )

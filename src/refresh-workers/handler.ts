@@ -140,9 +140,7 @@ export async function readManifest(
     }
     throw error
   }
-  const manifest = parseManifestDocument(text)
-  if (manifest === undefined) {
-    throw new Error(`s3://${bucket}/${key} is not a manifest of a format this function reads`)
-  }
-  return manifest
+  const read = parseManifestDocument(text)
+  if ('problem' in read) throw new Error(`s3://${bucket}/${key} is no manifest: ${read.problem}`)
+  return read.manifest
 }

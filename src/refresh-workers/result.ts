@@ -2,7 +2,7 @@ import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
 import type { ParseOutcome } from './airflow.js'
-import { parseSyncReport, type SyncReport } from './sync-report.js'
+import { parseSyncReport, SYNC_RESULT_MARKER, type SyncReport } from './sync-report.js'
 import { manifestTree } from './tree.js'
 
 /**
@@ -217,7 +217,13 @@ export function judgeWorker(
   const base = {
     instanceId: outcome.instanceId,
     durationMs: outcome.durationMs,
-    outputTail: outputTail(outcome.output)
+    // The report line is what the verdict is made of; the person reading wants the lines around it.
+    outputTail: outputTail(
+      outcome.output
+        .split('\n')
+        .filter((line) => !line.startsWith(SYNC_RESULT_MARKER))
+        .join('\n')
+    )
   }
   if (outcome.state !== 'succeeded') {
     return {
