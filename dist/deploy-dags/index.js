@@ -64312,6 +64312,57 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
 var client_s3_dist_cjs = __nccwpck_require__(3711);
+;// CONCATENATED MODULE: ./src/common/s3-location.ts
+
+// Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
+// by the refresh function's environment, so both sides always mean the same folder.
+/** Why `value` cannot be a bucket name, or undefined when it can. */
+function bucketNameProblem(value) {
+    if (/^s3:\/\//i.test(value)) {
+        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
+    }
+    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
+    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
+        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
+    }
+    return undefined;
+}
+/**
+ * A prefix is a folder: surrounding slashes are dropped, and `/` alone is the bucket root (''). The
+ * root must be asked for explicitly, so an unset variable cannot turn a sync with delete into one
+ * against the whole bucket; callers give an empty value their default instead.
+ */
+function normalisePrefix(value) {
+    if (hasControlCharacter(value)) {
+        return {
+            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+        };
+    }
+    const trimmed = value.trim();
+    if (/^\/+$/.test(trimmed))
+        return { prefix: '' };
+    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
+    const segments = prefix.split('/');
+    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+        return {
+            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+        };
+    }
+    if (prefix.includes('\\')) {
+        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
+    }
+    return { prefix };
+}
+/**
+ * A key from a listing asked for with `EncodingType: 'url'` (XML 1.0 cannot carry every character
+ * a key may hold: a CR comes back as a LF). S3 encodes listed keys as HTML forms do: `+` is a
+ * space, `%2B` a plus.
+ */
+function decodeListedKey(key) {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/constants.ts
 const Input = {
     Source: 'source',
@@ -64418,6 +64469,43 @@ function newManifest() {
 /** The entry recorded for `path`, never something inherited. */
 function manifestEntry(manifest, path) {
     return Object.hasOwn(manifest, path) ? manifest[path] : undefined;
+}
+/**
+ * The manifest in a manifest object's text, or undefined when the text is not a manifest of this
+ * format (a newer writer's, or damaged). Entries of the wrong shape are left out: they vouch for
+ * nothing, so their files are compared by content.
+ */
+function parseManifestDocument(text) {
+    let document;
+    try {
+        document = JSON.parse(text);
+    }
+    catch {
+        return undefined;
+    }
+    if (typeof document !== 'object' ||
+        document === null ||
+        document.format !== 1 ||
+        typeof document.objects !== 'object' ||
+        document.objects === null ||
+        Array.isArray(document.objects)) {
+        return undefined;
+    }
+    const manifest = newManifest();
+    for (const [path, entry] of Object.entries(document.objects)) {
+        if (isManifestEntry(entry))
+            manifest[path] = entry;
+    }
+    return manifest;
+}
+function isManifestEntry(value) {
+    const entry = value;
+    return (typeof entry === 'object' &&
+        entry !== null &&
+        typeof entry.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(entry.sha256) &&
+        typeof entry.etag === 'string' &&
+        typeof entry.size === 'number');
 }
 function objectKey(prefix, path) {
     return prefix === '' ? path : `${prefix}/${path}`;
@@ -64573,6 +64661,7 @@ function sameManifest(a, b) {
 
 
 
+
 function createS3Client(target, concurrency) {
     return new client_s3_dist_cjs/* S3Client */.YxF({
         ...clientConfig(target, { maxSockets: concurrency }),
@@ -64584,6 +64673,7 @@ function createS3Client(target, concurrency) {
 }
 /** The form S3 gives SHA-256 checksums in. */
 const sha256Base64 = (hex) => Buffer.from(hex, 'hex').toString('base64');
+
 const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
 /** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
 async function listPrefix(s3, bucket, prefix) {
@@ -64608,10 +64698,6 @@ async function listPrefix(s3, bucket, prefix) {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return objects;
-}
-/** S3 encodes listed keys as HTML forms do: `+` is a space, `%2B` a plus. */
-function decodeListedKey(key) {
-    return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 /**
  * The full-object SHA-256 checksum S3 keeps for an object (base64), or undefined when it has
@@ -64640,18 +64726,9 @@ async function objectSha256(s3, bucket, key) {
 async function readManifest(s3, bucket, key) {
     try {
         const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
-        const text = (await response.Body?.transformToString('utf-8')) ?? '';
-        const document = JSON.parse(text);
-        if (document.format !== 1 ||
-            typeof document.objects !== 'object' ||
-            document.objects === null) {
+        const manifest = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '');
+        if (manifest === undefined)
             return { manifest: newManifest(), problem: 'unknown manifest format' };
-        }
-        const manifest = newManifest();
-        for (const [path, entry] of Object.entries(document.objects)) {
-            if (isManifestEntry(entry))
-                manifest[path] = entry;
-        }
         return { manifest };
     }
     catch (error) {
@@ -64661,14 +64738,6 @@ async function readManifest(s3, bucket, key) {
             return { manifest: newManifest() };
         return { manifest: newManifest(), problem: (0,errors/* errorMessage */.gJ)(error) };
     }
-}
-function isManifestEntry(value) {
-    const entry = value;
-    return (typeof entry === 'object' &&
-        entry !== null &&
-        typeof entry.sha256 === 'string' &&
-        typeof entry.etag === 'string' &&
-        typeof entry.size === 'number');
 }
 function encryptionParams(encryption) {
     return {
@@ -65225,49 +65294,6 @@ async function hashFile(file) {
         hashed.cliMultipartEtag = `${combined}-${partDigests.length}`;
     }
     return hashed;
-}
-
-;// CONCATENATED MODULE: ./src/common/s3-location.ts
-
-// Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
-// by the refresh function's environment, so both sides always mean the same folder.
-/** Why `value` cannot be a bucket name, or undefined when it can. */
-function bucketNameProblem(value) {
-    if (/^s3:\/\//i.test(value)) {
-        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
-    }
-    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
-    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
-    }
-    return undefined;
-}
-/**
- * A prefix is a folder: surrounding slashes are dropped, and `/` alone is the bucket root (''). The
- * root must be asked for explicitly, so an unset variable cannot turn a sync with delete into one
- * against the whole bucket; callers give an empty value their default instead.
- */
-function normalisePrefix(value) {
-    if (hasControlCharacter(value)) {
-        return {
-            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
-        };
-    }
-    const trimmed = value.trim();
-    if (/^\/+$/.test(trimmed))
-        return { prefix: '' };
-    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
-    const segments = prefix.split('/');
-    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-        return {
-            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
-        };
-    }
-    if (prefix.includes('\\')) {
-        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
-    }
-    return { prefix };
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-dags/settings.ts
