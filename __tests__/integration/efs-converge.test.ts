@@ -270,6 +270,9 @@ describe('convergeFolder (EFS mode)', () => {
       writeFileSync(join(folder, 'helpers/.sync-dags.k1ll3d.tmp'), 'half')
       mkdirSync(join(folder, 'stray/deeper'), { recursive: true })
       writeFileSync(join(folder, 'stray/deeper/s.py'), 's\n')
+      // A name that is not UTF-8, and a link: both are strays like any other.
+      writeFileSync(Buffer.from(`${folder}/f\xff.py`, 'latin1'), 'f\n')
+      symlinkSync(join(folder, 'old.py'), join(folder, 'stray-link.py'))
     }
     const ours = efsMount().folder
     const theirs = efsMount().folder
@@ -311,7 +314,8 @@ describe('convergeFolder (EFS mode)', () => {
     expect(entries(ours)).toEqual(entries(theirs))
     expect(folders(ours)).toEqual(folders(theirs))
     expect({ ...outcome.report, hashes: Object.fromEntries(outcome.report.hashes) }).toEqual(result)
-    expect(outcome.report).toMatchObject({ downloaded: 5, deleted: 2, unchanged: 1 })
+    expect(outcome.report).toMatchObject({ downloaded: 5, deleted: 4, unchanged: 1 })
+    expect(outcome.output).toContain('deleted "f\\xff.py"')
     expect(outcome.output).toContain(
       'removed the stale temporary file "helpers/.sync-dags.k1ll3d.tmp"'
     )
@@ -478,6 +482,27 @@ describe('convergeFolder (EFS mode)', () => {
       'linked/sub/deeper/y.py': 'x = 1\n'
     })
     expect(readdirSync(outside)).toEqual(['sub', 'target.py'])
+  })
+
+  it('settles a key that is also a folder of other keys as the script does: the file first', async () => {
+    const bucket = await createBucket(s3, 'efs')
+    const keys = ['a', 'a/x.py', 'a/y/z.py', 'b', 'b/c/d.py', 'b-c.py']
+    for (const key of keys)
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `dags/${key}`, Body: `${key}\n` }))
+    const ours = efsMount().folder
+    const theirs = efsMount().folder
+    const outcome = await converge(bucket, ours)
+    const run = spawnSync('bash', [script], {
+      env: scriptEnv(bucket, theirs, moto.endpoint),
+      encoding: 'utf8',
+      timeout: 30_000
+    })
+    const line = run.stdout.split('\n').find((text) => text.startsWith('SYNC-RESULT '))
+    const result = JSON.parse(line?.slice('SYNC-RESULT '.length) ?? 'null')
+    expect(outcome.report.failedKeys).toEqual(['dags/a/x.py', 'dags/a/y/z.py', 'dags/b/c/d.py'])
+    expect({ ...outcome.report, hashes: {} }).toEqual(result)
+    expect(tree(ours)).toEqual({ a: 'a\n', b: 'b\n', 'b-c.py': 'b-c.py\n' })
+    expect(entries(ours)).toEqual(entries(theirs))
   })
 
   it('starts no download once the deadline has passed, and says so', async () => {

@@ -170,7 +170,8 @@ async function converge(run: Run): Promise<string | undefined> {
   try {
     keys = await listKeys(s3, bucket, prefix)
   } catch (error) {
-    return `cannot list s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}: ${errorText(error)}`
+    const where = escapeText(`s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}`)
+    return `cannot list ${where}: ${errorText(error)}`
   }
   const { objects, refused } = selectObjects(keys, prefix)
   for (const { key, reason } of refused) {
