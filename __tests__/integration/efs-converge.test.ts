@@ -182,7 +182,8 @@ describe('convergeFolder (EFS mode)', () => {
     await deploy(bucket, dagTree)
 
     const first = await converge(bucket, folder, {
-      reportPaths: ['etl_daily.py', 'sql/deep/load.sql', 'missing.py']
+      // A path that is not one below the folder is never looked up.
+      reportPaths: ['etl_daily.py', 'sql/deep/load.sql', 'missing.py', '../dags/etl_daily.py']
     })
     expect(first.ok).toBe(true)
     expect(first.reason).toBeUndefined()
@@ -196,7 +197,8 @@ describe('convergeFolder (EFS mode)', () => {
       hashes: new Map([
         ['etl_daily.py', sha256(dagTree['etl_daily.py'])],
         ['sql/deep/load.sql', sha256(dagTree['sql/deep/load.sql'])],
-        ['missing.py', null]
+        ['missing.py', null],
+        ['../dags/etl_daily.py', null]
       ]),
       tree: await deployedTree(bucket)
     })
