@@ -16,6 +16,8 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { parseManifestDocument } from '../../src/deploy-dags/plan.js'
+import { manifestTree } from '../../src/refresh-workers/tree.js'
 import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
 
 export const credentials = {
@@ -113,4 +115,14 @@ export async function proxyFor(endpoint: string, hooks: ProxyHooks = {}): Promis
 
 export async function stopProxies(): Promise<void> {
   await Promise.all(startedProxies.splice(0).map((proxy) => proxy.stop()))
+}
+
+/** The tree digest the refresh function computes from the manifest deploy-dags wrote. */
+export async function deployedTree(s3: S3Client, bucket: string, prefix = 'dags') {
+  const object = await s3.send(
+    new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/.deploy-dags-manifest.json` })
+  )
+  const read = parseManifestDocument((await object.Body?.transformToString()) ?? '')
+  if ('problem' in read) throw new Error(`deploy-dags wrote no readable manifest: ${read.problem}`)
+  return manifestTree(read.manifest)
 }

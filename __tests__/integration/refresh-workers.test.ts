@@ -27,7 +27,7 @@ import {
   startRefreshStandIn,
   type RefreshStandIn
 } from '../../test-support/refresh-stand-in.mjs'
-import { nodeRuntimes } from '../../test-support/runner.mjs'
+import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import { runWorkflow, type WorkflowRun } from '../../test-support/workflow.mjs'
 import { bucketContents, withoutManifest } from './helpers.js'
 
@@ -141,10 +141,10 @@ function filesIn(root: string): Record<string, string> {
   return files
 }
 
-async function deployedFiles(): Promise<Record<string, string>> {
+async function deployedFiles(bucket = BUCKET): Promise<Record<string, string>> {
   const s3 = client(S3Client)
   try {
-    const stored = withoutManifest(await bucketContents(s3, BUCKET))
+    const stored = withoutManifest(await bucketContents(s3, bucket))
     return Object.fromEntries(
       Object.entries(stored).map(([key, text]) => [key.replace(/^dags\//, ''), text])
     )
@@ -350,3 +350,64 @@ function launchEvent(instanceId: string) {
     }
   }
 }
+
+describe('efs mode: the bundled function converges a mounted folder itself', () => {
+  test('a deploy event leaves the folder identical to the prefix and verified; a resync repairs it', async () => {
+    const { makeHandler, awsDependencies } = await import(
+      join(repo, 'dist', 'refresh-workers', 'index.js')
+    )
+    const mount = mkdtempSync(join(tmpdir(), 'efs-'))
+    temporary.push(mount)
+    // Its own bucket, filled by the bundled deploy-dags.
+    const bucket = 'efs-airflow-dags'
+    const s3 = client(S3Client)
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: bucket,
+        CreateBucketConfiguration: { LocationConstraint: REGION }
+      })
+    )
+    s3.destroy()
+    const upload = await runAction({
+      action: 'deploy-dags',
+      node: node24?.path,
+      workspace: checkout,
+      env: {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey
+      },
+      inputs: { bucket, region: REGION, 'endpoint-url': moto.endpoint }
+    })
+    expect(upload.errors).toEqual([])
+    const handler = makeHandler(
+      (config: unknown) =>
+        awsDependencies(config, { endpoint: moto.endpoint, region: REGION, credentials }, () => {}),
+      { REFRESH_MODE: 'efs', DAG_BUCKET: bucket, DAG_PREFIX: 'dags', EFS_MOUNT_PATH: mount }
+    )
+    const context = { getRemainingTimeInMillis: () => 60_000 }
+    const deployed = await deployedFiles(bucket)
+    const event = {
+      repository: 'octo-org/airflow',
+      sha: COMMIT,
+      ref: 'refs/heads/main',
+      bucket,
+      prefix: 'dags',
+      runId: 9,
+      runAttempt: 1,
+      changes: { uploaded: ['dags/orders_daily.py'], deleted: ['dags/sql/load_orders.sql'] }
+    }
+    const result = await handler(event, context)
+    expect(result).toMatchObject({
+      ok: true,
+      workers: [
+        { instanceId: mount, status: 'refreshed', filesVerified: Object.keys(deployed).length }
+      ]
+    })
+    expect(filesIn(mount)).toEqual(deployed)
+
+    writeFileSync(join(mount, 'orders_daily.py'), 'edited on the share\n')
+    writeFileSync(join(mount, 'stray.py'), 'x = 1\n')
+    await expect(handler({ resync: true }, context)).resolves.toMatchObject({ ok: true })
+    expect(filesIn(mount)).toEqual(deployed)
+  })
+})

@@ -2,7 +2,7 @@
 // against a real moto_server, into a temporary folder standing in for a worker's DAG folder. The
 // bucket is filled by the bundled deploy-dags action, as a deploy would.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
@@ -18,14 +18,13 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { parseManifestDocument } from '../../src/deploy-dags/plan.js'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
-import { manifestTree } from '../../src/refresh-workers/tree.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import {
   createBucket,
   credentials,
+  deployedTree,
   proxyFor,
   removeWorkspaces,
   s3For,
@@ -155,16 +154,6 @@ async function deploy(bucket: string, files: Record<string, string>): Promise<vo
   if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
 }
 
-/** The tree digest the refresh function computes from the manifest deploy-dags wrote. */
-async function deployedTree(bucket: string) {
-  const object = await s3.send(
-    new GetObjectCommand({ Bucket: bucket, Key: 'dags/.deploy-dags-manifest.json' })
-  )
-  const read = parseManifestDocument((await object.Body?.transformToString()) ?? '')
-  if ('problem' in read) throw new Error(`deploy-dags wrote no readable manifest: ${read.problem}`)
-  return manifestTree(read.manifest)
-}
-
 const staleTemporaries = (folder: string) =>
   Object.keys(tree(folder)).filter((path) => /(^|\/)\.sync-dags\.[^/]*\.tmp$/.test(path))
 
@@ -192,7 +181,7 @@ describe('the worker sync script', () => {
         'missing.py': null
       },
       // The worker's digest of its folder is the one the function computes from the manifest.
-      tree: await deployedTree(bucket)
+      tree: await deployedTree(s3, bucket)
     })
 
     // A same-size edit, with the worker's copy made newer than the object: content decides.
@@ -207,7 +196,7 @@ describe('the worker sync script', () => {
     expect(tree(folder)).toEqual(edited)
     expect(second.result).toMatchObject({ downloaded: 1, deleted: 0, unchanged: 5 })
     expect(second.result?.hashes).toEqual({ 'etl_daily.py': sha256(edited['etl_daily.py']) })
-    expect(second.result?.tree).toEqual(await deployedTree(bucket))
+    expect(second.result?.tree).toEqual(await deployedTree(s3, bucket))
     expect(second.result?.tree).not.toEqual(first.result?.tree)
     const after = statSync(join(folder, 'helpers/common.py'))
     expect({ ino: after.ino, mtime: after.mtimeMs }).toEqual({
@@ -237,7 +226,7 @@ describe('the worker sync script', () => {
       ])
     })
 
-    expect(third.result?.tree).toEqual(await deployedTree(bucket))
+    expect(third.result?.tree).toEqual(await deployedTree(s3, bucket))
 
     // Files the deploy never wrote are removed; a rerun changes nothing.
     writeFileSync(join(folder, 'stray.py'), 'print(1)\n')

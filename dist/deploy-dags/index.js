@@ -64317,6 +64317,57 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var promises_ = __nccwpck_require__(1455);
 // EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
 var client_s3_dist_cjs = __nccwpck_require__(3711);
+;// CONCATENATED MODULE: ./src/common/s3-location.ts
+
+// Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
+// by the refresh function's environment, so both sides always mean the same folder.
+/** Why `value` cannot be a bucket name, or undefined when it can. */
+function bucketNameProblem(value) {
+    if (/^s3:\/\//i.test(value)) {
+        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
+    }
+    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
+    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
+        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
+    }
+    return undefined;
+}
+/**
+ * A prefix is a folder: surrounding slashes are dropped, and `/` alone is the bucket root (''). The
+ * root must be asked for explicitly, so an unset variable cannot turn a sync with delete into one
+ * against the whole bucket; callers give an empty value their default instead.
+ */
+function normalisePrefix(value) {
+    if (hasControlCharacter(value)) {
+        return {
+            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+        };
+    }
+    const trimmed = value.trim();
+    if (/^\/+$/.test(trimmed))
+        return { prefix: '' };
+    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
+    const segments = prefix.split('/');
+    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+        return {
+            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+        };
+    }
+    if (prefix.includes('\\')) {
+        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
+    }
+    return { prefix };
+}
+/**
+ * A key from a listing asked for with `EncodingType: 'url'` (XML 1.0 cannot carry every character
+ * a key may hold: a CR comes back as a LF). S3 encodes listed keys as HTML forms do: `+` is a
+ * space, `%2B` a plus.
+ */
+function decodeListedKey(key) {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/constants.ts
 const Input = {
     Source: 'source',
@@ -64614,6 +64665,7 @@ function sameManifest(a, b) {
 
 
 
+
 function createS3Client(target, concurrency) {
     return new client_s3_dist_cjs/* S3Client */.YxF({
         ...clientConfig(target, { maxSockets: concurrency }),
@@ -64625,6 +64677,7 @@ function createS3Client(target, concurrency) {
 }
 /** The form S3 gives SHA-256 checksums in. */
 const sha256Base64 = (hex) => Buffer.from(hex, 'hex').toString('base64');
+
 const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
 /** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
 async function listPrefix(s3, bucket, prefix) {
@@ -64649,10 +64702,6 @@ async function listPrefix(s3, bucket, prefix) {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return objects;
-}
-/** S3 encodes listed keys as HTML forms do: `+` is a space, `%2B` a plus. */
-function decodeListedKey(key) {
-    return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 /**
  * The full-object SHA-256 checksum S3 keeps for an object (base64), or undefined when it has
@@ -65247,49 +65296,6 @@ async function hashFile(file) {
         hashed.cliMultipartEtag = `${combined}-${partDigests.length}`;
     }
     return hashed;
-}
-
-;// CONCATENATED MODULE: ./src/common/s3-location.ts
-
-// Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
-// by the refresh function's environment, so both sides always mean the same folder.
-/** Why `value` cannot be a bucket name, or undefined when it can. */
-function bucketNameProblem(value) {
-    if (/^s3:\/\//i.test(value)) {
-        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
-    }
-    // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
-    // allow uppercase and underscores up to 255, so accept that wider set but never a path.
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
-    }
-    return undefined;
-}
-/**
- * A prefix is a folder: surrounding slashes are dropped, and `/` alone is the bucket root (''). The
- * root must be asked for explicitly, so an unset variable cannot turn a sync with delete into one
- * against the whole bucket; callers give an empty value their default instead.
- */
-function normalisePrefix(value) {
-    if (hasControlCharacter(value)) {
-        return {
-            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
-        };
-    }
-    const trimmed = value.trim();
-    if (/^\/+$/.test(trimmed))
-        return { prefix: '' };
-    const prefix = trimmed.replace(/^\/+|\/+$/g, '');
-    const segments = prefix.split('/');
-    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
-        return {
-            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
-        };
-    }
-    if (prefix.includes('\\')) {
-        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
-    }
-    return { prefix };
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-dags/settings.ts

@@ -11319,7 +11319,7 @@ __webpack_unused_export__ = ListObjectsCommand;
 __webpack_unused_export__ = ListObjectsOutput$;
 __webpack_unused_export__ = ListObjectsRequest$;
 __webpack_unused_export__ = ListObjectsV2$;
-__webpack_unused_export__ = ListObjectsV2Command;
+exports.u6x = ListObjectsV2Command;
 __webpack_unused_export__ = ListObjectsV2Output$;
 __webpack_unused_export__ = ListObjectsV2Request$;
 __webpack_unused_export__ = ListParts$;
@@ -49526,7 +49526,7 @@ function escapeText(text) {
  * shown as text, every byte that is not part of a valid sequence as `\xNN`.
  */
 function escapeBytes(bytes) {
-    if (isUtf8(bytes))
+    if ((0,external_node_buffer_namespaceObject.isUtf8)(bytes))
         return escapeText(Buffer.from(bytes).toString('utf8'));
     let out = '';
     let run = 0; // start of the current stretch of valid UTF-8
@@ -49537,7 +49537,7 @@ function escapeBytes(bytes) {
     while (index < bytes.length) {
         const length = sequenceLength(bytes[index]);
         const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
+        if (length > 0 && sequence.length === length && (0,external_node_buffer_namespaceObject.isUtf8)(sequence)) {
             index += length;
             continue;
         }
@@ -49605,6 +49605,14 @@ function normalisePrefix(value) {
         return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
     }
     return { prefix };
+}
+/**
+ * A key from a listing asked for with `EncodingType: 'url'` (XML 1.0 cannot carry every character
+ * a key may hold: a CR comes back as a LF). S3 encodes listed keys as HTML forms do: `+` is a
+ * space, `%2B` a plus.
+ */
+function decodeListedKey(key) {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/config.ts
@@ -50327,6 +50335,600 @@ function isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: external "node:fs"
+var external_node_fs_ = __nccwpck_require__(3024);
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/common/concurrency.ts
+/**
+ * Runs `work` over `items` with at most `limit` in flight. After the first failure no new item
+ * starts (in-flight ones finish), so a failing run stops quickly and reports every failure seen.
+ */
+async function forEachBounded(items, limit, work) {
+    const failures = [];
+    let next = 0;
+    const worker = async () => {
+        while (failures.length === 0 && next < items.length) {
+            const item = items[next++];
+            try {
+                await work(item);
+            }
+            catch (error) {
+                failures.push({ item, error });
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+    return { failures };
+}
+
+;// CONCATENATED MODULE: ./src/refresh-workers/efs-plan.ts
+
+
+
+// The decisions of an EFS folder sync, without I/O. Each one is the rule infra/worker/sync-dags.sh
+// applies on an EC2 worker, so a folder the function converges and one a worker converges from the
+// same prefix end up the same, file for file, and report the same tree digest.
+/** The temporary files a sync writes before renaming them into place: `.sync-dags.<random>.tmp`. */
+const TEMP_PREFIX = '.sync-dags.';
+const TEMP_SUFFIX = '.tmp';
+/** The lines per file a run prints before it only counts them (the script's cap, kept alike). */
+const DETAIL_LINES = 100;
+const FAILED_KEYS_REPORTED = 20;
+const NO_MANIFEST = 'no readable manifest; every object is compared after download';
+const UNKNOWN_MANIFEST = 'the manifest has an unknown format; every object is compared after download';
+const TAMPERED = 'its bytes differ from the SHA-256 the manifest recorded (changed or tampered)';
+const OUTSIDE = 'its folder leads outside the DAG folder';
+const FOLDER_IN_THE_WAY = 'a folder of that name is in the way';
+const NOT_STARTED = 'its download had not started when the deadline passed';
+function isTemporaryName(name) {
+    return name.startsWith(TEMP_PREFIX) && name.endsWith(TEMP_SUFFIX);
+}
+/**
+ * Why a key's path below the prefix cannot be a file in the folder, or undefined. The control
+ * characters are the script's (C0 and DEL): a wider set would refuse names the workers keep.
+ */
+function unsafePathReason(path) {
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(path))
+        return 'it holds a control character';
+    if (path.startsWith('/'))
+        return 'it is absolute';
+    const segments = path.split('/');
+    if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
+        return "it has an empty, '.' or '..' segment";
+    }
+    if (segments.some(isTemporaryName))
+        return "it has the name of this sync's temporary files";
+    return undefined;
+}
+/** Code point order, which is the UTF-8 byte order S3 lists in and Python sorts strings in. */
+function byCodePoint(a, b) {
+    return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+/**
+ * The files the folder must hold, from the listed keys. Folder markers (`dir/`) are not files and
+ * the manifest is the sync's own record, not a DAG file.
+ */
+function selectObjects(keys, prefix) {
+    const base = prefix === '' ? '' : `${prefix}/`;
+    const objects = new Map();
+    const refused = [];
+    for (const key of keys) {
+        if (!key.startsWith(base) || key.endsWith('/'))
+            continue;
+        const path = key.slice(base.length);
+        if (path === constants_MANIFEST_NAME)
+            continue;
+        const reason = unsafePathReason(path);
+        if (reason === undefined)
+            objects.set(path, key);
+        else
+            refused.push({ key, reason });
+    }
+    return { objects, refused };
+}
+/**
+ * The manifest from the manifest object's bytes (undefined when it could not be fetched). Without
+ * one, every object is downloaded and compared: nothing vouches for its bytes, nothing is refused.
+ */
+function readManifest(bytes) {
+    if (bytes === undefined)
+        return { manifest: undefined, note: NO_MANIFEST };
+    let text;
+    let document;
+    try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        document = JSON.parse(text);
+    }
+    catch {
+        return { manifest: undefined, note: NO_MANIFEST };
+    }
+    const read = parseManifestDocument(text);
+    if ('manifest' in read)
+        return { manifest: read.manifest };
+    // Valid JSON of another shape may be a newer writer's: said apart from a damaged object.
+    const isObject = typeof document === 'object' && document !== null && !Array.isArray(document);
+    return { manifest: undefined, note: isObject ? UNKNOWN_MANIFEST : NO_MANIFEST };
+}
+/** Every object in code point order, the order the script works in. */
+function planDownloads(objects, manifest) {
+    return [...objects.keys()].sort(byCodePoint).map((path) => {
+        const segments = path.split('/');
+        const after = [];
+        for (let end = 1; end < segments.length; end++) {
+            const folder = segments.slice(0, end).join('/');
+            if (objects.has(folder))
+                after.push(folder);
+        }
+        const expected = manifest === undefined ? undefined : manifestEntry(manifest, path)?.sha256.toLowerCase();
+        return { path, key: objects.get(path), expected, after };
+    });
+}
+/**
+ * Whether a file needs a download: only a recorded SHA-256 equal to the local file's spares one.
+ * `current` is the SHA-256 of the local regular file, undefined when there is none.
+ */
+function needsDownload(expected, current) {
+    return expected === undefined || current !== expected;
+}
+/** What to do with downloaded bytes: refuse them, drop them (equal to the file), or put them in place. */
+function downloadVerdict(expected, actual, current) {
+    if (expected !== undefined && actual !== expected)
+        return 'refuse';
+    return actual === current ? 'unchanged' : 'replace';
+}
+/** A local entry no object stands for; `path` is undefined for a name that is not UTF-8. */
+function isExtraneous(path, objects) {
+    return path === undefined || !objects.has(path);
+}
+/** True when `real` (a resolved path) is the folder or below it. */
+function isInside(realFolder, real) {
+    return real === realFolder || real.startsWith(`${realFolder}/`);
+}
+/** Foreign text (a key, a path) in a line: quoted and escaped. */
+const shown = (text) => `"${escapeText(text)}"`;
+/**
+ * The run's lines: one per change, capped (the function's result has a size limit too), and notes
+ * that are always kept. The summary line closes it.
+ */
+class SyncLog {
+    lines = [];
+    details = 0;
+    detail(line) {
+        this.details += 1;
+        if (this.details <= DETAIL_LINES)
+            this.lines.push(line);
+    }
+    note(line) {
+        this.lines.push(line);
+    }
+    text(counts) {
+        const lines = [...this.lines];
+        if (this.details > DETAIL_LINES) {
+            lines.push(`... and ${this.details - DETAIL_LINES} more lines like these`);
+        }
+        lines.push(`${counts.downloaded} downloaded, ${counts.deleted} deleted, ${counts.unchanged} unchanged, ${counts.failed} failed`);
+        return lines.join('\n');
+    }
+}
+/** The one-line reason a run with failed keys gives, naming the deadline when it stopped one. */
+function failureReason(failedKeys, notStarted, deadlineMs) {
+    const [first] = failedKeys;
+    if (first === undefined)
+        return undefined;
+    const reason = `${failedKeys.length} key(s) not synced, the first ${shown(first)}`;
+    if (notStarted === 0 || deadlineMs === undefined)
+        return reason;
+    return `${reason}; ${notStarted} download(s) had not started when the deadline (${new Date(deadlineMs).toISOString()}) passed`;
+}
+
+;// CONCATENATED MODULE: ./src/refresh-workers/tree.ts
+
+function treeDigest(entries) {
+    const lines = [...entries].map(([path, sha256]) => [Buffer.from(path, 'utf8'), sha256]);
+    lines.sort(([a], [b]) => Buffer.compare(a, b));
+    const total = (0,external_node_crypto_.createHash)('sha256');
+    for (const [path, sha256] of lines) {
+        total.update(path);
+        total.update(`\0${sha256.toLowerCase()}\n`);
+    }
+    return { files: lines.length, sha256: total.digest('hex') };
+}
+/** The digest of the folder deploy-dags recorded: every manifest entry with its SHA-256. */
+function manifestTree(manifest) {
+    return treeDigest(Object.entries(manifest).map(([path, entry]) => [path, entry.sha256]));
+}
+
+;// CONCATENATED MODULE: ./src/refresh-workers/efs.ts
+
+
+
+
+
+
+
+
+
+
+
+
+
+const DEFAULT_CONCURRENCY = 16;
+const NOT_A_FILE = 'not-a-file';
+/** Stands for a folder that could not be read to the end: equal to no manifest's digest. */
+const UNREADABLE_TREE = { files: 0, sha256: '' };
+async function convergeFolder(options) {
+    const folder = checkedOptions(options);
+    const run = {
+        options,
+        folder,
+        log: new SyncLog(),
+        counts: { downloaded: 0, deleted: 0, unchanged: 0 },
+        failedKeys: [],
+        notStarted: 0,
+        known: new Map()
+    };
+    let fatal;
+    try {
+        fatal = await converge(run);
+    }
+    catch (error) {
+        fatal = `unexpected error: ${errorText(error)}`;
+    }
+    const hashes = new Map();
+    let tree = UNREADABLE_TREE;
+    try {
+        for (const path of options.reportPaths) {
+            if (path === '')
+                continue;
+            const hash = unsafePathReason(path) === undefined ? await localFileHash(`${folder}/${path}`) : undefined;
+            hashes.set(path, hash ?? null);
+        }
+        tree = await folderTree(folder, run.known);
+    }
+    catch (error) {
+        fatal ??= `unexpected error: ${errorText(error)}`;
+    }
+    const report = {
+        ...run.counts,
+        failed: run.failedKeys.length,
+        failedKeys: run.failedKeys.slice(0, FAILED_KEYS_REPORTED),
+        hashes,
+        tree
+    };
+    const output = run.log.text(report);
+    const reason = fatal ?? failureReason(run.failedKeys, run.notStarted, options.deadlineMs);
+    return reason === undefined ? { report, output, ok: true } : { report, output, ok: false, reason };
+}
+/** The folder without a trailing slash, once the options are ones a sync can run with. */
+function checkedOptions(options) {
+    if (options.bucket === '')
+        throw new Error('bucket is empty; give the DAG bucket');
+    if (options.prefix.startsWith('/') || options.prefix.endsWith('/')) {
+        throw new Error(`prefix '${escapeText(options.prefix)}' must be '' for the bucket root, or a folder without leading or trailing /`);
+    }
+    if (!(0,external_node_path_.isAbsolute)(options.folder)) {
+        throw new Error(`folder '${escapeText(options.folder)}' must be an absolute path`);
+    }
+    const folder = options.folder.replace(/\/+$/, '');
+    if (folder === '')
+        throw new Error('folder must not be /');
+    const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1) {
+        throw new Error(`concurrency must be a whole number of 1 or more, not ${concurrency}`);
+    }
+    return folder;
+}
+/** Runs the sync; returns why the run had to stop, when it did. */
+async function converge(run) {
+    const { s3, bucket, prefix } = run.options;
+    await (0,promises_.mkdir)(run.folder, { recursive: true });
+    await removeStaleTemporaries(run);
+    let keys;
+    try {
+        keys = await listKeys(s3, bucket, prefix);
+    }
+    catch (error) {
+        const where = escapeText(`s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}`);
+        return `cannot list ${where}: ${errorText(error)}`;
+    }
+    const { objects, refused } = selectObjects(keys, prefix);
+    for (const { key, reason } of refused) {
+        run.failedKeys.push(key);
+        run.log.detail(`refused the key ${shown(key)}: ${reason}`);
+    }
+    const reading = readManifest(await manifestBytes(s3, bucket, prefix));
+    if (reading.manifest === undefined)
+        run.log.note(reading.note);
+    const realFolder = await (0,promises_.realpath)(run.folder);
+    const plan = planDownloads(objects, reading.manifest);
+    const outcomes = new Map();
+    const finished = new Map();
+    const { failures } = await forEachBounded(plan, run.options.concurrency ?? DEFAULT_CONCURRENCY, async (download) => {
+        const settled = (async () => {
+            await Promise.all(download.after.map((path) => finished.get(path)));
+            outcomes.set(download.path, await syncObject(run, realFolder, download));
+        })();
+        finished.set(download.path, settled.catch(() => undefined));
+        await settled;
+    });
+    // Reported in the script's order, whatever order the downloads ended in.
+    for (const { path, key } of plan) {
+        const outcome = outcomes.get(path);
+        if (outcome === undefined)
+            continue;
+        if (outcome.kind === 'unchanged')
+            run.counts.unchanged += 1;
+        else if (outcome.kind === 'downloaded') {
+            run.counts.downloaded += 1;
+            run.log.detail(`downloaded ${shown(path)}`);
+        }
+        else {
+            run.failedKeys.push(key);
+            if (outcome.notStarted)
+                run.notStarted += 1;
+            run.log.detail(`failed ${shown(key)}: ${outcome.reason}`);
+        }
+    }
+    if (failures[0] !== undefined)
+        throw failures[0].error;
+    // A run that refused or failed a key still deletes: a refused key is never a file here, and a
+    // failed one keeps its old file.
+    await removeExtraneous(run, objects);
+    return undefined;
+}
+/** Every key under the prefix, decoded. */
+async function listKeys(s3, bucket, prefix) {
+    const keys = [];
+    let token;
+    do {
+        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
+            Bucket: bucket,
+            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            ContinuationToken: token,
+            // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF).
+            EncodingType: 'url'
+        }));
+        const encoded = page.EncodingType === 'url';
+        for (const item of page.Contents ?? []) {
+            if (item.Key !== undefined)
+                keys.push(encoded ? decodeListedKey(item.Key) : item.Key);
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return keys;
+}
+/** The manifest object's bytes, or undefined when it cannot be read (then nothing vouches). */
+async function manifestBytes(s3, bucket, prefix) {
+    try {
+        const object = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: objectKey(prefix, constants_MANIFEST_NAME) }));
+        return await object.Body?.transformToByteArray();
+    }
+    catch {
+        return undefined;
+    }
+}
+async function syncObject(run, realFolder, { path, key, expected }) {
+    const local = `${run.folder}/${path}`;
+    const current = await localFileHash(local);
+    if (current !== undefined)
+        run.known.set(path, current);
+    if (!needsDownload(expected, current))
+        return { kind: 'unchanged' };
+    const { deadlineMs } = run.options;
+    if (deadlineMs !== undefined && Date.now() > deadlineMs) {
+        return { kind: 'failed', reason: NOT_STARTED, notStarted: true };
+    }
+    const directory = external_node_path_.posix.dirname(local);
+    let temporary;
+    try {
+        // A link in the way must not make this write, or the folders it creates, land elsewhere.
+        await refuseOutside(realFolder, directory);
+        await (0,promises_.mkdir)(directory, { recursive: true });
+        if ((await (0,promises_.lstat)(local).catch(() => undefined))?.isDirectory()) {
+            throw new Refusal(FOLDER_IN_THE_WAY);
+        }
+        temporary = await createTemporary(directory);
+    }
+    catch (error) {
+        return { kind: 'failed', reason: errorText(error) };
+    }
+    try {
+        // The workers write to this file system too: a link swapped in since the check above could
+        // have put the (still empty) temporary file elsewhere, so its own place is checked as well.
+        if (!isInside(realFolder, await (0,promises_.realpath)(temporary.path)))
+            throw new Refusal(OUTSIDE);
+        const actual = await download(run.options, key, temporary.handle);
+        const verdict = downloadVerdict(expected, actual, current);
+        if (verdict === 'refuse')
+            throw new Refusal(TAMPERED);
+        if (verdict === 'unchanged') {
+            await temporary.handle.close();
+            await (0,promises_.unlink)(temporary.path);
+            return { kind: 'unchanged' };
+        }
+        await temporary.handle.chmod(0o644);
+        // Closed before the rename: on NFS the bytes reach the server on close, so other clients
+        // never see the new name with partial content.
+        await temporary.handle.close();
+        await (0,promises_.rename)(temporary.path, local);
+        run.known.set(path, actual);
+        return { kind: 'downloaded' };
+    }
+    catch (error) {
+        await temporary.handle.close().catch(() => undefined);
+        await (0,promises_.unlink)(temporary.path).catch(() => undefined);
+        return { kind: 'failed', reason: errorText(error) };
+    }
+}
+/** A key's file refused for a reason of this sync's own (shown as is, not as an error). */
+class Refusal extends Error {
+}
+async function refuseOutside(realFolder, directory) {
+    let existing = directory;
+    while (!(await lexists(existing)))
+        existing = external_node_path_.posix.dirname(existing);
+    let real;
+    try {
+        real = await (0,promises_.realpath)(existing);
+    }
+    catch (error) {
+        throw new Refusal(`its folder cannot be resolved (${errorText(error)})`);
+    }
+    if (!isInside(realFolder, real))
+        throw new Refusal(OUTSIDE);
+}
+async function lexists(path) {
+    try {
+        await (0,promises_.lstat)(path);
+        return true;
+    }
+    catch {
+        return false;
+    }
+}
+/** A new, empty file only this run knows of, in `directory`; O_EXCL never follows a link. */
+async function createTemporary(directory) {
+    const path = `${directory}/${TEMP_PREFIX}${(0,external_node_crypto_.randomBytes)(8).toString('hex')}${TEMP_SUFFIX}`;
+    return { path, handle: await (0,promises_.open)(path, 'wx', 0o600) };
+}
+/** Writes the object's bytes to `handle` and returns their SHA-256. */
+async function download({ s3, bucket }, key, handle) {
+    const object = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    const body = object.Body;
+    for await (const chunk of body ?? []) {
+        hash.update(chunk);
+        let written = 0;
+        while (written < chunk.length) {
+            written += (await handle.write(chunk, written, chunk.length - written)).bytesWritten;
+        }
+    }
+    return hash.digest('hex');
+}
+/** SHA-256 of a regular file (not a link), or undefined. */
+async function localFileHash(path) {
+    try {
+        if (!(await (0,promises_.lstat)(path)).isFile())
+            return undefined;
+        return await sha256Of(path);
+    }
+    catch {
+        return undefined;
+    }
+}
+async function sha256Of(path) {
+    const hash = (0,external_node_crypto_.createHash)('sha256');
+    for await (const chunk of (0,external_node_fs_.createReadStream)(path))
+        hash.update(chunk);
+    return hash.digest('hex');
+}
+const SLASH = Buffer.from('/');
+const join = (parent, name) => parent.length === 0 ? name : Buffer.concat([parent, SLASH, name]);
+/** The entries of a folder, in name order; none when it cannot be read (as os.walk does). */
+async function entries(full, relative) {
+    let dirents;
+    try {
+        dirents = await (0,promises_.readdir)(full, { withFileTypes: true, encoding: 'buffer' });
+    }
+    catch {
+        return [];
+    }
+    return dirents
+        .sort((a, b) => Buffer.compare(a.name, b.name))
+        .map((dirent) => ({
+        full: join(full, dirent.name),
+        relative: join(relative, dirent.name),
+        dirent
+    }));
+}
+/** The path below the folder as text, or undefined when it is not UTF-8 (no key can name it). */
+function pathText(relative) {
+    try {
+        return new TextDecoder('utf-8', { fatal: true }).decode(relative);
+    }
+    catch {
+        return undefined;
+    }
+}
+/** True for a link that leads to a folder: the script's walk lists it with the folders. */
+async function isFolderLink(entry) {
+    if (!entry.dirent.isSymbolicLink())
+        return false;
+    return (await (0,promises_.stat)(entry.full).catch(() => undefined))?.isDirectory() ?? false;
+}
+/** Temporary files left by an interrupted run; nothing else runs a sync of this folder. */
+async function removeStaleTemporaries(run) {
+    const visit = async (full, relative) => {
+        for (const entry of await entries(full, relative)) {
+            if (entry.dirent.isDirectory())
+                await visit(entry.full, entry.relative);
+            else if (isTemporaryName(entry.dirent.name.toString('latin1')) &&
+                !(await isFolderLink(entry))) {
+                await (0,promises_.unlink)(entry.full);
+                run.log.detail(`removed the stale temporary file "${escapeBytes(entry.relative)}"`);
+            }
+        }
+    };
+    await visit(Buffer.from(run.folder), Buffer.alloc(0));
+}
+/** Deletes every entry no object stands for, then the folders that leaves empty. */
+async function removeExtraneous(run, objects) {
+    const visit = async (full, relative) => {
+        const found = await entries(full, relative);
+        const folders = found.filter((entry) => entry.dirent.isDirectory());
+        for (const folder of folders)
+            await visit(folder.full, folder.relative);
+        for (const entry of found) {
+            if (!entry.dirent.isDirectory() && isExtraneous(pathText(entry.relative), objects)) {
+                await (0,promises_.unlink)(entry.full);
+                run.counts.deleted += 1;
+                run.log.detail(`deleted "${escapeBytes(entry.relative)}"`);
+            }
+        }
+        // A folder still holding something stays; the error says only that.
+        for (const folder of folders)
+            await (0,promises_.rmdir)(folder.full).catch(() => undefined);
+    };
+    await visit(Buffer.from(run.folder), Buffer.alloc(0));
+}
+/**
+ * The digest of everything the folder holds, as the script computes it: each entry that is not a
+ * folder (a link, even to a folder, or anything but a regular file counts as not-a-file, so no
+ * difference hides), by its path below the folder.
+ */
+async function folderTree(folder, known) {
+    const lines = [];
+    const visit = async (full, relative) => {
+        for (const entry of await entries(full, relative)) {
+            if (entry.dirent.isDirectory()) {
+                await visit(entry.full, entry.relative);
+                continue;
+            }
+            // A name that is not UTF-8 remains only in a run that failed (its delete, or the listing).
+            const path = entry.relative.toString('utf8');
+            const digest = entry.dirent.isFile()
+                ? (known.get(path) ?? (await sha256Of(entry.full)))
+                : NOT_A_FILE;
+            lines.push([path, digest]);
+        }
+    };
+    await visit(Buffer.from(folder), Buffer.alloc(0));
+    return treeDigest(lines);
+}
+/** An error as one line: this sync's own refusals as they are, others with their name, escaped. */
+function errorText(error) {
+    if (error instanceof Refusal)
+        return error.message;
+    const name = error instanceof Error && error.name !== 'Error' ? `${error.name}: ` : '';
+    return escapeText(`${name}${errorMessage(error)}`);
+}
+
 ;// CONCATENATED MODULE: ./src/refresh-workers/events.ts
 
 
@@ -50931,25 +51533,6 @@ function parseSyncReport(output) {
     };
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./src/refresh-workers/tree.ts
-
-function treeDigest(entries) {
-    const lines = [...entries].map(([path, sha256]) => [Buffer.from(path, 'utf8'), sha256]);
-    lines.sort(([a], [b]) => Buffer.compare(a, b));
-    const total = (0,external_node_crypto_.createHash)('sha256');
-    for (const [path, sha256] of lines) {
-        total.update(path);
-        total.update(`\0${sha256.toLowerCase()}\n`);
-    }
-    return { files: lines.length, sha256: total.digest('hex') };
-}
-/** The digest of the folder deploy-dags recorded: every manifest entry with its SHA-256. */
-function manifestTree(manifest) {
-    return treeDigest(Object.entries(manifest).map(([path, entry]) => [path, entry.sha256]));
-}
-
 ;// CONCATENATED MODULE: ./src/refresh-workers/result.ts
 
 
@@ -51123,29 +51706,6 @@ function judgeReport(base, report, manifest, reportPaths) {
         };
     }
     return { ...base, status: 'refreshed', filesVerified: expected.files };
-}
-
-;// CONCATENATED MODULE: ./src/common/concurrency.ts
-/**
- * Runs `work` over `items` with at most `limit` in flight. After the first failure no new item
- * starts (in-flight ones finish), so a failing run stops quickly and reports every failure seen.
- */
-async function forEachBounded(items, limit, work) {
-    const failures = [];
-    let next = 0;
-    const worker = async () => {
-        while (failures.length === 0 && next < items.length) {
-            const item = items[next++];
-            try {
-                await work(item);
-            }
-            catch (error) {
-                failures.push({ item, error });
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-    return { failures };
 }
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/run-command.ts
@@ -51528,6 +52088,7 @@ function main_required(value, name) {
 
 
 
+
 /**
  * The function: read the configuration, accept or refuse the event, refresh, and answer with the
  * result, or with a function error whose message is the result's one line, so that invoke-lambda
@@ -51569,8 +52130,18 @@ function awsDependencies(config, clients = {}, log = (line) => console.log(line)
     const deps = {
         clock: systemClock,
         log,
-        readManifest: () => readManifest(s3, config.bucket, config.prefix)
+        readManifest: () => handler_readManifest(s3, config.bucket, config.prefix)
     };
+    if (config.mode === 'efs') {
+        deps.convergeFolder = (reportPaths, deadlineMs) => convergeFolder({
+            s3,
+            bucket: config.bucket,
+            prefix: config.prefix,
+            folder: config.efsMountPath,
+            reportPaths,
+            deadlineMs
+        });
+    }
     if (config.mode === 'ssm') {
         const autoScaling = new dist_cjs/* AutoScalingClient */.yis(clients);
         deps.fleet = ssmFleet(new client_ssm_dist_cjs/* SSMClient */.jBj(clients), autoScaling, config.ssmDocumentName);
@@ -51605,7 +52176,7 @@ function airflowConfirmation(config, airflow, clients = {}) {
         }
     };
 }
-async function readManifest(s3, bucket, prefix) {
+async function handler_readManifest(s3, bucket, prefix) {
     const key = `${prefix === '' ? '' : `${prefix}/`}${constants_MANIFEST_NAME}`;
     let text;
     try {

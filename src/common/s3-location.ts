@@ -41,3 +41,12 @@ export function normalisePrefix(value: string): { prefix: string } | { problem: 
   }
   return { prefix }
 }
+
+/**
+ * A key from a listing asked for with `EncodingType: 'url'` (XML 1.0 cannot carry every character
+ * a key may hold: a CR comes back as a LF). S3 encodes listed keys as HTML forms do: `+` is a
+ * space, `%2B` a plus.
+ */
+export function decodeListedKey(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '))
+}

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { awsErrorCode, clientConfig, type AwsTarget } from '../common/aws.js'
 import { errorMessage } from '../common/errors.js'
+import { decodeListedKey } from '../common/s3-location.js'
 import { escapeText } from '../common/untrusted.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
@@ -40,6 +41,8 @@ export function createS3Client(target: AwsTarget, concurrency: number): S3Client
 
 /** The form S3 gives SHA-256 checksums in. */
 export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
+
+export { decodeListedKey }
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
 
@@ -71,11 +74,6 @@ export async function listPrefix(
     token = page.IsTruncated ? page.NextContinuationToken : undefined
   } while (token !== undefined)
   return objects
-}
-
-/** S3 encodes listed keys as HTML forms do: `+` is a space, `%2B` a plus. */
-export function decodeListedKey(key: string): string {
-  return decodeURIComponent(key.replace(/\+/g, ' '))
 }
 
 /**

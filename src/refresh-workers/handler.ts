@@ -13,6 +13,7 @@ import {
   type AirflowConfig
 } from './airflow.js'
 import { ConfigError, Env, readConfig, type RefreshConfig } from './config.js'
+import { convergeFolder } from './efs.js'
 import { parseEvent, type RefreshRequest } from './events.js'
 import { autoScalingLifecycle, ssmFleet } from './fleet.js'
 import { refresh, type Dependencies } from './main.js'
@@ -80,6 +81,17 @@ export function awsDependencies(
     clock: systemClock,
     log,
     readManifest: () => readManifest(s3, config.bucket, config.prefix)
+  }
+  if (config.mode === 'efs') {
+    deps.convergeFolder = (reportPaths, deadlineMs) =>
+      convergeFolder({
+        s3,
+        bucket: config.bucket,
+        prefix: config.prefix,
+        folder: config.efsMountPath,
+        reportPaths,
+        deadlineMs
+      })
   }
   if (config.mode === 'ssm') {
     const autoScaling = new AutoScalingClient(clients)
