@@ -221,4 +221,41 @@ describe('infra/github-oidc.yaml', () => {
         expect([name, allows(name, 'prod*'), allows(name, 'main')]).toEqual([name, false, true])
     })
   })
+
+  describe('documentation', () => {
+    const read = (path: string) =>
+      readFileSync(resolve(import.meta.dirname, '..', '..', path), 'utf8')
+
+    it.each(['README.md', 'docs/github-oidc.md'])(
+      '%s shows only whole policy documents',
+      (path) => {
+        const blocks = [...read(path).matchAll(/```json\n([\s\S]*?)```/g)]
+          .map((block) => block[1]!)
+          .filter((text) => text.includes('"Effect"'))
+        for (const text of blocks) {
+          const document = JSON.parse(text) as { Version: string; Statement: Node[] }
+          expect(document.Version).toBe('2012-10-17')
+          expect(Array.isArray(document.Statement)).toBe(true)
+          for (const statement of document.Statement as Record<string, Node>[])
+            expect(Object.keys(statement)).toEqual(
+              expect.arrayContaining(['Effect', 'Action', 'Resource'])
+            )
+        }
+      }
+    )
+
+    it("names only the template's parameters in its deploy commands", () => {
+      const commands = [...read('docs/github-oidc.md').matchAll(/```sh\n([\s\S]*?)```/g)]
+        .map((block) => block[1]!)
+        .filter((text) => text.includes('--parameter-overrides'))
+      expect(commands.length).toBeGreaterThan(0)
+      for (const command of commands) {
+        const names = [...command.matchAll(/^\s+([A-Za-z]+)=/gm)].map((match) => match[1]!)
+        expect(names.length).toBeGreaterThan(0)
+        expect(names.filter((name) => !(name in template.Parameters))).toEqual([])
+      }
+      expect(commands[0]).toContain('--template-file infra/github-oidc.yaml')
+      expect(commands[0]).toContain('--capabilities CAPABILITY_IAM')
+    })
+  })
 })
