@@ -12,10 +12,11 @@ import {
   utimesSync,
   writeFileSync,
   readdirSync,
+  readFileSync,
   statSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { parseManifestDocument } from '../../src/deploy-dags/plan.js'
 import { manifestTree } from '../../src/refresh-workers/tree.js'
 import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
@@ -125,4 +126,18 @@ export async function deployedTree(s3: S3Client, bucket: string, prefix = 'dags'
   const read = parseManifestDocument((await object.Body?.transformToString()) ?? '')
   if ('problem' in read) throw new Error(`deploy-dags wrote no readable manifest: ${read.problem}`)
   return manifestTree(read.manifest)
+}
+
+/** Every file under `root` (hidden ones included), path relative to it -> content. */
+export function filesUnder(root: string): Record<string, string> {
+  const files: Record<string, string> = {}
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = join(dir, entry.name)
+      if (entry.isDirectory()) walk(full)
+      else files[relative(root, full)] = readFileSync(full, 'utf8')
+    }
+  }
+  walk(root)
+  return files
 }

@@ -12,13 +12,12 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
-  readdirSync,
   rmSync,
   unlinkSync,
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative, resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { checksOut, packResolver } from '../../test-support/pack-uses.mjs'
@@ -29,7 +28,7 @@ import {
 } from '../../test-support/refresh-stand-in.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import { runWorkflow, type WorkflowRun } from '../../test-support/workflow.mjs'
-import { bucketContents, withoutManifest } from './helpers.js'
+import { bucketContents, filesUnder, withoutManifest } from './helpers.js'
 
 const repo = resolve(import.meta.dirname, '..', '..')
 const [node24] = nodeRuntimes()
@@ -127,20 +126,6 @@ function deploy(runId: string): Promise<WorkflowRun> {
   })
 }
 
-/** Every file under `root`, path -> content. */
-function filesIn(root: string): Record<string, string> {
-  const files: Record<string, string> = {}
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name)
-      if (entry.isDirectory()) walk(full)
-      else files[relative(root, full)] = readFileSync(full, 'utf8')
-    }
-  }
-  walk(root)
-  return files
-}
-
 async function deployedFiles(bucket = BUCKET): Promise<Record<string, string>> {
   const s3 = client(S3Client)
   try {
@@ -164,8 +149,8 @@ describe('a deploy through deploy-dags.yml refreshes every worker', () => {
     })
     const deployed = await deployedFiles()
     expect(Object.keys(deployed).length).toBeGreaterThan(3)
-    for (const id of instanceIds) expect(filesIn(folders[id] as string)).toEqual(deployed)
-    expect(filesIn(join(checkout, 'dags'))).toMatchObject(deployed)
+    for (const id of instanceIds) expect(filesUnder(folders[id] as string)).toEqual(deployed)
+    expect(filesUnder(join(checkout, 'dags'))).toMatchObject(deployed)
 
     expect(lastRun()?.functionError).toBeUndefined()
     expect(lastRun()?.payload).toMatchObject({
@@ -203,7 +188,7 @@ describe('a deploy through deploy-dags.yml refreshes every worker', () => {
     expect(deployed['orders_daily.py']).toBe(after)
     expect(deployed['sql/load_orders.sql']).toBeUndefined()
     for (const id of instanceIds) {
-      expect(filesIn(folders[id] as string)).toEqual(deployed)
+      expect(filesUnder(folders[id] as string)).toEqual(deployed)
     }
     // The changed paths were asked about and verified by name.
     expect(lastRun()?.payload).toMatchObject({ ok: true, counts: { refreshed: 2 } })
@@ -220,7 +205,7 @@ describe('a deploy through deploy-dags.yml refreshes every worker', () => {
       expect(run.result).toBe('failure')
       expect(run.log).toContain(`1 of 2 workers not refreshed: ${broken} failed`)
       expect(run.log).not.toContain(`${healthy} failed`)
-      expect(filesIn(folders[healthy] as string)).toEqual(await deployedFiles())
+      expect(filesUnder(folders[healthy] as string)).toEqual(await deployedFiles())
       expect(lastRun()).toMatchObject({
         functionError: 'Unhandled',
         payload: { errorType: 'RefreshFailed' }
@@ -257,7 +242,7 @@ describe('events sent to the function directly', () => {
     expect(answer.functionError).toBeUndefined()
     expect(answer.payload).toMatchObject({ ok: true, kind: 'resync', counts: { refreshed: 2 } })
     const deployed = await deployedFiles()
-    for (const id of instanceIds) expect(filesIn(folders[id] as string)).toEqual(deployed)
+    for (const id of instanceIds) expect(filesUnder(folders[id] as string)).toEqual(deployed)
   })
 
   test('a launched worker is synced, started, and its lifecycle action continued', async () => {
@@ -272,7 +257,7 @@ describe('events sent to the function directly', () => {
       kind: 'launch',
       workers: [{ instanceId: newcomer, status: 'refreshed' }]
     })
-    expect(filesIn(join(home, 'dags'))).toEqual(await deployedFiles())
+    expect(filesUnder(join(home, 'dags'))).toEqual(await deployedFiles())
     expect(readFileSync(join(home, 'worker-started'), 'utf8')).toBe('worker started\n')
     expect(standIn.lifecycleCalls.filter((call) => call.InstanceId === newcomer)).toEqual([
       expect.objectContaining({
@@ -403,11 +388,11 @@ describe('efs mode: the bundled function converges a mounted folder itself', () 
         { instanceId: mount, status: 'refreshed', filesVerified: Object.keys(deployed).length }
       ]
     })
-    expect(filesIn(mount)).toEqual(deployed)
+    expect(filesUnder(mount)).toEqual(deployed)
 
     writeFileSync(join(mount, 'orders_daily.py'), 'edited on the share\n')
     writeFileSync(join(mount, 'stray.py'), 'x = 1\n')
     await expect(handler({ resync: true }, context)).resolves.toMatchObject({ ok: true })
-    expect(filesIn(mount)).toEqual(deployed)
+    expect(filesUnder(mount)).toEqual(deployed)
   })
 })

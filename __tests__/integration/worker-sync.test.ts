@@ -6,10 +6,10 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
-  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -17,7 +17,7 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join, relative } from 'node:path'
+import { dirname, join } from 'node:path'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
@@ -29,7 +29,8 @@ import {
   removeWorkspaces,
   s3For,
   stopProxies,
-  workspaceWith
+  workspaceWith,
+  filesUnder
 } from './helpers.js'
 
 const script = join(process.cwd(), 'infra/worker/sync-dags.sh')
@@ -112,20 +113,6 @@ function sync(bucket: string, folder: string, extra: Record<string, string> = {}
   return parse(run.stdout, run.stderr, run.status)
 }
 
-/** Every file under `root`, path -> content (hidden ones included). */
-function tree(root: string): Record<string, string> {
-  const files: Record<string, string> = {}
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name)
-      if (entry.isDirectory()) walk(full)
-      else files[relative(root, full)] = readFileSync(full, 'utf8')
-    }
-  }
-  walk(root)
-  return files
-}
-
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 const dagTree = {
@@ -155,7 +142,7 @@ async function deploy(bucket: string, files: Record<string, string>): Promise<vo
 }
 
 const staleTemporaries = (folder: string) =>
-  Object.keys(tree(folder)).filter((path) => /(^|\/)\.sync-dags\.[^/]*\.tmp$/.test(path))
+  Object.keys(filesUnder(folder)).filter((path) => /(^|\/)\.sync-dags\.[^/]*\.tmp$/.test(path))
 
 describe('the worker sync script', () => {
   it('converges adds, nested folders, same-size edits and deletes by content, and reports hashes', async () => {
@@ -168,7 +155,7 @@ describe('the worker sync script', () => {
     })
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect(tree(folder)).toEqual(dagTree)
+    expect(filesUnder(folder)).toEqual(dagTree)
     expect(first.result).toEqual({
       downloaded: 6,
       deleted: 0,
@@ -193,7 +180,7 @@ describe('the worker sync script', () => {
     const before = statSync(join(folder, 'helpers/common.py'))
     const second = sync(bucket, folder, { SYNC_REPORT_PATHS: 'etl_daily.py' })
     expect(second.code).toBe(0)
-    expect(tree(folder)).toEqual(edited)
+    expect(filesUnder(folder)).toEqual(edited)
     expect(second.result).toMatchObject({ downloaded: 1, deleted: 0, unchanged: 5 })
     expect(second.result?.hashes).toEqual({ 'etl_daily.py': sha256(edited['etl_daily.py']) })
     expect(second.result?.tree).toEqual(await deployedTree(s3, bucket))
@@ -210,7 +197,7 @@ describe('the worker sync script', () => {
     await deploy(bucket, smaller)
     const third = sync(bucket, folder, { SYNC_REPORT_PATHS: 'sql/deep/load.sql\netl_daily.py' })
     expect(third.code).toBe(0)
-    expect(tree(folder)).toEqual(smaller)
+    expect(filesUnder(folder)).toEqual(smaller)
     expect(readdirSync(folder)).not.toContain('sql')
     expect(third.result).toMatchObject({ downloaded: 0, deleted: 1, unchanged: 5 })
     expect(third.result?.hashes).toEqual({
@@ -232,7 +219,7 @@ describe('the worker sync script', () => {
     writeFileSync(join(folder, 'stray.py'), 'print(1)\n')
     expect(sync(bucket, folder).result).toMatchObject({ downloaded: 0, deleted: 1 })
     expect(sync(bucket, folder).result).toMatchObject({ downloaded: 0, deleted: 0, unchanged: 5 })
-    expect(tree(folder)).toEqual(smaller)
+    expect(filesUnder(folder)).toEqual(smaller)
   })
 
   it('downloads and compares objects the manifest does not know, keeping equal files untouched', async () => {
@@ -243,7 +230,7 @@ describe('the worker sync script', () => {
     const first = sync(bucket, folder)
     expect(first.code).toBe(0)
     expect(first.stdout).toContain('no readable manifest')
-    expect(tree(folder)).toEqual({ 'a.py': 'a = 1\n' })
+    expect(filesUnder(folder)).toEqual({ 'a.py': 'a = 1\n' })
     const before = statSync(join(folder, 'a.py'))
     const second = sync(bucket, folder)
     expect(second.result).toMatchObject({ downloaded: 0, unchanged: 1 })
@@ -257,7 +244,7 @@ describe('the worker sync script', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sub/nested.py', Body: 'n\n' }))
     const root = sync(bucket, folder, { SYNC_PREFIX: '' })
     expect(root.code).toBe(0)
-    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+    expect(filesUnder(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
 
     const oneLine = (run: SyncRun) => run.stderr.trim().split('\n')
     expect(oneLine(sync(bucket, 'relative/dags'))).toEqual([
@@ -273,7 +260,7 @@ describe('the worker sync script', () => {
       /^sync-dags: cannot list s3:\/\/worker-.*-missing\/: .*NoSuchBucket/
     )
     // Nothing was removed because the listing failed.
-    expect(tree(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
+    expect(filesUnder(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
   })
 
   it('caps the lines per file so that the result line stays within what SSM returns', async () => {
@@ -295,7 +282,7 @@ describe('the worker sync script', () => {
       '130 downloaded, 0 deleted, 0 unchanged, 0 failed',
       expect.stringMatching(/^SYNC-RESULT \{"deleted": 0, "downloaded": 130, /)
     ])
-    expect(Object.keys(tree(folder))).toHaveLength(130)
+    expect(Object.keys(filesUnder(folder))).toHaveLength(130)
   })
 
   it('fails naming a tampered object and leaves the old file in place', async () => {
@@ -315,7 +302,7 @@ describe('the worker sync script', () => {
     ])
     expect(run.stdout).toContain('failed "dags/etl_daily.py": its bytes differ from the SHA-256')
     expect(run.result).toMatchObject({ failed: 1, failedKeys: ['dags/etl_daily.py'] })
-    expect(tree(folder)).toEqual(dagTree)
+    expect(filesUnder(folder)).toEqual(dagTree)
   })
 
   it('refuses keys that are unsafe as paths, naming them escaped, and syncs the rest', async () => {
@@ -331,7 +318,7 @@ describe('the worker sync script', () => {
     expect(run.stdout).toContain('refused the key "dags/a//b.py"')
     expect(run.stdout).toContain('refused the key "dags/../up.py"')
     expect(run.stderr).toContain('3 key(s) not synced')
-    expect(tree(folder)).toEqual({ 'ok.py': 'x = 1\n' })
+    expect(filesUnder(folder)).toEqual({ 'ok.py': 'x = 1\n' })
   })
 
   it('never writes through a link in the DAG folder that leads outside it', async () => {
@@ -375,15 +362,22 @@ describe('the worker sync script', () => {
     process.kill(-(child.pid as number), 'SIGKILL')
     await exited
     release()
-    expect(staleTemporaries(folder).length).toBeGreaterThan(0)
+    // Downloads land in the scratch folder beside the DAG folder: nothing of them is in it yet.
+    const scratch = join(dirname(folder), '.dags.sync-dags.scratch')
+    expect(existsSync(scratch)).toBe(true)
+    expect(filesUnder(folder)).toEqual({})
+    // A run killed while moving files in leaves a temporary file in the folder.
+    mkdirSync(join(folder, 'sql'), { recursive: true })
+    writeFileSync(join(folder, 'sql', '.sync-dags.k1ll3d.tmp'), 'insert into')
 
     const rerun = sync(bucket, folder)
     expect(rerun.code).toBe(0)
-    expect(rerun.stdout).toContain('removed the stale temporary file')
+    expect(rerun.stdout).toContain('removed the stale temporary file "sql/.sync-dags.k1ll3d.tmp"')
+    expect(existsSync(scratch)).toBe(false)
     // Left-overs are cleared, not counted as deletes of DAG files.
     expect(rerun.result).toMatchObject({ deleted: 0, failed: 0 })
     expect(staleTemporaries(folder)).toEqual([])
-    expect(tree(folder)).toEqual(dagTree)
+    expect(filesUnder(folder)).toEqual(dagTree)
   })
 
   it('lets two runs on one worker take turns, both converging', async () => {
@@ -402,7 +396,7 @@ describe('the worker sync script', () => {
     const [one, two] = await Promise.all([runOne(), runOne()])
     expect([one.code, two.code]).toEqual([0, 0])
     expect((one.result?.downloaded ?? 0) + (two.result?.downloaded ?? 0)).toBe(6)
-    expect(tree(folder)).toEqual(dagTree)
+    expect(filesUnder(folder)).toEqual(dagTree)
     expect(staleTemporaries(folder)).toEqual([])
   })
 })

@@ -1,3 +1,4 @@
+import { decodeListedKey } from '../../src/common/s3-location.js'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals'
 import {
   AbortMultipartUploadCommand,
@@ -17,7 +18,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import {
-  decodeListedKey,
   deleteKeys,
   listPrefix,
   objectSha256,
@@ -90,7 +90,7 @@ describe('listed keys', () => {
 
 describe('readManifest', () => {
   it('keeps entries named like Object.prototype members, in a map without a prototype', async () => {
-    const entry = { sha256: 's', size: 1, etag: 'e' }
+    const entry = { sha256: 'a'.repeat(64), size: 1, etag: 'e' }
     s3Mock.on(GetObjectCommand).resolves({
       Body: body(
         `{"format":1,"objects":{"__proto__":${JSON.stringify(entry)},"constructor":${JSON.stringify(entry)},"toString":${JSON.stringify(entry)}}}`
@@ -107,12 +107,12 @@ describe('readManifest', () => {
       Body: body(
         JSON.stringify({
           format: 1,
-          objects: { 'a.py': { sha256: 's', size: 1, etag: 'e' }, 'b.py': { sha256: 1 } }
+          objects: { 'a.py': { sha256: 'a'.repeat(64), size: 1, etag: 'e' }, 'b.py': { sha256: 1 } }
         })
       )
     } as never)
     expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({
-      manifest: { 'a.py': { sha256: 's', size: 1, etag: 'e' } }
+      manifest: { 'a.py': { sha256: 'a'.repeat(64), size: 1, etag: 'e' } }
     })
   })
 

@@ -63956,7 +63956,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4125);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6889);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -63966,7 +63966,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4125:
+/***/ 6889:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64368,6 +64368,40 @@ function decodeListedKey(key) {
     return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
+;// CONCATENATED MODULE: ./src/common/s3-listing.ts
+
+
+/**
+ * Every object under the prefix ('' for the whole bucket), page after page. XML 1.0 cannot carry
+ * every character a key may hold (a CR comes back as a LF), so the keys are asked for URL-encoded
+ * and decoded here; the SDK leaves them encoded. A store that ignores the encoding gives them as
+ * they are, and says so by leaving EncodingType out.
+ */
+async function listUnderPrefix(s3, bucket, prefix) {
+    const objects = [];
+    let token;
+    do {
+        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
+            Bucket: bucket,
+            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            ContinuationToken: token,
+            EncodingType: 'url'
+        }));
+        const encoded = page.EncodingType === 'url';
+        for (const item of page.Contents ?? []) {
+            if (item.Key === undefined)
+                continue;
+            objects.push({
+                key: encoded ? decodeListedKey(item.Key) : item.Key,
+                size: item.Size ?? 0,
+                ...(item.ETag !== undefined ? { etag: item.ETag } : {})
+            });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return objects;
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/constants.ts
 const Input = {
     Source: 'source',
@@ -64508,6 +64542,7 @@ function isManifestEntry(value) {
     return (typeof entry === 'object' &&
         entry !== null &&
         typeof entry.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(entry.sha256) &&
         typeof entry.etag === 'string' &&
         typeof entry.size === 'number');
 }
@@ -64677,31 +64712,11 @@ function createS3Client(target, concurrency) {
 }
 /** The form S3 gives SHA-256 checksums in. */
 const sha256Base64 = (hex) => Buffer.from(hex, 'hex').toString('base64');
-
 const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
 /** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
 async function listPrefix(s3, bucket, prefix) {
-    const objects = [];
-    let token;
-    do {
-        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
-            Bucket: bucket,
-            Prefix: prefix === '' ? undefined : `${prefix}/`,
-            ContinuationToken: token,
-            // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF), so the
-            // keys are asked for URL-encoded and decoded here; the SDK leaves them encoded.
-            EncodingType: 'url'
-        }));
-        const encoded = page.EncodingType === 'url';
-        for (const item of page.Contents ?? []) {
-            if (item.Key === undefined)
-                continue;
-            const key = encoded ? decodeListedKey(item.Key) : item.Key;
-            objects.push({ key, size: item.Size ?? 0, etag: unquote(item.ETag) });
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return objects;
+    const listed = await listUnderPrefix(s3, bucket, prefix);
+    return listed.map(({ key, size, etag }) => ({ key, size, etag: unquote(etag) }));
 }
 /**
  * The full-object SHA-256 checksum S3 keeps for an object (base64), or undefined when it has

@@ -49300,6 +49300,7 @@ function isManifestEntry(value) {
     return (typeof entry === 'object' &&
         entry !== null &&
         typeof entry.sha256 === 'string' &&
+        /^[0-9a-f]{64}$/.test(entry.sha256) &&
         typeof entry.etag === 'string' &&
         typeof entry.size === 'number');
 }
@@ -50366,6 +50367,40 @@ async function forEachBounded(items, limit, work) {
     return { failures };
 }
 
+;// CONCATENATED MODULE: ./src/common/s3-listing.ts
+
+
+/**
+ * Every object under the prefix ('' for the whole bucket), page after page. XML 1.0 cannot carry
+ * every character a key may hold (a CR comes back as a LF), so the keys are asked for URL-encoded
+ * and decoded here; the SDK leaves them encoded. A store that ignores the encoding gives them as
+ * they are, and says so by leaving EncodingType out.
+ */
+async function listUnderPrefix(s3, bucket, prefix) {
+    const objects = [];
+    let token;
+    do {
+        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
+            Bucket: bucket,
+            Prefix: prefix === '' ? undefined : `${prefix}/`,
+            ContinuationToken: token,
+            EncodingType: 'url'
+        }));
+        const encoded = page.EncodingType === 'url';
+        for (const item of page.Contents ?? []) {
+            if (item.Key === undefined)
+                continue;
+            objects.push({
+                key: encoded ? decodeListedKey(item.Key) : item.Key,
+                size: item.Size ?? 0,
+                ...(item.ETag !== undefined ? { etag: item.ETag } : {})
+            });
+        }
+        token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return objects;
+}
+
 ;// CONCATENATED MODULE: ./src/refresh-workers/efs-plan.ts
 
 
@@ -50631,7 +50666,7 @@ async function converge(run) {
     await removeStaleTemporaries(run);
     let keys;
     try {
-        keys = await listKeys(s3, bucket, prefix);
+        keys = (await listUnderPrefix(s3, bucket, prefix)).map((object) => object.key);
     }
     catch (error) {
         const where = escapeText(`s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}`);
@@ -50681,27 +50716,6 @@ async function converge(run) {
     // failed one keeps its old file.
     await removeExtraneous(run, objects);
     return undefined;
-}
-/** Every key under the prefix, decoded. */
-async function listKeys(s3, bucket, prefix) {
-    const keys = [];
-    let token;
-    do {
-        const page = await s3.send(new client_s3_dist_cjs/* ListObjectsV2Command */.u6x({
-            Bucket: bucket,
-            Prefix: prefix === '' ? undefined : `${prefix}/`,
-            ContinuationToken: token,
-            // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF).
-            EncodingType: 'url'
-        }));
-        const encoded = page.EncodingType === 'url';
-        for (const item of page.Contents ?? []) {
-            if (item.Key !== undefined)
-                keys.push(encoded ? decodeListedKey(item.Key) : item.Key);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
-    return keys;
 }
 /** The manifest object's bytes, or undefined when it cannot be read (then nothing vouches). */
 async function manifestBytes(s3, bucket, prefix) {

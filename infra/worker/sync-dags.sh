@@ -10,6 +10,7 @@
 #                      SHA-256 of after the sync, null when absent
 #   SYNC_ENDPOINT_URL  optional: an S3 endpoint other than AWS's
 #   SYNC_LOCK_WAIT     optional: seconds to wait for a concurrent run on this worker (default 600)
+#   SYNC_PARALLEL      optional: downloads at a time (1 to 64, default 8)
 #
 # Output: one line per change, then a last line `SYNC-RESULT <json>` with
 # {"downloaded":n,"deleted":n,"unchanged":n,"failed":n,"failedKeys":[the first 20],
@@ -44,6 +45,10 @@ lock_wait=${SYNC_LOCK_WAIT:-600}
 case "$lock_wait" in
   '' | *[!0-9]*) fail "SYNC_LOCK_WAIT must be a whole number of seconds" ;;
 esac
+case "${SYNC_PARALLEL:-8}" in
+  [1-9] | [1-5][0-9] | 6[0-4]) ;;
+  *) fail "SYNC_PARALLEL must be a whole number from 1 to 64" ;;
+esac
 command -v aws >/dev/null 2>&1 || fail "the AWS CLI (aws) is not on the PATH"
 command -v python3 >/dev/null 2>&1 || fail "python3 is not on the PATH"
 command -v flock >/dev/null 2>&1 || fail "flock (util-linux) is not on the PATH"
@@ -57,9 +62,11 @@ flock -w "$lock_wait" 9 || fail "another sync of $folder still runs after ${lock
 
 export SYNC_DAG_FOLDER="$folder"
 exec python3 - <<'PYTHON'
+import concurrent.futures
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -73,6 +80,7 @@ prefix = os.environ.get("SYNC_PREFIX", "")
 folder = os.environ["SYNC_DAG_FOLDER"]
 endpoint = os.environ.get("SYNC_ENDPOINT_URL", "")
 report_paths = [p for p in os.environ.get("SYNC_REPORT_PATHS", "").split("\n") if p != ""]
+parallel = int(os.environ.get("SYNC_PARALLEL", "8"))
 base = prefix + "/" if prefix else ""
 # AWS CLI v2 would page its output through `less` when it thinks a person reads it.
 os.environ["AWS_PAGER"] = ""
@@ -213,54 +221,88 @@ def known_sha256(path):
 downloaded = unchanged = deleted = 0
 # SHA-256 of the files this run hashed or wrote, so the tree digest reads each file once.
 known = {}
+current_hash = {}
+wanted = []
 for path in sorted(objects):
-    key = objects[path]
-    local = os.path.join(folder, path)
-    expected = known_sha256(path)
-    current = local_file_hash(local)
+    current = local_file_hash(os.path.join(folder, path))
+    current_hash[path] = current
     if current is not None:
         known[path] = current
+    expected = known_sha256(path)
     if expected is not None and current == expected:
         unchanged += 1
-        continue
-    directory = os.path.dirname(local)
+    else:
+        wanted.append(path)
+
+
+def fetch(job):
+    """Downloads one object into the scratch folder: (path, scratch file, SHA-256) or the error."""
+    index, path = job
+    target = os.path.join(scratch, str(index))
     try:
-        # A link in the way must not make this write, or the folders it creates, land elsewhere.
-        existing = directory
-        while not os.path.lexists(existing):
-            existing = os.path.dirname(existing)
-        if not inside_folder(existing):
-            raise RuntimeError("its folder leads outside the DAG folder")
-        os.makedirs(directory, exist_ok=True)
-        if os.path.isdir(local) and not os.path.islink(local):
-            raise RuntimeError("a folder of that name is in the way")
-        handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
-        os.close(handle)
+        aws("s3api", "get-object", "--bucket", bucket, "--key", objects[path], target)
+        return path, target, sha256_of(target), None
     except (OSError, RuntimeError) as error:
-        failed.append(key)
-        detail("failed %s: %s" % (shown(key), error))
-        continue
-    try:
-        aws("s3api", "get-object", "--bucket", bucket, "--key", key, temporary)
-        actual = sha256_of(temporary)
-        if expected is not None and actual != expected:
-            raise RuntimeError("its bytes differ from the SHA-256 the manifest recorded (changed or tampered)")
-        if actual == current:
-            os.unlink(temporary)
-            unchanged += 1
-            continue
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, local)
-        known[path] = actual
-        downloaded += 1
-        detail("downloaded " + shown(path))
-    except (OSError, RuntimeError) as error:
+        return path, target, None, error
+
+
+# The downloads run in parallel into a scratch folder beside the DAG folder (never inside it, where
+# the scheduler would parse them); every decision about the folder is then taken one path at a
+# time in path order, as if each had been downloaded in turn.
+scratch = os.path.join(os.path.dirname(folder), "." + os.path.basename(folder) + ".sync-dags.scratch")
+shutil.rmtree(scratch, ignore_errors=True)
+os.makedirs(scratch)
+try:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+        fetched = {path: (target, actual, error) for path, target, actual, error in pool.map(fetch, enumerate(wanted))}
+    for path in wanted:
+        key = objects[path]
+        local = os.path.join(folder, path)
+        expected = known_sha256(path)
+        current = current_hash[path]
+        source, actual, fetch_error = fetched[path]
+        directory = os.path.dirname(local)
         try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        failed.append(key)
-        detail("failed %s: %s" % (shown(key), error))
+            # A link in the way must not make this write, or the folders it creates, land elsewhere.
+            existing = directory
+            while not os.path.lexists(existing):
+                existing = os.path.dirname(existing)
+            if not inside_folder(existing):
+                raise RuntimeError("its folder leads outside the DAG folder")
+            os.makedirs(directory, exist_ok=True)
+            if os.path.isdir(local) and not os.path.islink(local):
+                raise RuntimeError("a folder of that name is in the way")
+            handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+            os.close(handle)
+        except (OSError, RuntimeError) as error:
+            failed.append(key)
+            detail("failed %s: %s" % (shown(key), error))
+            continue
+        try:
+            if fetch_error is not None:
+                raise fetch_error
+            if expected is not None and actual != expected:
+                raise RuntimeError("its bytes differ from the SHA-256 the manifest recorded (changed or tampered)")
+            if actual == current:
+                os.unlink(temporary)
+                unchanged += 1
+                continue
+            # Moved, not copied, when the scratch folder is on the same file system.
+            shutil.move(source, temporary)
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, local)
+            known[path] = actual
+            downloaded += 1
+            detail("downloaded " + shown(path))
+        except (OSError, RuntimeError) as error:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            failed.append(key)
+            detail("failed %s: %s" % (shown(key), error))
+finally:
+    shutil.rmtree(scratch, ignore_errors=True)
 
 # Deletes: every local file no object stands for, then the folders that leaves empty. A run that
 # refused a key still deletes: a refused key is never a file here.

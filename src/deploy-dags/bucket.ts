@@ -7,7 +7,6 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
@@ -15,8 +14,8 @@ import {
   type ServerSideEncryption as SdkSse
 } from '@aws-sdk/client-s3'
 import { awsErrorCode, clientConfig, type AwsTarget } from '../common/aws.js'
+import { listUnderPrefix } from '../common/s3-listing.js'
 import { errorMessage } from '../common/errors.js'
-import { decodeListedKey } from '../common/s3-location.js'
 import { escapeText } from '../common/untrusted.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
@@ -42,8 +41,6 @@ export function createS3Client(target: AwsTarget, concurrency: number): S3Client
 /** The form S3 gives SHA-256 checksums in. */
 export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toString('base64')
 
-export { decodeListedKey }
-
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
 
 /** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
@@ -52,28 +49,8 @@ export async function listPrefix(
   bucket: string,
   prefix: string
 ): Promise<RemoteObject[]> {
-  const objects: RemoteObject[] = []
-  let token: string | undefined
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix === '' ? undefined : `${prefix}/`,
-        ContinuationToken: token,
-        // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF), so the
-        // keys are asked for URL-encoded and decoded here; the SDK leaves them encoded.
-        EncodingType: 'url'
-      })
-    )
-    const encoded = page.EncodingType === 'url'
-    for (const item of page.Contents ?? []) {
-      if (item.Key === undefined) continue
-      const key = encoded ? decodeListedKey(item.Key) : item.Key
-      objects.push({ key, size: item.Size ?? 0, etag: unquote(item.ETag) })
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
-  return objects
+  const listed = await listUnderPrefix(s3, bucket, prefix)
+  return listed.map(({ key, size, etag }) => ({ key, size, etag: unquote(etag) }))
 }
 
 /**

@@ -73,6 +73,7 @@ function isManifestEntry(value: unknown): value is ManifestEntry {
     typeof entry === 'object' &&
     entry !== null &&
     typeof entry.sha256 === 'string' &&
+    /^[0-9a-f]{64}$/.test(entry.sha256) &&
     typeof entry.etag === 'string' &&
     typeof entry.size === 'number'
   )

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, type Dirent } from 'node:fs'
 import {
@@ -16,7 +16,7 @@ import {
 import { isAbsolute, posix } from 'node:path'
 import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
-import { decodeListedKey } from '../common/s3-location.js'
+import { listUnderPrefix } from '../common/s3-listing.js'
 import { escapeBytes, escapeText } from '../common/untrusted.js'
 import { MANIFEST_NAME } from '../deploy-dags/constants.js'
 import { objectKey } from '../deploy-dags/plan.js'
@@ -168,7 +168,7 @@ async function converge(run: Run): Promise<string | undefined> {
 
   let keys: string[]
   try {
-    keys = await listKeys(s3, bucket, prefix)
+    keys = (await listUnderPrefix(s3, bucket, prefix)).map((object) => object.key)
   } catch (error) {
     const where = escapeText(`s3://${bucket}/${prefix === '' ? '' : `${prefix}/`}`)
     return `cannot list ${where}: ${errorText(error)}`
@@ -221,29 +221,6 @@ async function converge(run: Run): Promise<string | undefined> {
   // failed one keeps its old file.
   await removeExtraneous(run, objects)
   return undefined
-}
-
-/** Every key under the prefix, decoded. */
-async function listKeys(s3: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = []
-  let token: string | undefined
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix === '' ? undefined : `${prefix}/`,
-        ContinuationToken: token,
-        // XML 1.0 cannot carry every character a key may hold (a CR comes back as a LF).
-        EncodingType: 'url'
-      })
-    )
-    const encoded = page.EncodingType === 'url'
-    for (const item of page.Contents ?? []) {
-      if (item.Key !== undefined) keys.push(encoded ? decodeListedKey(item.Key) : item.Key)
-    }
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
-  return keys
 }
 
 /** The manifest object's bytes, or undefined when it cannot be read (then nothing vouches). */
