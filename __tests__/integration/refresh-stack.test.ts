@@ -17,7 +17,16 @@ import {
 } from '@aws-sdk/client-iam'
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda'
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import type { SsmConfig } from '../../src/refresh-workers/config.js'
@@ -291,17 +300,22 @@ function awsCall(endpoint: string, keys: Keys, call: Call): Answer {
 
 const testingKeys = { id: 'testing', secret: 'testing' }
 
+/** The function's bundle, or a stand-in module where this checkout has not built it. */
+function codeFolder(): string {
+  const built = join(process.cwd(), 'dist', 'refresh-workers')
+  if (existsSync(join(built, 'index.js'))) return built
+  const folder = tempFolder('function')
+  writeFileSync(join(folder, 'index.js'), 'export const handler = async () => ({ ok: true })\n')
+  writeFileSync(join(folder, 'package.json'), '{"type":"module"}\n')
+  return folder
+}
+
 /** What `aws cloudformation package` does for Code: a zip of the folder, uploaded to S3. */
 async function uploadCode(
   client: S3Client,
   bucket: string
 ): Promise<{ S3Bucket: string; S3Key: string }> {
-  let folder = join(process.cwd(), 'dist', 'refresh-workers')
-  if (!existsSync(join(folder, 'index.js'))) {
-    folder = tempFolder('function')
-    writeFileSync(join(folder, 'index.js'), 'export const handler = async () => ({ ok: true })\n')
-    writeFileSync(join(folder, 'package.json'), '{"type":"module"}\n')
-  }
+  const folder = codeFolder()
   const zip = join(tempFolder('package'), 'function.zip')
   const zipped = spawnSync('zip', ['-q', '-r', zip, '.'], { cwd: folder, encoding: 'utf8' })
   if (zipped.status !== 0) throw new Error(`zip failed: ${zipped.stderr}`)
@@ -400,6 +414,65 @@ async function deployedStatements(iam: IAMClient, role: string): Promise<PolicyS
 const GROUPS = 'airflow-workers,airflow-workers-gpu'
 
 describe('the stack in moto CloudFormation', () => {
+  it("installs with docs/install.md's package and deploy commands, run as written", async () => {
+    // The install block of the guide, run with bash in a folder laid out like this repository.
+    const guide = readFileSync(join(process.cwd(), 'docs', 'install.md'), 'utf8')
+    const install = /## Install\n[^]*?```sh\n([^]*?)```/.exec(guide)?.[1]
+    expect(install).toContain('aws cloudformation package')
+    expect(install).toContain('aws cloudformation deploy')
+    const repo = tempFolder('repo')
+    mkdirSync(join(repo, 'infra'))
+    writeFileSync(
+      join(repo, 'infra', 'refresh-workers.yaml'),
+      readFileSync(join(process.cwd(), 'infra', 'refresh-workers.yaml'))
+    )
+    cpSync(codeFolder(), join(repo, 'dist', 'refresh-workers'), { recursive: true })
+    await s3.send(new CreateBucketCommand({ Bucket: 'my-artifacts-bucket' }))
+    const run = spawnSync('bash', ['--norc', '--noprofile', '-euo', 'pipefail', '-c', install!], {
+      cwd: repo,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? '',
+        ...credentials,
+        AWS_DEFAULT_REGION: REGION,
+        AWS_CONFIG_FILE: '/dev/null',
+        AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+        // moto finds a template uploaded by deploy only at a `localhost` address.
+        AWS_ENDPOINT_URL: `http://localhost:${moto.port}`
+      },
+      encoding: 'utf8',
+      timeout: 60_000
+    })
+    // The CLI shows its upload progress on stderr: the output matters only when it failed.
+    expect({ status: run.status, stderr: run.status === 0 ? '' : run.stderr }).toEqual({
+      status: 0,
+      stderr: ''
+    })
+    const packaged = parse(readFileSync(join(repo, 'refresh-workers.packaged.yaml'), 'utf8')) as {
+      Resources: { RefreshFunction: { Properties: { Code: { S3Bucket: string } } } }
+    }
+    expect(packaged.Resources.RefreshFunction.Properties.Code.S3Bucket).toBe('my-artifacts-bucket')
+
+    const ids = resourceIds(moto.endpoint, testingKeys, 'airflow-refresh-workers')
+    const lambda = new LambdaClient({
+      endpoint: moto.endpoint,
+      region: REGION,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }
+    })
+    clients.push(lambda)
+    const fn = await lambda.send(
+      new GetFunctionConfigurationCommand({ FunctionName: ids.RefreshFunction })
+    )
+    expect(fn.CodeSize).toBeGreaterThan(0)
+    expect(fn.Environment?.Variables).toMatchObject({
+      [Env.Mode]: 'ssm',
+      [Env.Bucket]: 'my-dag-bucket',
+      [Env.WorkerGroups]: 'airflow-workers,airflow-workers-gpu',
+      [Env.WorkerStartCommand]: 'systemctl start airflow-worker',
+      [Env.SsmDocument]: ids.SyncDocument
+    })
+  })
+
   it('ssm mode: the function, its environment, the document, the launch rule and the outputs', async () => {
     const bucket = await createBucket(s3, 'stack')
     const code = await uploadCode(s3, bucket)

@@ -11,7 +11,8 @@ import { Env } from '../../src/refresh-workers/config.js'
 import {
   BASE64_PATTERN,
   BUCKET_PATTERN,
-  DocumentParameter
+  DocumentParameter,
+  REPORT_PATHS_LIMIT
 } from '../../src/refresh-workers/document.js'
 import {
   ACCOUNT,
@@ -95,6 +96,12 @@ describe('the SSM document', () => {
     const script = readFileSync(SYNC_SCRIPT, 'utf8')
     const match = /<<'SYNC_DAGS_SH'\n([^]*?\n)SYNC_DAGS_SH\n/.exec(runCommand())
     expect(match?.[1]).toBe(script)
+  })
+
+  it("fits SSM's 64 KB for a document with the values sent to it, with room to spare", () => {
+    const stored = Buffer.byteLength(JSON.stringify(document))
+    // ReportPaths at its limit, and 8 KiB for a start command and the other values.
+    expect(stored + REPORT_PATHS_LIMIT + 8192).toBeLessThan(64 * 1024)
   })
 
   it('the sync script holds no {{ for SSM to interpolate', () => {
