@@ -39,8 +39,10 @@ import {
   ACCOUNT,
   REGION,
   loadTemplate,
+  policyAllows,
   resolveTemplate,
-  type PolicyStatement
+  type PolicyStatement,
+  type RequestContext
 } from '../support/cloudformation.js'
 import { parse } from 'yaml'
 import { createBucket, credentials, removeWorkspaces, s3For, workspaceWith } from './helpers.js'
@@ -596,6 +598,34 @@ describe('the stack in moto CloudFormation', () => {
   })
 })
 
+/** moto's own policy evaluation of each request (PERMITTED or not), with the Python moto runs on. */
+function motoEvaluates(statements: PolicyStatement[], requests: RequestContext[]): boolean[] {
+  const server = spawnSync('sh', ['-c', 'command -v moto_server'], {
+    encoding: 'utf8'
+  }).stdout.trim()
+  const shebang = server === '' ? '' : readFileSync(server, 'utf8').split('\n')[0]!
+  const python = /^#!\S*python/.test(shebang) ? shebang.slice(2).trim() : 'python3'
+  const script = [
+    'import json, sys',
+    'from moto.iam.access_control import IAMPolicy, PermissionResult',
+    'request = json.load(sys.stdin)',
+    'policy = IAMPolicy(json.dumps(request["policy"]))',
+    'print(json.dumps([policy.is_action_permitted(a, r, None, keys) == PermissionResult.PERMITTED',
+    '                  for a, r, keys in request["requests"]]))'
+  ].join('\n')
+  const run = spawnSync(python, ['-c', script], {
+    input: JSON.stringify({
+      policy: { Version: '2012-10-17', Statement: statements },
+      requests: requests.map((r) => [r.action, r.resource, r.keys ?? null])
+    }),
+    encoding: 'utf8'
+  })
+  if (run.status !== 0) throw new Error(`moto's policy evaluation failed: ${run.stderr}`)
+  return JSON.parse(run.stdout) as boolean[]
+}
+
+const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0d9f0000-1111-4222-8333-444455556666`
+
 // --- The role under IAM enforcement -----------------------------------------------------------------
 
 describe('the function role, with moto enforcing IAM policies', () => {
@@ -683,6 +713,7 @@ describe('the function role, with moto enforcing IAM policies', () => {
     }
     return {
       adminS3,
+      statements,
       keys: { id: creds.AccessKeyId, secret: creds.SecretAccessKey, token: creds.SessionToken }
     }
   }
@@ -762,6 +793,73 @@ describe('the function role, with moto enforcing IAM policies', () => {
       ['ec2', 'DescribeInstances']
     ])
     expectRefused(keys, [[...LIST_DAGS, { Bucket: 'dag-bucket', Prefix: 'dags' }]])
+  })
+
+  it("ssm mode: resource ARNs and tag conditions, by moto's policy evaluation and the unit tests' alike", async () => {
+    // moto's request check gives services other than S3 the resource `*`, so SendCommand and the
+    // lifecycle actions cannot be told apart by their ARNs there; its policy evaluation itself
+    // takes the ARN and (StringEquals) condition values, and is asked directly here.
+    const { statements } = await assumeFunctionRole('iam-ssm-arns', {
+      Mode: 'ssm',
+      DagBucket: 'dag-bucket',
+      WorkerGroups: GROUPS,
+      WorkerDagFolder: '/opt/airflow/dags',
+      DagBucketKmsKeyArn: KMS_KEY
+    })
+    const ids = resourceIds(enforcing.endpoint, admin, 'iam-ssm-arns')
+    const group = (name: string) =>
+      `arn:aws:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:0f6d7c4e-1111-4222-8333-444455556666:autoScalingGroupName/${name}`
+    const instance = `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`
+    const tagged = (name: string) => ({ 'ssm:resourceTag/aws:autoscaling:groupName': name })
+    const cases: [RequestContext, boolean][] = [
+      [
+        {
+          action: 'ssm:SendCommand',
+          resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/${ids.SyncDocument}`
+        },
+        true
+      ],
+      [
+        {
+          action: 'ssm:SendCommand',
+          resource: `arn:aws:ssm:${REGION}::document/AWS-RunShellScript`
+        },
+        false
+      ],
+      [{ action: 'ssm:SendCommand', resource: instance, keys: tagged('airflow-workers') }, true],
+      [
+        { action: 'ssm:SendCommand', resource: instance, keys: tagged('airflow-workers-gpu') },
+        true
+      ],
+      [{ action: 'ssm:SendCommand', resource: instance, keys: tagged('bastions') }, false],
+      [{ action: 'autoscaling:CompleteLifecycleAction', resource: group('airflow-workers') }, true],
+      [
+        {
+          action: 'autoscaling:RecordLifecycleActionHeartbeat',
+          resource: group('airflow-workers-gpu')
+        },
+        true
+      ],
+      [{ action: 'autoscaling:CompleteLifecycleAction', resource: group('bastions') }, false],
+      [
+        {
+          action: 's3:GetObject',
+          resource: 'arn:aws:s3:::dag-bucket/dags/.deploy-dags-manifest.json'
+        },
+        true
+      ],
+      [{ action: 's3:GetObject', resource: 'arn:aws:s3:::dag-bucket/other/secret.txt' }, false],
+      [{ action: 'kms:Decrypt', resource: KMS_KEY }, true],
+      [{ action: 'kms:Decrypt', resource: KMS_KEY.replace(/.$/, '0') }, false]
+    ]
+    const byMoto = motoEvaluates(
+      statements,
+      cases.map(([request]) => request)
+    )
+    const byUnitTests = cases.map(([request]) => policyAllows(statements, request))
+    const expected = cases.map(([, allowed]) => allowed)
+    expect(byMoto).toEqual(expected)
+    expect(byUnitTests).toEqual(expected)
   })
 
   it('efs mode: lists and reads the prefix; nothing outside it', async () => {
