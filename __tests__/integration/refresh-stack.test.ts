@@ -121,8 +121,9 @@ function commandFor(values: Record<string, string[]>): string {
   )
 }
 
-function runDocument(values: Record<string, string[]>) {
-  const run = spawnSync('bash', ['-c', commandFor(values)], {
+/** The agent runs the command with sh: bash here, and dash (Debian's sh) where asked. */
+function runDocument(values: Record<string, string[]>, shell: 'bash' | 'sh' = 'bash') {
+  const run = spawnSync(shell, ['-c', commandFor(values)], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -193,7 +194,7 @@ describe("the document's command, run as the agent runs it", () => {
     await deploy(bucket, dags)
     // What the start command sees is the synced folder: it lists it into the marker.
     const start = `find '${folder}' -type f | sort > '${marker}'\necho "it's started"\nexit 7`
-    const run = runDocument(documentParameters(configFor(bucket, folder, start), [], true))
+    const run = runDocument(documentParameters(configFor(bucket, folder, start), [], true), 'sh')
     expect(run.code).toBe(7)
     expect(run.stdout).toContain("it's started")
     expect(readFileSync(marker, 'utf8')).toBe(
@@ -215,7 +216,7 @@ describe("the document's command, run as the agent runs it", () => {
     const marker = join(root, 'started')
     const start = `touch '${marker}'`
     const missing = configFor('no-such-bucket-for-refresh', join(root, 'dags'), start)
-    const run = runDocument(documentParameters(missing, [], true))
+    const run = runDocument(documentParameters(missing, [], true), 'sh')
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^sync-dags: cannot list s3:\/\/no-such-bucket-for-refresh\/dags\//m)
     expect(existsSync(marker)).toBe(false)
@@ -225,7 +226,7 @@ describe("the document's command, run as the agent runs it", () => {
     const root = tempFolder('worker')
     const values = documentParameters(configFor('b-1', join(root, 'dags'), 'true'), [], true)
     values[DocumentParameter.DagFolder] = ['not base64!']
-    const run = runDocument(values)
+    const run = runDocument(values, 'sh')
     expect(run.code).toBe(1)
     expect(run.stderr).toContain('the DagFolder parameter is not valid base64')
     expect(readdirSync(root)).toEqual([])

@@ -251,6 +251,10 @@ describe('launch hooks and the launch rule', () => {
     expect(pattern.test('a,b,c,d,e')).toBe(false)
     expect(pattern.test('a, b')).toBe(false)
     expect(pattern.test('a,,b')).toBe(false)
+    // Written into IAM ARNs, where these would be wildcards or a policy variable.
+    expect(pattern.test('workers-*')).toBe(false)
+    expect(pattern.test('a,w?')).toBe(false)
+    expect(pattern.test('${aws:username}')).toBe(false)
   })
 
   it('the rule sends launches into the groups, held by this stack hook, to the function', () => {
