@@ -15,7 +15,12 @@ import {
   PutRolePolicyCommand,
   PutUserPolicyCommand
 } from '@aws-sdk/client-iam'
-import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda'
+import {
+  GetFunctionConcurrencyCommand,
+  GetFunctionConfigurationCommand,
+  GetPolicyCommand,
+  LambdaClient
+} from '@aws-sdk/client-lambda'
 import { spawnSync } from 'node:child_process'
 import {
   cpSync,
@@ -546,6 +551,17 @@ describe('the stack in moto CloudFormation', () => {
       }
     })
     expect((targets.Targets as { Arn: string }[]).map((t) => t.Arn)).toEqual([outputs.FunctionArn])
+    const resourcePolicy = await lambda.send(
+      new GetPolicyCommand({ FunctionName: outputs.FunctionName })
+    )
+    expect(JSON.parse(resourcePolicy.Policy ?? '{}').Statement).toMatchObject([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Principal: { Service: 'events.amazonaws.com' },
+        Condition: { ArnLike: { 'AWS:SourceArn': rule.Arn } }
+      }
+    ])
 
     // moto resolves the role's policy as the unit tests' evaluation of the template does.
     const iam = new IAMClient({
@@ -596,6 +612,10 @@ describe('the stack in moto CloudFormation', () => {
       [Env.EfsMountPath]: '/mnt/dags'
     })
     expect(fn.VpcConfig?.SubnetIds).toEqual(['subnet-0a', 'subnet-0b'])
+    const concurrency = await lambda.send(
+      new GetFunctionConcurrencyCommand({ FunctionName: outputs.FunctionName })
+    )
+    expect(concurrency.ReservedConcurrentExecutions).toBe(1)
   })
 })
 
