@@ -1,8 +1,8 @@
-// The worker refresh stack against real servers: the SSM document's command run with bash as the
-// SSM agent would (parameters substituted, values from documentParameters) into a temporary folder
-// standing in for a worker, against moto S3 filled by the deploy-dags action; the template deployed
-// into moto's CloudFormation; and the function's role, copied from the deployed stack, used against
-// a moto that enforces IAM policies.
+// The worker refresh stack against real servers: the SSM document's command run as the SSM agent
+// would (parameters substituted, values from documentParameters) into a temporary folder standing
+// in for a worker, against moto S3 filled by the deploy-dags action; the template installed into
+// moto's CloudFormation, once with the install guide's own commands; and the function's role,
+// copied from the deployed stack, used against a moto that enforces IAM policies.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import {
@@ -325,7 +325,11 @@ async function uploadCode(
 ): Promise<{ S3Bucket: string; S3Key: string }> {
   const folder = codeFolder()
   const zip = join(tempFolder('package'), 'function.zip')
-  const zipped = spawnSync('zip', ['-q', '-r', zip, '.'], { cwd: folder, encoding: 'utf8' })
+  // Python's zipfile, since a machine may lack the zip program.
+  const zipped = spawnSync(awsPython, ['-m', 'zipfile', '-c', zip, ...readdirSync(folder)], {
+    cwd: folder,
+    encoding: 'utf8'
+  })
   if (zipped.status !== 0) throw new Error(`zip failed: ${zipped.stderr}`)
   await client.send(
     new PutObjectCommand({ Bucket: bucket, Key: 'function.zip', Body: readFileSync(zip) })
