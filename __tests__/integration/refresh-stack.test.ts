@@ -40,15 +40,8 @@ import { DocumentParameter, documentParameters } from '../../src/refresh-workers
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
-import {
-  ACCOUNT,
-  REGION,
-  loadTemplate,
-  policyAllows,
-  resolveTemplate,
-  type PolicyStatement,
-  type RequestContext
-} from '../support/cloudformation.js'
+import { ACCOUNT, REGION, loadTemplate, resolveTemplate } from '../support/cloudformation.js'
+import { evaluate, type IamRequest, type Statement } from '../support/iam-policy.js'
 import { parse } from 'yaml'
 import { createBucket, credentials, removeWorkspaces, s3For, workspaceWith } from './helpers.js'
 
@@ -410,15 +403,15 @@ function fromPython(text: string): unknown {
 }
 
 /** The role's inline policy as deployed; moto leaves AWS::NoValue in a list as null. */
-async function deployedStatements(iam: IAMClient, role: string): Promise<PolicyStatement[]> {
+async function deployedStatements(iam: IAMClient, role: string): Promise<Statement[]> {
   const names = (await iam.send(new ListRolePoliciesCommand({ RoleName: role }))).PolicyNames ?? []
-  const statements: PolicyStatement[] = []
+  const statements: Statement[] = []
   for (const name of names) {
     const policy = await iam.send(new GetRolePolicyCommand({ RoleName: role, PolicyName: name }))
     const document = fromPython(decodeURIComponent(policy.PolicyDocument ?? '{}')) as {
-      Statement: (PolicyStatement | null)[]
+      Statement: (Statement | null)[]
     }
-    statements.push(...document.Statement.filter((s): s is PolicyStatement => s !== null))
+    statements.push(...document.Statement.filter((s): s is Statement => s !== null))
   }
   return statements
 }
@@ -624,7 +617,7 @@ describe('the stack in moto CloudFormation', () => {
 })
 
 /** moto's own policy evaluation of each request (PERMITTED or not), with the Python moto runs on. */
-function motoEvaluates(statements: PolicyStatement[], requests: RequestContext[]): boolean[] {
+function motoEvaluates(statements: Statement[], requests: IamRequest[]): boolean[] {
   const server = spawnSync('sh', ['-c', 'command -v moto_server'], {
     encoding: 'utf8'
   }).stdout.trim()
@@ -641,7 +634,7 @@ function motoEvaluates(statements: PolicyStatement[], requests: RequestContext[]
   const run = spawnSync(python, ['-c', script], {
     input: JSON.stringify({
       policy: { Version: '2012-10-17', Statement: statements },
-      requests: requests.map((r) => [r.action, r.resource, r.keys ?? null])
+      requests: requests.map((r) => [r.action, r.resources[0], r.context ?? null])
     }),
     encoding: 'utf8'
   })
@@ -798,7 +791,6 @@ describe('the function role, with moto enforcing IAM policies', () => {
     expectAllowed(keys, [
       [['s3', 'GetObject', { Bucket: 'dag-bucket', Key: 'dags/.deploy-dags-manifest.json' }], 'ok'],
       [['ssm', 'DescribeInstanceInformation'], '500'],
-      [['ssm', 'ListCommandInvocations', { CommandId: commandId }], '500'],
       [
         [
           'ssm',
@@ -815,7 +807,8 @@ describe('the function role, with moto enforcing IAM policies', () => {
       ['s3', 'GetObject', { Bucket: 'dag-bucket', Key: 'other/secret.txt' }],
       ['s3', 'PutObject', { Bucket: 'dag-bucket', Key: 'dags/.deploy-dags-manifest.json' }],
       ['iam', 'ListRoles'],
-      ['ec2', 'DescribeInstances']
+      ['ec2', 'DescribeInstances'],
+      ['ssm', 'ListCommandInvocations', { CommandId: commandId }]
     ])
     expectRefused(keys, [[...LIST_DAGS, { Bucket: 'dag-bucket', Prefix: 'dags' }]])
   })
@@ -836,52 +829,64 @@ describe('the function role, with moto enforcing IAM policies', () => {
       `arn:aws:autoscaling:${REGION}:${ACCOUNT}:autoScalingGroup:0f6d7c4e-1111-4222-8333-444455556666:autoScalingGroupName/${name}`
     const instance = `arn:aws:ec2:${REGION}:${ACCOUNT}:instance/i-0123456789abcdef0`
     const tagged = (name: string) => ({ 'ssm:resourceTag/aws:autoscaling:groupName': name })
-    const cases: [RequestContext, boolean][] = [
+    const cases: [IamRequest, boolean][] = [
       [
         {
           action: 'ssm:SendCommand',
-          resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:document/${ids.SyncDocument}`
+          resources: [`arn:aws:ssm:${REGION}:${ACCOUNT}:document/${ids.SyncDocument}`]
         },
         true
       ],
       [
         {
           action: 'ssm:SendCommand',
-          resource: `arn:aws:ssm:${REGION}::document/AWS-RunShellScript`
+          resources: [`arn:aws:ssm:${REGION}::document/AWS-RunShellScript`]
         },
         false
       ],
-      [{ action: 'ssm:SendCommand', resource: instance, keys: tagged('airflow-workers') }, true],
       [
-        { action: 'ssm:SendCommand', resource: instance, keys: tagged('airflow-workers-gpu') },
+        { action: 'ssm:SendCommand', resources: [instance], context: tagged('airflow-workers') },
         true
       ],
-      [{ action: 'ssm:SendCommand', resource: instance, keys: tagged('bastions') }, false],
-      [{ action: 'autoscaling:CompleteLifecycleAction', resource: group('airflow-workers') }, true],
+      [
+        {
+          action: 'ssm:SendCommand',
+          resources: [instance],
+          context: tagged('airflow-workers-gpu')
+        },
+        true
+      ],
+      [{ action: 'ssm:SendCommand', resources: [instance], context: tagged('bastions') }, false],
+      [
+        { action: 'autoscaling:CompleteLifecycleAction', resources: [group('airflow-workers')] },
+        true
+      ],
       [
         {
           action: 'autoscaling:RecordLifecycleActionHeartbeat',
-          resource: group('airflow-workers-gpu')
+          resources: [group('airflow-workers-gpu')]
         },
         true
       ],
-      [{ action: 'autoscaling:CompleteLifecycleAction', resource: group('bastions') }, false],
+      [{ action: 'autoscaling:CompleteLifecycleAction', resources: [group('bastions')] }, false],
       [
         {
           action: 's3:GetObject',
-          resource: 'arn:aws:s3:::dag-bucket/dags/.deploy-dags-manifest.json'
+          resources: ['arn:aws:s3:::dag-bucket/dags/.deploy-dags-manifest.json']
         },
         true
       ],
-      [{ action: 's3:GetObject', resource: 'arn:aws:s3:::dag-bucket/other/secret.txt' }, false],
-      [{ action: 'kms:Decrypt', resource: KMS_KEY }, true],
-      [{ action: 'kms:Decrypt', resource: KMS_KEY.replace(/.$/, '0') }, false]
+      [{ action: 's3:GetObject', resources: ['arn:aws:s3:::dag-bucket/other/secret.txt'] }, false],
+      [{ action: 'kms:Decrypt', resources: [KMS_KEY] }, true],
+      [{ action: 'kms:Decrypt', resources: [KMS_KEY.replace(/.$/, '0')] }, false]
     ]
     const byMoto = motoEvaluates(
       statements,
       cases.map(([request]) => request)
     )
-    const byUnitTests = cases.map(([request]) => policyAllows(statements, request))
+    const byUnitTests = cases.map(
+      ([request]) => evaluate([{ Statement: statements }], request) === 'allowed'
+    )
     const expected = cases.map(([, allowed]) => allowed)
     expect(byMoto).toEqual(expected)
     expect(byUnitTests).toEqual(expected)
