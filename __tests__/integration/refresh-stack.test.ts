@@ -465,6 +465,8 @@ describe('the stack in moto CloudFormation', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' }
     })
     clients.push(lambda)
+    // The name the README's examples give invoke-lambda.
+    expect(ids.RefreshFunction).toBe('airflow-refresh-workers')
     const fn = await lambda.send(
       new GetFunctionConfigurationCommand({ FunctionName: ids.RefreshFunction })
     )
@@ -499,6 +501,7 @@ describe('the stack in moto CloudFormation', () => {
       parameters
     )
     expect(Object.keys(outputs).sort()).toEqual(['DocumentName', 'FunctionArn', 'FunctionName'])
+    expect(outputs.FunctionName).toBe('refresh-ssm')
 
     const lambda = new LambdaClient({
       endpoint: moto.endpoint,

@@ -150,6 +150,8 @@ describe('the function', () => {
     expect(fn.Runtime).toBe('nodejs24.x')
     expect(fn.Handler).toBe('index.handler')
     expect(fn.Code).toBe('../dist/refresh-workers')
+    // Named after the stack: the name chosen at install is the one invoke-lambda is given.
+    expect(fn.FunctionName).toEqual({ Ref: 'AWS::StackName' })
   })
 
   it("sets exactly config.ts's variables, plus the Airflow ones", () => {
