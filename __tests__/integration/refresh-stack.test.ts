@@ -491,7 +491,9 @@ describe('the stack in moto CloudFormation', () => {
       WorkerStartCommand: 'systemctl start airflow-worker',
       FunctionTimeout: '300',
       AirflowApiUrl: 'https://airflow.example.com',
-      AirflowCredentialsSecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:airflow-AbCdEf`
+      AirflowCredentialsSecretArn: `arn:aws:secretsmanager:${REGION}:${ACCOUNT}:secret:airflow-AbCdEf`,
+      SubnetIds: 'subnet-0a',
+      SecurityGroupIds: 'sg-0a'
     }
     const outputs = createStack(
       moto.endpoint,
@@ -518,6 +520,8 @@ describe('the stack in moto CloudFormation', () => {
       Handler: 'index.handler',
       Timeout: 300
     })
+    // In the VPC, where the Airflow API is.
+    expect(fn.VpcConfig?.SubnetIds).toEqual(['subnet-0a'])
     expect(fn.Environment?.Variables).toEqual({
       [Env.Mode]: 'ssm',
       [Env.Bucket]: 'dag-bucket',
