@@ -237,8 +237,8 @@ type Keys = { id: string; secret: string; token?: string }
 type Call = [service: string, operation: string, parameters?: Record<string, unknown>]
 type Answer = { error?: string; message?: string; [key: string]: unknown }
 
-// Services this package has no SDK client for are called through botocore, with the Python the
-// AWS CLI runs on (so botocore is there), several calls in one process.
+// CloudFormation, STS, EventBridge and the probes of many services go through botocore, with the
+// Python the AWS CLI runs on (so botocore is there), several calls in one process.
 const awsPython = (() => {
   const cli = spawnSync('sh', ['-c', 'command -v aws'], { encoding: 'utf8' }).stdout.trim()
   const shebang = cli === '' ? '' : readFileSync(cli, 'utf8').split('\n')[0]!
@@ -394,7 +394,7 @@ function resourceIds(endpoint: string, keys: Keys, stack: string) {
  */
 function fromPython(text: string): unknown {
   const run = spawnSync(
-    'python3',
+    awsPython,
     ['-c', 'import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))'],
     { input: text, encoding: 'utf8' }
   )
