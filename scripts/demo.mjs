@@ -121,7 +121,7 @@ try {
     [
       'Stand-ins: moto_server plays S3, EC2, Auto Scaling and Lambda; the worker-refresh function is',
       'the bundled dist/refresh-workers, run in this process; SSM Run Command is played locally, where',
-      `two folders stand in for the group's two workers and the worker sync script runs on each:`,
+      `two folders stand in for the group's two workers and the stack's SSM document runs on each:`,
       ...Object.entries(workers.folders).map(([id, folder]) => `  ${id}  ${folder}`),
       ''
     ].join('\n')

@@ -2,8 +2,9 @@
 // Auto Scaling and Lambda's configuration; this answers what moto cannot do:
 // - Lambda Invoke of the refresh function runs the bundled function (dist/refresh-workers)
 //   in-process, with its calls sent back through this endpoint;
-// - SSM SendCommand, GetCommandInvocation and DescribeInstanceInformation run the worker sync
-//   script on local folders, one folder standing in for each instance;
+// - SSM SendCommand, GetCommandInvocation and DescribeInstanceInformation run the stack's sync
+//   document (infra/refresh-workers.yaml) on local folders, one folder standing in for each
+//   instance;
 // - Auto Scaling's RecordLifecycleActionHeartbeat and CompleteLifecycleAction are recorded.
 // Everything else is forwarded to moto untouched.
 import {
@@ -14,11 +15,17 @@ import {
 import { CreateLaunchTemplateCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { spawn } from 'node:child_process'
 import { createServer, request as httpRequest } from 'node:http'
-import { join, resolve } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { parse } from 'yaml'
 import { pathToFileURL } from 'node:url'
 
 const root = resolve(import.meta.dirname, '..')
-const SYNC_SCRIPT = join(root, 'infra', 'worker', 'sync-dags.sh')
+// The SSM document of the stack, as infra/refresh-workers.yaml ships it. Its CloudFormation tags
+// elsewhere in the file do not matter here: the document's content holds none.
+const syncDocument = parse(readFileSync(join(root, 'infra', 'refresh-workers.yaml'), 'utf8'), {
+  logLevel: 'silent'
+}).Resources.SyncDocument.Properties.Content
 
 /**
  * @param {{
@@ -103,17 +110,39 @@ export async function startRefreshStandIn({
     }
   }
 
-  /** The sync document on one stand-in worker: its typed parameters decoded into the script's environment. */
+  /**
+   * The stack's sync document on one stand-in worker, as the SSM agent runs it: each parameter
+   * checked against its allowedPattern, its {{ Name }} replaced by the value, and the command
+   * run with sh. The one liberty: the DAG folder, the same path on every real worker, becomes
+   * this worker's own folder.
+   */
   function runDocument(parameters, folder) {
-    const decode = (name) => Buffer.from(parameters[name]?.[0] ?? '', 'base64').toString('utf8')
-    const dagFolder = decode('DagFolder')
-    if (dagFolder !== functionEnv.WORKER_DAG_FOLDER) {
+    const decode = (value) => Buffer.from(value ?? '', 'base64').toString('utf8')
+    const given = decode(parameters.DagFolder?.[0])
+    if (given !== functionEnv.WORKER_DAG_FOLDER) {
       return Promise.resolve({
         status: 'Failed',
         output: '',
-        error: `DagFolder ${dagFolder} is not the configured ${functionEnv.WORKER_DAG_FOLDER}`
+        error: `DagFolder ${given} is not the configured ${functionEnv.WORKER_DAG_FOLDER}`
       })
     }
+    const values = { ...parameters, DagFolder: [Buffer.from(folder).toString('base64')] }
+    for (const [name, value] of Object.entries(values)) {
+      const declared = syncDocument.parameters[name]
+      if (declared === undefined || !new RegExp(declared.allowedPattern).test(value[0] ?? '')) {
+        return Promise.resolve({
+          status: 'Failed',
+          output: '',
+          error: `InvalidParameters: ${name} does not match the document`
+        })
+      }
+    }
+    const command = syncDocument.mainSteps[0].inputs.runCommand
+      .join('\n')
+      .replace(
+        /\{\{ *(\w+) *\}\}/g,
+        (_, name) => values[name]?.[0] ?? syncDocument.parameters[name].default
+      )
     const env = {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -122,20 +151,11 @@ export async function startRefreshStandIn({
       AWS_DEFAULT_REGION: region,
       AWS_CONFIG_FILE: '/dev/null',
       AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      SYNC_BUCKET: parameters.Bucket?.[0] ?? '',
-      SYNC_PREFIX: decode('Prefix'),
-      // Each stand-in worker has its own folder where a real one has the configured path.
-      SYNC_DAG_FOLDER: folder,
-      SYNC_REPORT_PATHS: decode('ReportPaths'),
+      // What a real worker does not need: moto in place of S3.
       SYNC_ENDPOINT_URL: moto
     }
-    const start = decode('StartCommand')
-    const script = start === '' ? `bash "$0"` : `bash "$0" && bash -c "$1"`
     return new Promise((done) => {
-      const child = spawn('bash', ['-c', script, SYNC_SCRIPT, start], {
-        env,
-        cwd: folder.replace(/\/[^/]*$/, '') || '/'
-      })
+      const child = spawn('sh', ['-c', command], { env, cwd: dirname(folder) })
       let output = ''
       let errorText = ''
       child.stdout.on('data', (chunk) => (output += chunk))

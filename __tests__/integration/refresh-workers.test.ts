@@ -2,7 +2,7 @@
 // whose steps deploy to moto's S3 and invoke the bundled refresh function. The function lists the
 // workers of a real Auto Scaling group in moto and syncs them through SSM; SSM, which moto cannot
 // run, is answered by test-support/refresh-stand-in.mjs, where two local folders stand in for the
-// two workers and the worker sync script runs on each.
+// two workers and the stack's sync document (infra/refresh-workers.yaml) runs on each.
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals'
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'

@@ -277,6 +277,11 @@ describe('launch hooks and the launch rule', () => {
       Principal: 'events.amazonaws.com',
       SourceArn: 'arn:LaunchRule'
     })
+    // A retried launch event would find its lifecycle action already completed.
+    expect(resources.LaunchEventsNotRetried).toMatchObject({
+      Type: 'AWS::Lambda::EventInvokeConfig',
+      Properties: { Qualifier: '$LATEST', MaximumRetryAttempts: 0 }
+    })
   })
 
   it('efs mode has no document, hooks or rule', () => {
