@@ -51178,6 +51178,7 @@ function ssmFleet(ssm, autoScaling, documentName) {
     return {
         async inService(groups) {
             const ids = new Set();
+            const found = new Set();
             let NextToken;
             do {
                 const page = await autoScaling.send(new dist_cjs/* DescribeAutoScalingGroupsCommand */.NkQ({
@@ -51185,6 +51186,8 @@ function ssmFleet(ssm, autoScaling, documentName) {
                     ...(NextToken !== undefined ? { NextToken } : {})
                 }));
                 for (const group of page.AutoScalingGroups ?? []) {
+                    if (group.AutoScalingGroupName !== undefined)
+                        found.add(group.AutoScalingGroupName);
                     for (const instance of group.Instances ?? []) {
                         // Pending instances are the launch hook's to sync; Terminating ones are leaving.
                         if (instance.LifecycleState === 'InService' && instance.InstanceId !== undefined) {
@@ -51194,7 +51197,10 @@ function ssmFleet(ssm, autoScaling, documentName) {
                 }
                 NextToken = page.NextToken;
             } while (NextToken !== undefined);
-            return [...ids].sort();
+            return {
+                instanceIds: [...ids].sort(),
+                missingGroups: groups.filter((group) => !found.has(group))
+            };
         },
         async agentStatus(instanceIds) {
             const statuses = new Map();
@@ -51854,6 +51860,7 @@ async function runOnWorkers(fleet, instanceIds, parameters, options) {
 
 
 
+
 /**
  * The whole refresh: decide which workers and which files, sync them, verify each against the
  * manifest, and return the result. The caller turns a result that is not ok into the function
@@ -51920,7 +51927,12 @@ function pathsToReport(request) {
 async function refreshFleet(config, reportPaths, deadlineMs, deps) {
     const fleet = main_required(deps.fleet, 'fleet');
     const { clock } = deps;
-    const instanceIds = await withBackoff(() => fleet.inService(config.workerGroups), clock, deadlineMs, 'listing the worker groups');
+    const { instanceIds, missingGroups } = await withBackoff(() => fleet.inService(config.workerGroups), clock, deadlineMs, 'listing the worker groups');
+    // Auto Scaling answers a name it does not know with nothing: without this, a misspelt group
+    // would be a refresh of no workers, reported as a success.
+    if (missingGroups.length > 0) {
+        throw new ConfigError(Env.WorkerGroups, `names ${missingGroups.map((group) => `'${escapeText(group)}'`).join(', ')}, which Auto Scaling does not know in this account and Region`);
+    }
     deps.log(`${instanceIds.length} InService worker${instanceIds.length === 1 ? '' : 's'} in ${config.workerGroups.join(', ')}`);
     if (instanceIds.length === 0)
         return [];

@@ -25,8 +25,8 @@ export interface Invocation {
  * in sync.ts speaks only this interface, so the demo can stand two local folders in for workers.
  */
 export interface Fleet {
-  /** The InService instances of the groups, sorted. */
-  inService(groups: readonly string[]): Promise<string[]>
+  /** The InService instances of the groups, sorted, and the groups that do not exist. */
+  inService(groups: readonly string[]): Promise<{ instanceIds: string[]; missingGroups: string[] }>
   /** Each instance's SSM PingStatus; absent when SSM does not know the instance. */
   agentStatus(instanceIds: readonly string[]): Promise<Map<string, string>>
   /** Sends the sync document to at most 50 instances; resolves to the command id. */
@@ -62,6 +62,7 @@ export function ssmFleet(
   return {
     async inService(groups) {
       const ids = new Set<string>()
+      const found = new Set<string>()
       let NextToken: string | undefined
       do {
         const page = await autoScaling.send(
@@ -71,6 +72,7 @@ export function ssmFleet(
           })
         )
         for (const group of page.AutoScalingGroups ?? []) {
+          if (group.AutoScalingGroupName !== undefined) found.add(group.AutoScalingGroupName)
           for (const instance of group.Instances ?? []) {
             // Pending instances are the launch hook's to sync; Terminating ones are leaving.
             if (instance.LifecycleState === 'InService' && instance.InstanceId !== undefined) {
@@ -80,7 +82,10 @@ export function ssmFleet(
         }
         NextToken = page.NextToken
       } while (NextToken !== undefined)
-      return [...ids].sort()
+      return {
+        instanceIds: [...ids].sort(),
+        missingGroups: groups.filter((group) => !found.has(group))
+      }
     },
 
     async agentStatus(instanceIds) {

@@ -2,7 +2,7 @@ import { errorMessage } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
 import { newManifest, type Manifest } from '../deploy-dags/plan.js'
 import { agentOfflineReason, backoffMs, stopWaitingAt, waitWithinDeadline } from './commands.js'
-import type { EfsConfig, RefreshConfig, SsmConfig } from './config.js'
+import { ConfigError, Env, type EfsConfig, type RefreshConfig, type SsmConfig } from './config.js'
 import { documentParameters, reportPathsFitting } from './document.js'
 import type { LaunchRequest, RefreshRequest } from './events.js'
 import type { Fleet, Lifecycle, LifecycleAction } from './fleet.js'
@@ -137,12 +137,20 @@ async function refreshFleet(
 ): Promise<WorkerResult[]> {
   const fleet = required(deps.fleet, 'fleet')
   const { clock } = deps
-  const instanceIds = await withBackoff(
+  const { instanceIds, missingGroups } = await withBackoff(
     () => fleet.inService(config.workerGroups),
     clock,
     deadlineMs,
     'listing the worker groups'
   )
+  // Auto Scaling answers a name it does not know with nothing: without this, a misspelt group
+  // would be a refresh of no workers, reported as a success.
+  if (missingGroups.length > 0) {
+    throw new ConfigError(
+      Env.WorkerGroups,
+      `names ${missingGroups.map((group) => `'${escapeText(group)}'`).join(', ')}, which Auto Scaling does not know in this account and Region`
+    )
+  }
   deps.log(
     `${instanceIds.length} InService worker${instanceIds.length === 1 ? '' : 's'} in ${config.workerGroups.join(', ')}`
   )

@@ -442,6 +442,14 @@ describe('a deploy over SSM', () => {
     })
   })
 
+  it('fails naming a configured group that Auto Scaling does not know, before any command', async () => {
+    asgMock.on(DescribeAutoScalingGroupsCommand).resolves({ AutoScalingGroups: [] })
+    await expect(run(deployEvent)).rejects.toThrow(
+      "WORKER_GROUPS: names 'airflow-workers', which Auto Scaling does not know in this account and Region"
+    )
+    expect(ssmMock.commandCalls(SendCommandCommand)).toHaveLength(0)
+  })
+
   it('a group with no InService worker is refreshed trivially', async () => {
     groupWith([])
     const result = await run({ resync: true, reason: 'after restore' })
