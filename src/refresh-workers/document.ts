@@ -25,30 +25,39 @@ export const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$'
 /** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
 export const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$'
 
-/**
- * Longest ReportPaths value sent, in base64 characters. It keeps the command small, and the
- * hashes the worker prints for them (a path and 64 hex digits each) well inside the 24,000
- * characters of output SSM keeps.
- */
+/** Longest ReportPaths value sent, in base64 characters: it keeps the command small. */
 export const REPORT_PATHS_LIMIT = 6000
+
+/**
+ * What the hashes of the asked paths may take of the worker's output. SSM keeps the first 24,000
+ * characters; the script's detail lines take at most 8,000 and the rest of its report a few
+ * hundred, so the report line always fits behind them.
+ */
+export const REPORT_OUTPUT_BUDGET = 12_000
+
+/** Characters a path adds to the report line: `"<path>": "<64 hex digits>", `. */
+const reportedCost = (path: string): number => JSON.stringify(path).length + 70
 
 export const encode = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
 
 /**
  * The paths to ask a worker about: as many of `paths` (sorted, without repeats, none holding a
- * line break) as fit in REPORT_PATHS_LIMIT. The worker's tree digest covers every file; these
- * give the per-file verdicts named in a failure.
+ * line break) as fit both in REPORT_PATHS_LIMIT and in REPORT_OUTPUT_BUDGET. The worker's tree
+ * digest covers every file; these give the per-file verdicts named in a failure.
  */
 export function reportPathsFitting(paths: readonly string[]): string[] {
   const chosen: string[] = []
   let bytes = 0
+  let output = 0
   for (const path of [...new Set(paths)].sort(byText)) {
     if (/[\r\n]/.test(path)) continue
     const size = Buffer.byteLength(path, 'utf8') + (chosen.length === 0 ? 0 : 1)
     // base64 is 4 characters for every 3 bytes, rounded up.
     if (Math.ceil((bytes + size) / 3) * 4 > REPORT_PATHS_LIMIT) break
+    if (output + reportedCost(path) > REPORT_OUTPUT_BUDGET) break
     chosen.push(path)
     bytes += size
+    output += reportedCost(path)
   }
   return chosen
 }
