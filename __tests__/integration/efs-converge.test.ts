@@ -29,6 +29,7 @@ import {
   createBucket,
   credentials,
   deployedTree,
+  manifestOfNothing,
   removeWorkspaces,
   s3For,
   stopProxies,
@@ -362,17 +363,24 @@ describe('convergeFolder (EFS mode)', () => {
     expect(run.report.tree).not.toEqual(await deployedTree(s3, bucket))
   })
 
-  it('downloads and compares objects the manifest does not know, leaving equal files untouched', async () => {
+  it('changes nothing without a manifest; downloads and compares objects the manifest does not know', async () => {
     const bucket = await createBucket(s3, 'efs')
     const { folder } = efsMount()
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/a.py', Body: 'a = 1\n' }))
     await s3.send(
       new PutObjectCommand({ Bucket: bucket, Key: 'dags/sub/', Body: new Uint8Array(0) })
     )
+    // Without a manifest, nothing is changed: a wrong prefix must not empty the folder.
+    mkdirSync(folder, { recursive: true })
+    writeFileSync(join(folder, 'a.py'), 'a = 1\n')
+    writeFileSync(join(folder, 'running_dag.py'), 'x = 1\n')
     const first = await converge(bucket, folder)
-    expect(first.ok).toBe(true)
-    expect(first.output).toContain('no readable manifest; every object is compared after download')
-    expect(tree(folder)).toEqual({ 'a.py': 'a = 1\n' })
+    expect(first.ok).toBe(false)
+    expect(first.reason).toBe(
+      `no manifest at s3://${bucket}/dags/.deploy-dags-manifest.json (there is none, or it is not readable); nothing was changed: deploy the DAGs with deploy-dags first`
+    )
+    expect(tree(folder)).toEqual({ 'a.py': 'a = 1\n', 'running_dag.py': 'x = 1\n' })
+    rmSync(join(folder, 'running_dag.py'))
 
     // With a manifest that does not list it, the same: downloaded, compared, left as it is.
     await deploy(bucket, { 'b.py': 'b = 2\n' }, { 'max-delete-percent': '100' })
@@ -411,6 +419,7 @@ describe('convergeFolder (EFS mode)', () => {
       'dags/a//b.py',
       'dags/.sync-dags.x.tmp'
     ]
+    await manifestOfNothing(s3, bucket)
     for (const key of keys)
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x = 1\n' }))
 
@@ -463,6 +472,7 @@ describe('convergeFolder (EFS mode)', () => {
   it('settles a key that is also a folder of other keys as the script does: the file first', async () => {
     const bucket = await createBucket(s3, 'efs')
     const keys = ['a', 'a/x.py', 'a/y/z.py', 'b', 'b/c/d.py', 'b-c.py']
+    await manifestOfNothing(s3, bucket)
     for (const key of keys)
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `dags/${key}`, Body: `${key}\n` }))
     const ours = efsMount().folder

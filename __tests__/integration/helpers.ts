@@ -2,6 +2,7 @@ import {
   CreateBucketCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client
 } from '@aws-sdk/client-s3'
 import {
@@ -140,4 +141,18 @@ export function filesUnder(root: string): Record<string, string> {
   }
   walk(root)
   return files
+}
+
+/**
+ * A manifest that vouches for no object: every object in the prefix is then one the manifest
+ * does not know, downloaded and compared by content.
+ */
+export async function manifestOfNothing(s3: S3Client, bucket: string, prefix = 'dags') {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: `${prefix}/.deploy-dags-manifest.json`,
+      Body: JSON.stringify({ format: 1, objects: {} })
+    })
+  )
 }

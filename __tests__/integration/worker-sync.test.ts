@@ -25,6 +25,7 @@ import {
   createBucket,
   credentials,
   deployedTree,
+  manifestOfNothing,
   proxyFor,
   removeWorkspaces,
   s3For,
@@ -130,13 +131,17 @@ function checkout(files: Record<string, string>): string {
   )
 }
 
-async function deploy(bucket: string, files: Record<string, string>): Promise<void> {
+async function deploy(
+  bucket: string,
+  files: Record<string, string>,
+  prefix = 'dags'
+): Promise<void> {
   const run = await runAction({
     action: 'deploy-dags',
     node: runtime?.path,
     workspace: checkout(files),
     env: credentials,
-    inputs: { bucket, 'endpoint-url': moto.endpoint }
+    inputs: { bucket, prefix, 'endpoint-url': moto.endpoint }
   })
   if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
 }
@@ -222,26 +227,43 @@ describe('the worker sync script', () => {
     expect(filesUnder(folder)).toEqual(smaller)
   })
 
-  it('downloads and compares objects the manifest does not know, keeping equal files untouched', async () => {
+  it('changes nothing where the prefix has no manifest: a wrong prefix must not empty the folder', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()
+    mkdirSync(folder, { recursive: true })
+    writeFileSync(join(folder, 'running_dag.py'), 'x = 1\n')
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/a.py', Body: 'a = 1\n' }))
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(1)
+    expect(run.stderr.trim().split('\n')).toEqual([
+      `sync-dags: no manifest at s3://${bucket}/dags/.deploy-dags-manifest.json (there is none); nothing was changed: deploy the DAGs with deploy-dags first`
+    ])
+    expect(run.result).toBeUndefined()
+    expect(filesUnder(folder)).toEqual({ 'running_dag.py': 'x = 1\n' })
+  })
+
+  it('takes an object the manifest does not know, compared by content, but then fails: the folder is not the deployed tree', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, { 'a.py': 'a = 1\n' })
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/extra.py', Body: 'e = 1\n' }))
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/sub/', Body: '' }))
     const first = sync(bucket, folder)
-    expect(first.code).toBe(0)
-    expect(first.stdout).toContain('no readable manifest')
-    expect(filesUnder(folder)).toEqual({ 'a.py': 'a = 1\n' })
-    const before = statSync(join(folder, 'a.py'))
+    expect(first.code).toBe(1)
+    expect(first.stderr.trim()).toBe(
+      'sync-dags: the DAG folder is not the deployed tree: 2 files, the manifest 1, and their digest differs (an object in the prefix that deploy-dags did not write, or one recorded but gone)'
+    )
+    expect(filesUnder(folder)).toEqual({ 'a.py': 'a = 1\n', 'extra.py': 'e = 1\n' })
+    const before = statSync(join(folder, 'extra.py'))
     const second = sync(bucket, folder)
-    expect(second.result).toMatchObject({ downloaded: 0, unchanged: 1 })
-    expect(statSync(join(folder, 'a.py')).ino).toBe(before.ino)
+    expect(second.result).toMatchObject({ downloaded: 0, unchanged: 2 })
+    expect(statSync(join(folder, 'extra.py')).ino).toBe(before.ino)
   })
 
   it('syncs the bucket root, and fails in one line on bad settings or a missing bucket', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'root.py', Body: 'r\n' }))
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'sub/nested.py', Body: 'n\n' }))
+    await deploy(bucket, { 'root.py': 'r\n', 'sub/nested.py': 'n\n' }, '/')
     const root = sync(bucket, folder, { SYNC_PREFIX: '' })
     expect(root.code).toBe(0)
     expect(filesUnder(folder)).toEqual({ 'root.py': 'r\n', 'sub/nested.py': 'n\n' })
@@ -266,12 +288,9 @@ describe('the worker sync script', () => {
   it('caps the lines per file so that the result line stays within what SSM returns', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()
-    await Promise.all(
-      Array.from({ length: 130 }, (_, n) =>
-        s3.send(
-          new PutObjectCommand({ Bucket: bucket, Key: `dags/many/dag_${n}.py`, Body: `${n}\n` })
-        )
-      )
+    await deploy(
+      bucket,
+      Object.fromEntries(Array.from({ length: 130 }, (_, n) => [`many/dag_${n}.py`, `${n}\n`]))
     )
     const run = sync(bucket, folder)
     expect(run.code).toBe(0)
@@ -283,6 +302,26 @@ describe('the worker sync script', () => {
       expect.stringMatching(/^SYNC-RESULT \{"deleted": 0, "downloaded": 130, /)
     ])
     expect(Object.keys(filesUnder(folder))).toHaveLength(130)
+  })
+
+  it('caps the lines per file by characters too: long names cannot push the result line out', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    const long = (n: number) => `${'long_dag_name_'.repeat(17)}${n}.py`
+    await deploy(
+      bucket,
+      Object.fromEntries(Array.from({ length: 40 }, (_, n) => [long(n), `${n}\n`]))
+    )
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(0)
+    const lines = run.stdout.trim().split('\n')
+    const shown = lines.filter((line) => line.startsWith('downloaded '))
+    expect(shown.length).toBeLessThan(40)
+    expect(shown.join('\n').length).toBeLessThanOrEqual(8000)
+    expect(lines.slice(-3, -1)).toEqual([
+      `... and ${40 - shown.length} more lines like these`,
+      '40 downloaded, 0 deleted, 0 unchanged, 0 failed'
+    ])
   })
 
   it('fails naming a tampered object and leaves the old file in place', async () => {
@@ -308,6 +347,7 @@ describe('the worker sync script', () => {
   it('refuses keys that are unsafe as paths, naming them escaped, and syncs the rest', async () => {
     const bucket = await createBucket(s3, 'worker')
     const folder = workerFolder()
+    await manifestOfNothing(s3, bucket)
     for (const key of ['dags/ok.py', 'dags/bad\tname.py', 'dags/a//b.py', 'dags/../up.py'])
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x = 1\n' }))
     const run = sync(bucket, folder)
@@ -328,6 +368,7 @@ describe('the worker sync script', () => {
     mkdirSync(outside)
     mkdirSync(folder)
     symlinkSync(outside, join(folder, 'linked'))
+    await manifestOfNothing(s3, bucket)
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'dags/linked/x.py', Body: 'x\n' }))
     const run = sync(bucket, folder)
     expect(run.code).toBe(1)

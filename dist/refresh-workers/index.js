@@ -49212,6 +49212,117 @@ function awsStatusCode(error) {
     return error.$metadata?.httpStatusCode;
 }
 
+;// CONCATENATED MODULE: ./src/common/errors.ts
+/** A problem with what the workflow asked for: reported as is, without a stack trace. */
+class InputError extends Error {
+    input;
+    constructor(input, message) {
+        super(`${input}: ${message}`);
+        this.input = input;
+        this.name = 'InputError';
+    }
+}
+/** A refusal to act because acting could lose data; the message says which input allows it. */
+class SafetyError extends Error {
+    constructor(message) {
+        super(message);
+        this.name = 'SafetyError';
+    }
+}
+function errorMessage(error) {
+    if (error instanceof Error)
+        return error.message;
+    if (typeof error === 'string')
+        return error;
+    try {
+        return JSON.stringify(error);
+    }
+    catch {
+        return String(error);
+    }
+}
+
+;// CONCATENATED MODULE: external "node:buffer"
+const external_node_buffer_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function escapeBytes(bytes) {
+    if ((0,external_node_buffer_namespaceObject.isUtf8)(bytes))
+        return escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && (0,external_node_buffer_namespaceObject.isUtf8)(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-dags/constants.ts
 const Input = {
     Source: 'source',
@@ -49453,117 +49564,6 @@ var client_secrets_manager_dist_cjs = __nccwpck_require__(2994);
 ;// CONCATENATED MODULE: ./src/common/compare.ts
 /** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
 const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-
-;// CONCATENATED MODULE: ./src/common/errors.ts
-/** A problem with what the workflow asked for: reported as is, without a stack trace. */
-class InputError extends Error {
-    input;
-    constructor(input, message) {
-        super(`${input}: ${message}`);
-        this.input = input;
-        this.name = 'InputError';
-    }
-}
-/** A refusal to act because acting could lose data; the message says which input allows it. */
-class SafetyError extends Error {
-    constructor(message) {
-        super(message);
-        this.name = 'SafetyError';
-    }
-}
-function errorMessage(error) {
-    if (error instanceof Error)
-        return error.message;
-    if (typeof error === 'string')
-        return error;
-    try {
-        return JSON.stringify(error);
-    }
-    catch {
-        return String(error);
-    }
-}
-
-;// CONCATENATED MODULE: external "node:buffer"
-const external_node_buffer_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:buffer");
-;// CONCATENATED MODULE: ./src/common/untrusted.ts
-
-// Text that came from outside the workflow (a file name in the repository, an object key in the
-// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
-// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
-// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
-// string safe to put anywhere in a log line or a message; long output from someone else goes
-// through `untrustedOutput` in runner.ts, which switches commands off altogether.
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** True when the text holds a character that would break or hide a line in a log. */
-function hasControlCharacter(text) {
-    return CONTROL.test(text);
-}
-/**
- * One line, readable, that no runner can take for a workflow command: controls become `\n`,
- * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
- * `:\x3a` and `##[` becomes `##\x5b`.
- */
-function escapeText(text) {
-    let out = '';
-    for (const char of text) {
-        const code = char.codePointAt(0);
-        if (NAMED[char] !== undefined)
-            out += NAMED[char];
-        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
-            out += `\\x${hex(code, 2)}`;
-        else if (code === 0x2028 || code === 0x2029)
-            out += `\\u${hex(code, 4)}`;
-        else
-            out += char;
-    }
-    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
-}
-/**
- * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
- * shown as text, every byte that is not part of a valid sequence as `\xNN`.
- */
-function escapeBytes(bytes) {
-    if ((0,external_node_buffer_namespaceObject.isUtf8)(bytes))
-        return escapeText(Buffer.from(bytes).toString('utf8'));
-    let out = '';
-    let run = 0; // start of the current stretch of valid UTF-8
-    let index = 0;
-    const flush = (end) => {
-        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
-    };
-    while (index < bytes.length) {
-        const length = sequenceLength(bytes[index]);
-        const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && (0,external_node_buffer_namespaceObject.isUtf8)(sequence)) {
-            index += length;
-            continue;
-        }
-        flush(index);
-        out += `\\x${hex(bytes[index], 2)}`;
-        index += 1;
-        run = index;
-    }
-    flush(index);
-    return out;
-}
-function sequenceLength(lead) {
-    if (lead < 0x80)
-        return 1;
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-function hex(value, width) {
-    return value.toString(16).padStart(width, '0');
-}
 
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
 
@@ -50414,8 +50414,8 @@ const TEMP_SUFFIX = '.tmp';
 /** The lines per file a run prints before it only counts them (the script's cap, kept alike). */
 const DETAIL_LINES = 100;
 const FAILED_KEYS_REPORTED = 20;
-const NO_MANIFEST = 'no readable manifest; every object is compared after download';
-const UNKNOWN_MANIFEST = 'the manifest has an unknown format; every object is compared after download';
+const NO_MANIFEST = 'there is none, or it is not readable';
+const UNKNOWN_MANIFEST = 'it has a format this version does not read';
 const TAMPERED = 'its bytes differ from the SHA-256 the manifest recorded (changed or tampered)';
 const OUTSIDE = 'its folder leads outside the DAG folder';
 const FOLDER_IN_THE_WAY = 'a folder of that name is in the way';
@@ -50678,8 +50678,12 @@ async function converge(run) {
         run.log.detail(`refused the key ${shown(key)}: ${reason}`);
     }
     const reading = readManifest(await manifestBytes(s3, bucket, prefix));
-    if (reading.manifest === undefined)
-        run.log.note(reading.note);
+    // Without the manifest nothing says what the deploy holds: a wrong prefix, or a bucket that
+    // deploy-dags never wrote, would otherwise turn into deleting every DAG in the folder.
+    if (reading.manifest === undefined) {
+        const where = escapeText(`s3://${bucket}/${objectKey(prefix, constants_MANIFEST_NAME)}`);
+        return `no manifest at ${where} (${reading.note}); nothing was changed: deploy the DAGs with deploy-dags first`;
+    }
     const realFolder = await (0,promises_.realpath)(run.folder);
     const plan = planDownloads(objects, reading.manifest);
     const outcomes = new Map();
@@ -51143,6 +51147,33 @@ function parseLifecycleEvent(event, config) {
         intoWarmPool: detail.Destination === 'WarmPool'
     };
 }
+/**
+ * The lifecycle action a launch event holds, checked field by field but without the
+ * configuration: for completing it with ABANDON when the configuration itself cannot be read.
+ */
+function launchActionOf(event) {
+    if (!events_isRecord(event) || event.source !== 'aws.autoscaling')
+        return undefined;
+    if (event['detail-type'] !== LAUNCH_DETAIL_TYPE || !events_isRecord(event.detail))
+        return undefined;
+    const { AutoScalingGroupName, LifecycleHookName, EC2InstanceId, LifecycleActionToken } = event.detail;
+    if (typeof AutoScalingGroupName !== 'string' ||
+        !/^[\u0020-\uD7FF\uE000-\uFFFD]{1,255}$/.test(AutoScalingGroupName) ||
+        typeof LifecycleHookName !== 'string' ||
+        !HOOK_NAME.test(LifecycleHookName) ||
+        typeof EC2InstanceId !== 'string' ||
+        !INSTANCE_ID.test(EC2InstanceId) ||
+        typeof LifecycleActionToken !== 'string' ||
+        !TOKEN.test(LifecycleActionToken)) {
+        return undefined;
+    }
+    return {
+        group: AutoScalingGroupName,
+        hookName: LifecycleHookName,
+        instanceId: EC2InstanceId,
+        token: LifecycleActionToken
+    };
+}
 function matching(detail, field, pattern, what) {
     const value = events_text(detail, field, 'lifecycle event');
     if (!pattern.test(value)) {
@@ -51436,21 +51467,26 @@ const DocumentParameter = {
 const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$';
 /** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
 const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$';
-/**
- * Longest ReportPaths value sent, in base64 characters. It keeps the command small, and the
- * hashes the worker prints for them (a path and 64 hex digits each) well inside the 24,000
- * characters of output SSM keeps.
- */
+/** Longest ReportPaths value sent, in base64 characters: it keeps the command small. */
 const REPORT_PATHS_LIMIT = 6000;
+/**
+ * What the hashes of the asked paths may take of the worker's output. SSM keeps the first 24,000
+ * characters; the script's detail lines take at most 8,000 and the rest of its report a few
+ * hundred, so the report line always fits behind them.
+ */
+const REPORT_OUTPUT_BUDGET = 12_000;
+/** Characters a path adds to the report line: `"<path>": "<64 hex digits>", `. */
+const reportedCost = (path) => JSON.stringify(path).length + 70;
 const encode = (text) => Buffer.from(text, 'utf8').toString('base64');
 /**
  * The paths to ask a worker about: as many of `paths` (sorted, without repeats, none holding a
- * line break) as fit in REPORT_PATHS_LIMIT. The worker's tree digest covers every file; these
- * give the per-file verdicts named in a failure.
+ * line break) as fit both in REPORT_PATHS_LIMIT and in REPORT_OUTPUT_BUDGET. The worker's tree
+ * digest covers every file; these give the per-file verdicts named in a failure.
  */
 function reportPathsFitting(paths) {
     const chosen = [];
     let bytes = 0;
+    let output = 0;
     for (const path of [...new Set(paths)].sort(compare_byText)) {
         if (/[\r\n]/.test(path))
             continue;
@@ -51458,8 +51494,11 @@ function reportPathsFitting(paths) {
         // base64 is 4 characters for every 3 bytes, rounded up.
         if (Math.ceil((bytes + size) / 3) * 4 > REPORT_PATHS_LIMIT)
             break;
+        if (output + reportedCost(path) > REPORT_OUTPUT_BUDGET)
+            break;
         chosen.push(path);
         bytes += size;
+        output += reportedCost(path);
     }
     return chosen;
 }
@@ -52115,16 +52154,26 @@ function main_required(value, name) {
 
 
 
+
+
 /**
  * The function: read the configuration, accept or refuse the event, refresh, and answer with the
  * result, or with a function error whose message is the result's one line, so that invoke-lambda
  * fails the deploy and shows it. The result is logged in full either way.
  */
-function makeHandler(build = (config) => awsDependencies(config), env = process.env) {
+function makeHandler(build = (config) => awsDependencies(config), env = process.env, abandon = (action) => autoScalingLifecycle(new dist_cjs/* AutoScalingClient */.yis({})).complete(action, 'ABANDON')) {
     return async (event, context) => {
-        const config = readConfig(env);
-        const airflow = readAirflowConfig(env);
-        const confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow);
+        let config;
+        let confirm;
+        try {
+            config = readConfig(env);
+            const airflow = readAirflowConfig(env);
+            confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow);
+        }
+        catch (error) {
+            await abandonLaunch(event, abandon);
+            throw error;
+        }
         const request = parseEvent(event, config);
         const deps = build(config);
         if (confirm !== undefined)
@@ -52136,6 +52185,23 @@ function makeHandler(build = (config) => awsDependencies(config), env = process.
             throw new RefreshFailed(result);
         return result;
     };
+}
+/**
+ * A launch that arrives while the configuration is broken would otherwise hold its instance in
+ * Pending:Wait until the hook times out, stalling every scale-out until then. It is abandoned at
+ * once instead; if even that fails, the hook's own timeout still abandons it.
+ */
+async function abandonLaunch(event, abandon) {
+    const action = launchActionOf(event);
+    if (action === undefined)
+        return;
+    try {
+        await abandon(action);
+        console.error(`${action.instanceId}: lifecycle action completed with ABANDON`);
+    }
+    catch (error) {
+        console.error(`${action.instanceId}: completing its lifecycle action with ABANDON failed: ${escapeText(errorMessage(error))}`);
+    }
 }
 function describeRequest(request, config) {
     const source = `s3://${config.bucket}/${config.prefix === '' ? '' : `${config.prefix}/`}`;

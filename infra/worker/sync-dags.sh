@@ -12,13 +12,15 @@
 #   SYNC_LOCK_WAIT     optional: seconds to wait for a concurrent run on this worker (default 600)
 #   SYNC_PARALLEL      optional: downloads at a time (1 to 64, default 8)
 #
+# Refuses to change anything when the prefix has no manifest (deploy-dags writes one).
 # Output: one line per change, then a last line `SYNC-RESULT <json>` with
 # {"downloaded":n,"deleted":n,"unchanged":n,"failed":n,"failedKeys":[the first 20],
 #  "hashes":{path:sha256|null},"tree":{"files":n,"sha256":digest}}. The tree digest covers every
 # file the folder holds after the run: SHA-256 over "<path>\0<sha256>\n" lines in UTF-8 byte order
 # of the path, the same digest the refresh function computes from the manifest (see tree.ts).
 # The lines before it are capped (SSM keeps 24,000 characters).
-# Exit status 0 when the folder equals the prefix; otherwise 1 with a one-line reason on stderr.
+# Exit status 0 when the folder equals the deployed tree (its digest equals the manifest's);
+# otherwise 1 with a one-line reason on stderr.
 #
 # Needs bash, coreutils, flock (util-linux), python3 (standard library only) and the AWS CLI
 # (v1 or v2: only `aws s3api list-objects-v2` and `aws s3api get-object` are used).
@@ -66,6 +68,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -91,17 +94,24 @@ def shown(text):
     return json.dumps(text)
 
 
-# SSM returns only the first 24,000 characters of a command's output: the lines per file are capped
-# so that the summary and the SYNC-RESULT line always fit behind them.
+# SSM returns only the first 24,000 characters of a command's output: the lines per file are capped,
+# in number and in characters, so that the summary and the SYNC-RESULT line always fit behind them.
 DETAIL_LINES = 100
-detail_lines = 0
+DETAIL_CHARS = 8000
+LINE_CHARS = 300
+detail_shown = detail_chars = detail_left_out = 0
 
 
 def detail(line):
-    global detail_lines
-    detail_lines += 1
-    if detail_lines <= DETAIL_LINES:
+    global detail_shown, detail_chars, detail_left_out
+    if len(line) > LINE_CHARS:
+        line = line[:LINE_CHARS] + "..."
+    if detail_shown < DETAIL_LINES and detail_chars + len(line) <= DETAIL_CHARS:
+        detail_shown += 1
+        detail_chars += len(line) + 1
         print(line)
+    else:
+        detail_left_out += 1
 
 
 def die(reason):
@@ -195,7 +205,10 @@ for item in listing.get("Contents") or []:
         continue
     objects[path] = key
 
-manifest = {}
+# Without the manifest nothing says what the deploy holds: a wrong prefix, or a bucket that
+# deploy-dags never wrote, would otherwise turn into deleting every DAG on the worker.
+manifest = None
+manifest_problem = "there is none"
 with tempfile.TemporaryDirectory() as scratch:
     target = os.path.join(scratch, "manifest.json")
     try:
@@ -205,9 +218,17 @@ with tempfile.TemporaryDirectory() as scratch:
         if document.get("format") == 1 and isinstance(document.get("objects"), dict):
             manifest = document["objects"]
         else:
-            print("the manifest has an unknown format; every object is compared after download")
-    except (RuntimeError, ValueError, OSError, AttributeError):
-        print("no readable manifest; every object is compared after download")
+            manifest_problem = "it has a format this script does not read"
+    except RuntimeError as error:
+        if "NoSuchKey" not in str(error) and "(404)" not in str(error):
+            manifest_problem = "it could not be read: %s" % error
+    except (ValueError, OSError, AttributeError):
+        manifest_problem = "it is not a manifest"
+if manifest is None:
+    die(
+        "no manifest at s3://%s/%s%s (%s); nothing was changed: deploy the DAGs with deploy-dags first"
+        % (bucket, base, MANIFEST_NAME, manifest_problem)
+    )
 
 
 def known_sha256(path):
@@ -328,6 +349,23 @@ for root, dirs, files in os.walk(folder, topdown=False):
         except OSError:
             pass
 
+def digest_of(lines):
+    total = hashlib.sha256()
+    for path, digest in sorted(lines):
+        total.update(path + b"\0" + digest.encode("ascii") + b"\n")
+    return {"files": len(lines), "sha256": total.hexdigest()}
+
+
+def manifest_tree():
+    """The digest of what the deploy recorded, as the refresh function computes it."""
+    lines = []
+    for path, entry in manifest.items():
+        sha256 = entry.get("sha256") if isinstance(entry, dict) else None
+        if isinstance(sha256, str) and re.fullmatch("[0-9a-f]{64}", sha256):
+            lines.append((path.encode("utf-8", "surrogateescape"), sha256))
+    return digest_of(lines)
+
+
 def tree_digest():
     """Every entry the folder holds, a link or other non-file as such, so no difference hides."""
     lines = []
@@ -340,26 +378,23 @@ def tree_digest():
             else:
                 digest = known.get(path) or sha256_of(full)
             lines.append((path.encode("utf-8", "surrogateescape"), digest))
-    lines.sort()
-    total = hashlib.sha256()
-    for path, digest in lines:
-        total.update(path + b"\0" + digest.encode("ascii") + b"\n")
-    return {"files": len(lines), "sha256": total.hexdigest()}
+    return digest_of(lines)
 
 
 hashes = {}
 for path in report_paths:
     hashes[path] = None if unsafe(path) is not None else local_file_hash(os.path.join(folder, path))
 
-if detail_lines > DETAIL_LINES:
-    print("... and %d more lines like these" % (detail_lines - DETAIL_LINES))
+if detail_left_out:
+    print("... and %d more lines like these" % detail_left_out)
 print("%d downloaded, %d deleted, %d unchanged, %d failed" % (downloaded, deleted, unchanged, len(failed)))
 result = {
     "downloaded": downloaded,
     "deleted": deleted,
     "unchanged": unchanged,
     "failed": len(failed),
-    "failedKeys": failed[:20],
+    # Capped, so that even keys of S3's full 1,024 bytes keep the line within SSM's output.
+    "failedKeys": [key[:200] for key in failed[:20]],
     "hashes": hashes,
     "tree": tree_digest(),
 }
@@ -367,4 +402,13 @@ print("SYNC-RESULT " + json.dumps(result, sort_keys=True))
 sys.stdout.flush()
 if failed:
     die("%d key(s) not synced, the first %s" % (len(failed), shown(failed[0])))
+# The folder must be what the deploy recorded, file for file, before anything (a worker start)
+# may follow; the refresh function checks the same digest from its side.
+expected = manifest_tree()
+if result["tree"] != expected:
+    die(
+        "the DAG folder is not the deployed tree: %d files, the manifest %d, and their digest differs "
+        "(an object in the prefix that deploy-dags did not write, or one recorded but gone)"
+        % (result["tree"]["files"], expected["files"])
+    )
 PYTHON

@@ -14,9 +14,8 @@ export const TEMP_SUFFIX = '.tmp'
 export const DETAIL_LINES = 100
 export const FAILED_KEYS_REPORTED = 20
 
-export const NO_MANIFEST = 'no readable manifest; every object is compared after download'
-export const UNKNOWN_MANIFEST =
-  'the manifest has an unknown format; every object is compared after download'
+export const NO_MANIFEST = 'there is none, or it is not readable'
+export const UNKNOWN_MANIFEST = 'it has a format this version does not read'
 export const TAMPERED =
   'its bytes differ from the SHA-256 the manifest recorded (changed or tampered)'
 export const OUTSIDE = 'its folder leads outside the DAG folder'

@@ -180,7 +180,12 @@ async function converge(run: Run): Promise<string | undefined> {
   }
 
   const reading = readManifest(await manifestBytes(s3, bucket, prefix))
-  if (reading.manifest === undefined) run.log.note(reading.note)
+  // Without the manifest nothing says what the deploy holds: a wrong prefix, or a bucket that
+  // deploy-dags never wrote, would otherwise turn into deleting every DAG in the folder.
+  if (reading.manifest === undefined) {
+    const where = escapeText(`s3://${bucket}/${objectKey(prefix, MANIFEST_NAME)}`)
+    return `no manifest at ${where} (${reading.note}); nothing was changed: deploy the DAGs with deploy-dags first`
+  }
 
   const realFolder = await realpath(run.folder)
   const plan = planDownloads(objects, reading.manifest)

@@ -280,6 +280,37 @@ function parseLifecycleEvent(event: Record<string, unknown>, config: RefreshConf
   }
 }
 
+/**
+ * The lifecycle action a launch event holds, checked field by field but without the
+ * configuration: for completing it with ABANDON when the configuration itself cannot be read.
+ */
+export function launchActionOf(
+  event: unknown
+): { group: string; hookName: string; instanceId: string; token: string } | undefined {
+  if (!isRecord(event) || event.source !== 'aws.autoscaling') return undefined
+  if (event['detail-type'] !== LAUNCH_DETAIL_TYPE || !isRecord(event.detail)) return undefined
+  const { AutoScalingGroupName, LifecycleHookName, EC2InstanceId, LifecycleActionToken } =
+    event.detail
+  if (
+    typeof AutoScalingGroupName !== 'string' ||
+    !/^[\u0020-\uD7FF\uE000-\uFFFD]{1,255}$/.test(AutoScalingGroupName) ||
+    typeof LifecycleHookName !== 'string' ||
+    !HOOK_NAME.test(LifecycleHookName) ||
+    typeof EC2InstanceId !== 'string' ||
+    !INSTANCE_ID.test(EC2InstanceId) ||
+    typeof LifecycleActionToken !== 'string' ||
+    !TOKEN.test(LifecycleActionToken)
+  ) {
+    return undefined
+  }
+  return {
+    group: AutoScalingGroupName,
+    hookName: LifecycleHookName,
+    instanceId: EC2InstanceId,
+    token: LifecycleActionToken
+  }
+}
+
 function matching(
   detail: Record<string, unknown>,
   field: string,

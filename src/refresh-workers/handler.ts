@@ -2,6 +2,8 @@ import { AutoScalingClient } from '@aws-sdk/client-auto-scaling'
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { SSMClient } from '@aws-sdk/client-ssm'
 import { awsErrorCode } from '../common/aws-errors.js'
+import { errorMessage } from '../common/errors.js'
+import { escapeText } from '../common/untrusted.js'
 import { MANIFEST_NAME } from '../deploy-dags/constants.js'
 import { parseManifestDocument, type Manifest } from '../deploy-dags/plan.js'
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
@@ -14,8 +16,8 @@ import {
 } from './airflow.js'
 import { ConfigError, Env, readConfig, type RefreshConfig } from './config.js'
 import { convergeFolder } from './efs.js'
-import { parseEvent, type RefreshRequest } from './events.js'
-import { autoScalingLifecycle, ssmFleet } from './fleet.js'
+import { launchActionOf, parseEvent, type RefreshRequest } from './events.js'
+import { autoScalingLifecycle, ssmFleet, type LifecycleAction } from './fleet.js'
 import { refresh, type Dependencies } from './main.js'
 import { RefreshFailed, type RefreshResult } from './result.js'
 import { systemClock } from './run-command.js'
@@ -32,12 +34,21 @@ export interface InvocationContext {
  */
 export function makeHandler(
   build: (config: RefreshConfig) => Dependencies = (config) => awsDependencies(config),
-  env: Record<string, string | undefined> = process.env
+  env: Record<string, string | undefined> = process.env,
+  abandon: (action: LifecycleAction) => Promise<void> = (action) =>
+    autoScalingLifecycle(new AutoScalingClient({})).complete(action, 'ABANDON')
 ) {
   return async (event: unknown, context: InvocationContext): Promise<RefreshResult> => {
-    const config = readConfig(env)
-    const airflow = readAirflowConfig(env)
-    const confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow)
+    let config: RefreshConfig
+    let confirm: Dependencies['confirmParsed']
+    try {
+      config = readConfig(env)
+      const airflow = readAirflowConfig(env)
+      confirm = airflow === undefined ? undefined : airflowConfirmation(config, airflow)
+    } catch (error) {
+      await abandonLaunch(event, abandon)
+      throw error
+    }
     const request = parseEvent(event, config)
     const deps = build(config)
     if (confirm !== undefined) deps.confirmParsed ??= confirm
@@ -46,6 +57,27 @@ export function makeHandler(
     deps.log(JSON.stringify(result))
     if (!result.ok) throw new RefreshFailed(result)
     return result
+  }
+}
+
+/**
+ * A launch that arrives while the configuration is broken would otherwise hold its instance in
+ * Pending:Wait until the hook times out, stalling every scale-out until then. It is abandoned at
+ * once instead; if even that fails, the hook's own timeout still abandons it.
+ */
+async function abandonLaunch(
+  event: unknown,
+  abandon: (action: LifecycleAction) => Promise<void>
+): Promise<void> {
+  const action = launchActionOf(event)
+  if (action === undefined) return
+  try {
+    await abandon(action)
+    console.error(`${action.instanceId}: lifecycle action completed with ABANDON`)
+  } catch (error) {
+    console.error(
+      `${action.instanceId}: completing its lifecycle action with ABANDON failed: ${escapeText(errorMessage(error))}`
+    )
   }
 }
 
