@@ -51471,10 +51471,10 @@ const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$';
 const REPORT_PATHS_LIMIT = 6000;
 /**
  * What the hashes of the asked paths may take of the worker's output. SSM keeps the first 24,000
- * characters; the script's detail lines take at most 8,000 and the rest of its report a few
- * hundred, so the report line always fits behind them.
+ * characters; the script's detail lines take at most 8,000, its failed keys about 4,100 and the
+ * rest of its report a few hundred, so the report line always fits behind them.
  */
-const REPORT_OUTPUT_BUDGET = 12_000;
+const REPORT_OUTPUT_BUDGET = 10_000;
 /** Characters a path adds to the report line: `"<path>": "<64 hex digits>", `. */
 const reportedCost = (path) => JSON.stringify(path).length + 70;
 const encode = (text) => Buffer.from(text, 'utf8').toString('base64');
@@ -51815,7 +51815,7 @@ async function runOnWorkers(fleet, instanceIds, parameters, options) {
     const pending = new Map();
     // SSM gives up on delivery after TimeoutSeconds (30 at least); there is no use going past ours.
     const timeoutSeconds = Math.max(30, Math.ceil((deadlineMs - clock.now()) / 1000));
-    for (const batch of batchInstanceIds(instanceIds)) {
+    const send = async (batch) => {
         const sentAt = clock.now();
         try {
             const commandId = await withBackoff(() => fleet.send(batch, parameters, timeoutSeconds), clock, deadlineMs, 'sending the sync command');
@@ -51824,18 +51824,26 @@ async function runOnWorkers(fleet, instanceIds, parameters, options) {
                 pending.set(id, { commandId, sentAt });
         }
         catch (error) {
-            const timedOut = error instanceof DeadlinePassed;
+            // SendCommand refuses a whole call for one instance that is gone or stopped: the others
+            // are sent one by one, so only that one fails.
+            if (!(error instanceof DeadlinePassed) && batch.length > 1) {
+                for (const id of batch)
+                    await send([id]);
+                return;
+            }
             for (const id of batch) {
                 outcomes.set(id, {
                     instanceId: id,
-                    state: timedOut ? 'timed-out' : 'failed',
+                    state: error instanceof DeadlinePassed ? 'timed-out' : 'failed',
                     reason: `SendCommand failed: ${escapeText(errorMessage(error))}`,
                     output: '',
                     durationMs: clock.now() - sentAt
                 });
             }
         }
-    }
+    };
+    for (const batch of batchInstanceIds(instanceIds))
+        await send(batch);
     for (let round = 1; pending.size > 0; round += 1) {
         const wait = waitWithinDeadline(clock.now(), deadlineMs, backoffMs(round, POLL_SCHEDULE, () => clock.random()));
         if (wait === undefined)

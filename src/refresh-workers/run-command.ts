@@ -86,7 +86,7 @@ export async function runOnWorkers(
   const pending = new Map<string, { commandId: string; sentAt: number }>()
   // SSM gives up on delivery after TimeoutSeconds (30 at least); there is no use going past ours.
   const timeoutSeconds = Math.max(30, Math.ceil((deadlineMs - clock.now()) / 1000))
-  for (const batch of batchInstanceIds(instanceIds)) {
+  const send = async (batch: string[]): Promise<void> => {
     const sentAt = clock.now()
     try {
       const commandId = await withBackoff(
@@ -98,11 +98,16 @@ export async function runOnWorkers(
       options.log?.(`Sent command ${commandId} to ${batch.join(', ')}`)
       for (const id of batch) pending.set(id, { commandId, sentAt })
     } catch (error) {
-      const timedOut = error instanceof DeadlinePassed
+      // SendCommand refuses a whole call for one instance that is gone or stopped: the others
+      // are sent one by one, so only that one fails.
+      if (!(error instanceof DeadlinePassed) && batch.length > 1) {
+        for (const id of batch) await send([id])
+        return
+      }
       for (const id of batch) {
         outcomes.set(id, {
           instanceId: id,
-          state: timedOut ? 'timed-out' : 'failed',
+          state: error instanceof DeadlinePassed ? 'timed-out' : 'failed',
           reason: `SendCommand failed: ${escapeText(errorMessage(error))}`,
           output: '',
           durationMs: clock.now() - sentAt
@@ -110,6 +115,7 @@ export async function runOnWorkers(
       }
     }
   }
+  for (const batch of batchInstanceIds(instanceIds)) await send(batch)
 
   for (let round = 1; pending.size > 0; round += 1) {
     const wait = waitWithinDeadline(

@@ -398,28 +398,34 @@ describe('a deploy over SSM', () => {
     expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.TimeoutSeconds).toBe(90)
   })
 
-  it('fails a worker whose SendCommand is refused, and still refreshes the others', async () => {
+  it('fails only the worker SendCommand refuses, sending the rest of its call one by one', async () => {
     const fleet = ids(51)
+    const gone = fleet[7] as string
     groupWith(fleet)
     agents(online(fleet))
-    ssmMock
-      .on(SendCommandCommand)
-      .rejectsOnce(
-        Object.assign(new Error('Instances [[i-1]] not in a valid state'), {
+    ssmMock.on(SendCommandCommand).callsFake((input: { InstanceIds?: string[] }) => {
+      if (input.InstanceIds?.includes(gone)) {
+        throw Object.assign(new Error(`Instances [[${gone}]] not in a valid state`), {
           name: 'InvalidInstanceId'
         })
-      )
-      .resolves({ Command: { CommandId: 'cmd-2' } })
+      }
+      return { Command: { CommandId: `cmd-${++commandCount}` } }
+    })
     ssmMock
       .on(GetCommandInvocationCommand)
       .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
 
     const result = await run(deployEvent)
 
-    expect(result.counts).toMatchObject({ refreshed: 1, failed: 50 })
-    expect(result.workers[0]?.reason).toBe(
-      'SendCommand failed: Instances [[i-1]] not in a valid state'
+    expect(result.counts).toMatchObject({ refreshed: 50, failed: 1 })
+    expect(result.error).toBe(
+      `1 of 51 workers not refreshed: ${gone} failed (SendCommand failed: Instances [[${gone}]] not in a valid state)`
     )
+    // The call of 50 that held it, then each of those 50 alone, then the 51st worker's call.
+    const sizes = ssmMock
+      .commandCalls(SendCommandCommand)
+      .map((call) => call.args[0].input.InstanceIds?.length)
+    expect(sizes).toEqual([50, ...Array<number>(50).fill(1), 1])
   })
 
   it('without a readable manifest, no worker counts as refreshed', async () => {
