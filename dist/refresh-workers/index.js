@@ -51416,41 +51416,40 @@ function waitWithinDeadline(nowMs, deadlineMs, delayMs) {
 
 /**
  * The worker-sync SSM document (built into infra/refresh-workers.yaml around
- * infra/worker/sync-dags.sh) takes these typed parameters. Free-form values travel base64-encoded
- * and are checked by the document's allowedPattern, so no value, wherever it came from, is ever
- * read as shell text on a worker.
+ * infra/worker/sync-dags.sh) takes these typed parameters. The bucket, prefix, DAG folder and
+ * start command are written into the document at stack creation and are no parameters: whoever
+ * may send the document can sync only the configured folder and run only the configured command.
  */
 const DocumentParameter = {
-    /** The bucket name as it is (bucket names hold no quote or blank). */
-    Bucket: 'Bucket',
-    /** base64 of the prefix ('' for the bucket root gives ''). */
-    Prefix: 'Prefix',
-    /** base64 of the DAG folder's absolute path. */
-    DagFolder: 'DagFolder',
     /** base64 of the newline-separated paths, relative to the prefix, to report the SHA-256 of. */
     ReportPaths: 'ReportPaths',
-    /** base64 of the command that starts a worker, run after a successful sync; '' runs nothing. */
-    StartCommand: 'StartCommand'
+    /** 'yes' to run the configured start command after a successful sync, else 'no'. */
+    StartWorker: 'StartWorker'
 };
-/** The document's allowedPattern for every base64 parameter. */
+/** The document's allowedPattern for ReportPaths. */
 const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$';
-/** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
-const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$';
-/**
- * Longest ReportPaths value sent, in base64 characters. It keeps the command small, and the
- * hashes the worker prints for them (a path and 64 hex digits each) well inside the 24,000
- * characters of output SSM keeps.
- */
+/** The document's allowedValues for StartWorker. */
+const START_WORKER_VALUES = (/* unused pure expression or super */ null && (['no', 'yes']));
+/** Longest ReportPaths value sent, in base64 characters: it keeps the command small. */
 const REPORT_PATHS_LIMIT = 6000;
+/**
+ * What the hashes of the asked paths may take of the worker's output. SSM keeps the first 24,000
+ * characters; the script's detail lines take at most 8,000 and the rest of its report a few
+ * hundred, so the report line always fits behind them.
+ */
+const REPORT_OUTPUT_BUDGET = 12_000;
+/** Characters a path adds to the report line: `"<path>": "<64 hex digits>", `. */
+const reportedCost = (path) => JSON.stringify(path).length + 70;
 const encode = (text) => Buffer.from(text, 'utf8').toString('base64');
 /**
  * The paths to ask a worker about: as many of `paths` (sorted, without repeats, none holding a
- * line break) as fit in REPORT_PATHS_LIMIT. The worker's tree digest covers every file; these
- * give the per-file verdicts named in a failure.
+ * line break) as fit both in REPORT_PATHS_LIMIT and in REPORT_OUTPUT_BUDGET. The worker's tree
+ * digest covers every file; these give the per-file verdicts named in a failure.
  */
 function reportPathsFitting(paths) {
     const chosen = [];
     let bytes = 0;
+    let output = 0;
     for (const path of [...new Set(paths)].sort(compare_byText)) {
         if (/[\r\n]/.test(path))
             continue;
@@ -51458,23 +51457,19 @@ function reportPathsFitting(paths) {
         // base64 is 4 characters for every 3 bytes, rounded up.
         if (Math.ceil((bytes + size) / 3) * 4 > REPORT_PATHS_LIMIT)
             break;
+        if (output + reportedCost(path) > REPORT_OUTPUT_BUDGET)
+            break;
         chosen.push(path);
         bytes += size;
+        output += reportedCost(path);
     }
     return chosen;
 }
 /** SendCommand's Parameters for a sync of one or more workers. */
-function documentParameters(config, reportPaths, startWorker) {
+function documentParameters(reportPaths, startWorker) {
     return {
-        [DocumentParameter.Bucket]: [config.bucket],
-        [DocumentParameter.Prefix]: [encode(config.prefix)],
-        [DocumentParameter.DagFolder]: [encode(config.workerDagFolder)],
         [DocumentParameter.ReportPaths]: [encode(reportPaths.join('\n'))],
-        [DocumentParameter.StartCommand]: [
-            startWorker && config.workerStartCommand !== undefined
-                ? encode(config.workerStartCommand)
-                : ''
-        ]
+        [DocumentParameter.StartWorker]: [startWorker ? 'yes' : 'no']
     };
 }
 
@@ -51953,7 +51948,11 @@ async function refreshFleet(config, reportPaths, deadlineMs, deps) {
                 reason
             });
     }
-    const outcomes = await runOnWorkers(fleet, online, documentParameters(config, reportPaths, false), { clock, deadlineMs, log: deps.log });
+    const outcomes = await runOnWorkers(fleet, online, documentParameters(reportPaths, false), {
+        clock,
+        deadlineMs,
+        log: deps.log
+    });
     const manifest = await manifestOrProblem(deps);
     return [
         ...offline,
@@ -52035,7 +52034,7 @@ async function syncLaunched(instanceId, config, deadlineMs, deps, fleet, heartbe
         await heartbeat();
     }
     deps.log(`${instanceId}: SSM agent Online; syncing the DAGs${config.workerStartCommand !== undefined ? ' and starting the worker' : ''}`);
-    const outcomes = await runOnWorkers(fleet, [instanceId], documentParameters(config, [], true), {
+    const outcomes = await runOnWorkers(fleet, [instanceId], documentParameters([], config.workerStartCommand !== undefined), {
         clock,
         deadlineMs,
         betweenPolls: heartbeat,
