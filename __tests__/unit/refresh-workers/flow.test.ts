@@ -547,7 +547,8 @@ describe('a launch lifecycle event', () => {
     ssmMock
       .on(GetCommandInvocationCommand)
       .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
-    const { workerStartCommand: _, ...withoutStart } = config
+    const withoutStart: SsmConfig = { ...config }
+    delete withoutStart.workerStartCommand
     const result = await refresh(parseEvent(launch(), config), 600_000, withoutStart, deps())
     expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Parameters).toEqual({
       [DocumentParameter.ReportPaths]: [''],
