@@ -21,11 +21,72 @@ import { parse } from 'yaml'
 import { pathToFileURL } from 'node:url'
 
 const root = resolve(import.meta.dirname, '..')
-// The SSM document of the stack, as infra/refresh-workers.yaml ships it. Its CloudFormation tags
-// elsewhere in the file do not matter here: the document's content holds none.
-const syncDocument = parse(readFileSync(join(root, 'infra', 'refresh-workers.yaml'), 'utf8'), {
-  logLevel: 'silent'
-}).Resources.SyncDocument.Properties.Content
+
+// CloudFormation's short-form tags, read as the long form they stand for.
+const customTags = [
+  'Ref',
+  'Condition',
+  'GetAtt',
+  'Sub',
+  'Join',
+  'Split',
+  'Select',
+  'If',
+  'Equals',
+  'Not',
+  'And',
+  'Or',
+  'Contains',
+  'Base64'
+]
+  .map((name) => [name, name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`])
+  .flatMap(([name, long]) => [
+    { tag: `!${name}`, resolve: (value) => ({ [long]: value }) },
+    { tag: `!${name}`, collection: 'seq', resolve: (value) => ({ [long]: value.toJSON() }) },
+    { tag: `!${name}`, collection: 'map', resolve: (value) => ({ [long]: value.toJSON() }) }
+  ])
+const stackTemplate = parse(readFileSync(join(root, 'infra', 'refresh-workers.yaml'), 'utf8'), {
+  customTags,
+  maxAliasCount: -1
+})
+// The SSM document of the stack, as infra/refresh-workers.yaml ships it, before CloudFormation
+// writes the stack's settings into it.
+const syncDocument = stackTemplate.Resources.SyncDocument.Properties.Content
+
+/**
+ * What CloudFormation makes of `node` for a stack with `parameters`: the few intrinsic functions
+ * the document uses, anything else refused by name.
+ */
+function evaluate(node, parameters) {
+  if (typeof node === 'string') return node
+  const [key] = Object.keys(node)
+  const arg = node[key]
+  const condition = (name) => evaluate(stackTemplate.Conditions[name], parameters)
+  switch (key) {
+    case 'Ref':
+      if (!(arg in parameters)) throw new Error(`the stand-in has no value for ${arg}`)
+      return parameters[arg]
+    case 'Condition':
+      return condition(arg)
+    case 'Fn::If':
+      return evaluate(condition(arg[0]) ? arg[1] : arg[2], parameters)
+    case 'Fn::Equals':
+      return evaluate(arg[0], parameters) === evaluate(arg[1], parameters)
+    case 'Fn::Not':
+      return !evaluate(arg[0], parameters)
+    case 'Fn::Base64':
+      return Buffer.from(evaluate(arg, parameters), 'utf8').toString('base64')
+    case 'Fn::Sub': {
+      const [text, variables] = typeof arg === 'string' ? [arg, {}] : arg
+      return text.replace(/\$\{([^}!]+)\}/g, (_, name) =>
+        name in variables
+          ? evaluate(variables[name], parameters)
+          : evaluate({ Ref: name }, parameters)
+      )
+    }
+  }
+  throw new Error(`the stand-in does not evaluate ${key}`)
+}
 
 /**
  * @param {{
@@ -111,25 +172,21 @@ export async function startRefreshStandIn({
   }
 
   /**
-   * The stack's sync document on one stand-in worker, as the SSM agent runs it: each parameter
-   * checked against its allowedPattern, its {{ Name }} replaced by the value, and the command
-   * run with sh. The one liberty: the DAG folder, the same path on every real worker, becomes
-   * this worker's own folder.
+   * The stack's sync document on one stand-in worker, as the SSM agent runs it: written with the
+   * stack's settings (the function's own, as the stack sets both), each parameter sent checked
+   * against its declaration, its {{ Name }} replaced by the value, and the command run with sh.
+   * The one liberty: the DAG folder, the same path on every real worker, becomes this worker's
+   * own folder.
    */
   function runDocument(parameters, folder) {
-    const decode = (value) => Buffer.from(value ?? '', 'base64').toString('utf8')
-    const given = decode(parameters.DagFolder?.[0])
-    if (given !== functionEnv.WORKER_DAG_FOLDER) {
-      return Promise.resolve({
-        status: 'Failed',
-        output: '',
-        error: `DagFolder ${given} is not the configured ${functionEnv.WORKER_DAG_FOLDER}`
-      })
-    }
-    const values = { ...parameters, DagFolder: [Buffer.from(folder).toString('base64')] }
-    for (const [name, value] of Object.entries(values)) {
+    for (const [name, [value = ''] = []] of Object.entries(parameters)) {
       const declared = syncDocument.parameters[name]
-      if (declared === undefined || !new RegExp(declared.allowedPattern).test(value[0] ?? '')) {
+      const refused =
+        declared === undefined ||
+        (declared.allowedPattern !== undefined &&
+          !new RegExp(declared.allowedPattern).test(value)) ||
+        (declared.allowedValues !== undefined && !declared.allowedValues.includes(value))
+      if (refused) {
         return Promise.resolve({
           status: 'Failed',
           output: '',
@@ -137,11 +194,18 @@ export async function startRefreshStandIn({
         })
       }
     }
+    const stack = {
+      DagBucket: functionEnv.DAG_BUCKET,
+      DagPrefix: functionEnv.DAG_PREFIX ?? 'dags',
+      WorkerDagFolder: folder,
+      WorkerStartCommand: functionEnv.WORKER_START_COMMAND ?? ''
+    }
     const command = syncDocument.mainSteps[0].inputs.runCommand
+      .map((item) => evaluate(item, stack))
       .join('\n')
       .replace(
         /\{\{ *(\w+) *\}\}/g,
-        (_, name) => values[name]?.[0] ?? syncDocument.parameters[name].default
+        (_, name) => parameters[name]?.[0] ?? syncDocument.parameters[name].default
       )
     const env = {
       PATH: process.env.PATH ?? '',

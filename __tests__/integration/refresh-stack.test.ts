@@ -1,8 +1,8 @@
 // The worker refresh stack against real servers: the SSM document's command run as the SSM agent
-// would (parameters substituted, values from documentParameters) into a temporary folder standing
-// in for a worker, against moto S3 filled by the deploy-dags action; the template installed into
-// moto's CloudFormation, once with the install guide's own commands; and the function's role,
-// copied from the deployed stack, used against a moto that enforces IAM policies.
+// would (the stack's settings and the values from documentParameters substituted) into a temporary
+// folder standing in for a worker, against moto S3 filled by the deploy-dags action; the template
+// installed into moto's CloudFormation, once with the install guide's own commands; and the
+// function's role, copied from the deployed stack, used against a moto that enforces IAM policies.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import {
@@ -34,7 +34,6 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
-import type { SsmConfig } from '../../src/refresh-workers/config.js'
 import { Env } from '../../src/refresh-workers/config.js'
 import { DocumentParameter, documentParameters } from '../../src/refresh-workers/document.js'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
@@ -86,7 +85,11 @@ function tree(root: string): Record<string, string> {
   return files
 }
 
-async function deploy(bucket: string, files: Record<string, string>): Promise<void> {
+async function deploy(
+  bucket: string,
+  files: Record<string, string>,
+  prefix = 'dags'
+): Promise<void> {
   const run = await runAction({
     action: 'deploy-dags',
     node: runtime?.path,
@@ -94,7 +97,7 @@ async function deploy(bucket: string, files: Record<string, string>): Promise<vo
       Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
     ),
     env: credentials,
-    inputs: { bucket, 'endpoint-url': moto.endpoint }
+    inputs: { bucket, prefix, 'endpoint-url': moto.endpoint }
   })
   if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
 }
@@ -102,17 +105,54 @@ async function deploy(bucket: string, files: Record<string, string>): Promise<vo
 // --- The document's command on a worker ----------------------------------------------------------
 
 type Content = {
-  parameters: Record<string, { default?: string }>
+  parameters: Record<
+    string,
+    { default?: string; allowedPattern?: string; allowedValues?: string[] }
+  >
   mainSteps: { inputs: { runCommand: string[] } }[]
 }
-const content = template.Resources.SyncDocument!.Properties.Content as unknown as Content
 
-/** The command text as the agent gets it: every {{ Name }} replaced by its value or default. */
-function commandFor(values: Record<string, string[]>): string {
-  return content.mainSteps[0]!.inputs.runCommand.join('\n').replace(
+/** The stack's settings the document is written with. */
+type Stack = { bucket: string; folder: string; prefix?: string; start?: string }
+
+function stackParameters(stack: Stack): Record<string, string> {
+  return {
+    Mode: 'ssm',
+    DagBucket: stack.bucket,
+    DagPrefix: stack.prefix ?? 'dags',
+    WorkerGroups: 'workers',
+    WorkerDagFolder: stack.folder,
+    ...(stack.start !== undefined ? { WorkerStartCommand: stack.start } : {})
+  }
+}
+
+/** The document as the stack stores it: CloudFormation's Fn::Sub done. */
+function storedDocument(parameters: Record<string, string>): Content {
+  return resolveTemplate(template, parameters).resources.SyncDocument!.Properties
+    .Content as unknown as Content
+}
+
+/**
+ * The command text as the agent gets it: each value sent checked as SSM checks it, then every
+ * {{ Name }} replaced by its value or default.
+ */
+function commandFor(stack: Stack, values: Record<string, string[]>): string {
+  const document = storedDocument(stackParameters(stack))
+  for (const [name, [value = '']] of Object.entries(values)) {
+    const declared = document.parameters[name]
+    if (declared === undefined) throw new Error(`InvalidParameters: the document has no ${name}`)
+    const { allowedPattern, allowedValues } = declared
+    if (allowedPattern !== undefined && !new RegExp(allowedPattern).test(value)) {
+      throw new Error(`InvalidParameters: ${name} does not match ${allowedPattern}`)
+    }
+    if (allowedValues !== undefined && !allowedValues.includes(value)) {
+      throw new Error(`InvalidParameters: ${name} is none of ${allowedValues.join(', ')}`)
+    }
+  }
+  return document.mainSteps[0]!.inputs.runCommand.join('\n').replace(
     /\{\{ *(\w+) *\}\}/g,
     (_, name: string) => {
-      const value = values[name]?.[0] ?? content.parameters[name]?.default
+      const value = values[name]?.[0] ?? document.parameters[name]?.default
       if (value === undefined) throw new Error(`no value for the document parameter ${name}`)
       return value
     }
@@ -120,8 +160,12 @@ function commandFor(values: Record<string, string[]>): string {
 }
 
 /** The agent runs the command with sh: bash here, and dash (Debian's sh) where asked. */
-function runDocument(values: Record<string, string[]>, shell: 'bash' | 'sh' = 'bash') {
-  const run = spawnSync(shell, ['-c', commandFor(values)], {
+function runDocument(
+  stack: Stack,
+  values: Record<string, string[]>,
+  shell: 'bash' | 'sh' = 'bash'
+) {
+  const run = spawnSync(shell, ['-c', commandFor(stack, values)], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
@@ -138,20 +182,6 @@ function runDocument(values: Record<string, string[]>, shell: 'bash' | 'sh' = 'b
   return { code: run.status, stdout: run.stdout, stderr: run.stderr }
 }
 
-function configFor(bucket: string, folder: string, start?: string): SsmConfig {
-  return {
-    mode: 'ssm',
-    bucket,
-    prefix: 'dags',
-    deadlineMarginMs: 30_000,
-    workerGroups: ['workers'],
-    workerDagFolder: folder,
-    ...(start !== undefined ? { workerStartCommand: start } : {}),
-    ssmDocumentName: 'sync-document',
-    tolerateOffline: false
-  }
-}
-
 const dags = {
   'etl_daily.py': 'from airflow import DAG\n# v1\n',
   'helpers/common.py': 'def helper():\n    return 1\n',
@@ -164,7 +194,8 @@ describe("the document's command, run as the agent runs it", () => {
     const folder = join(tempFolder('worker'), 'dags')
     await deploy(bucket, dags)
     const first = runDocument(
-      documentParameters(configFor(bucket, folder), ['etl_daily.py', 'missing.py'], false)
+      { bucket, folder },
+      documentParameters(['etl_daily.py', 'missing.py'], false)
     )
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
@@ -176,15 +207,15 @@ describe("the document's command, run as the agent runs it", () => {
     delete changed['helpers/common.py']
     await deploy(bucket, changed)
     writeFileSync(join(folder, 'stray.py'), 'x = 1\n')
-    const second = runDocument(documentParameters(configFor(bucket, folder), [], true))
+    const second = runDocument({ bucket, folder }, documentParameters([], true))
     expect(second.code).toBe(0)
     expect(tree(folder)).toEqual(changed)
     expect(parseSyncReport(second.stdout)).toMatchObject({ downloaded: 1, deleted: 2 })
-    // startWorker without a configured start command sends '' and runs nothing.
+    // StartWorker yes with no start command set at install runs nothing more.
     expect(second.stdout).not.toContain('running the start command')
   })
 
-  it('runs the start command only after a successful sync, and ends with its status', async () => {
+  it('runs the start command only after a successful sync with StartWorker yes, and ends with its status', async () => {
     const bucket = await createBucket(s3, 'doc')
     const root = tempFolder('worker')
     const folder = join(root, 'dags')
@@ -192,7 +223,7 @@ describe("the document's command, run as the agent runs it", () => {
     await deploy(bucket, dags)
     // What the start command sees is the synced folder: it lists it into the marker.
     const start = `find '${folder}' -type f | sort > '${marker}'\necho "it's started"\nexit 7`
-    const run = runDocument(documentParameters(configFor(bucket, folder, start), [], true), 'sh')
+    const run = runDocument({ bucket, folder, start }, documentParameters([], true), 'sh')
     expect(run.code).toBe(7)
     expect(run.stdout).toContain("it's started")
     expect(readFileSync(marker, 'utf8')).toBe(
@@ -202,31 +233,86 @@ describe("the document's command, run as the agent runs it", () => {
         .join('\n')}\n`
     )
 
-    // The same start command is not sent for a sync of a running worker.
+    // A sync of a running worker (StartWorker no) does not run it.
     rmSync(marker)
-    const deploySync = runDocument(documentParameters(configFor(bucket, folder, start), [], false))
+    const deploySync = runDocument({ bucket, folder, start }, documentParameters([], false))
     expect(deploySync.code).toBe(0)
     expect(existsSync(marker)).toBe(false)
   })
 
+  it.each(['bash', 'sh'] as const)(
+    "%s: runs the stack's start command verbatim and syncs its folder from the bucket root",
+    async (shell) => {
+      const bucket = await createBucket(s3, 'doc')
+      const root = tempFolder('worker')
+      // Quotes and a blank in the folder: it reaches the sync as one path.
+      const folder = join(root, "the dag's folder")
+      const marker = join(root, 'started')
+      const ran = join(root, 'interpreted')
+      await deploy(bucket, { 'etl_daily.py': dags['etl_daily.py'] }, '/')
+      // Were the command read as shell text once more, the $(...) inside quotes would run, and
+      // SSM would fill in the {{ }}.
+      const start = [
+        `printf '%s\\n' '$(touch ${ran}) "{{ StartWorker }}" {{ReportPaths}}' > '${marker}'`,
+        `printf '%s\\n' "it's $(printf '%s' ran) in $PWD" >> '${marker}'`
+      ].join('\n')
+      const run = runDocument(
+        { bucket, folder, prefix: '/', start },
+        documentParameters([], true),
+        shell
+      )
+      expect(run.stderr).toBe('')
+      expect(run.code).toBe(0)
+      expect(tree(folder)).toEqual({ 'etl_daily.py': dags['etl_daily.py'] })
+      const lines = readFileSync(marker, 'utf8').split('\n')
+      expect(lines[0]).toBe(`$(touch ${ran}) "{{ StartWorker }}" {{ReportPaths}}`)
+      expect(lines[1]).toMatch(/^it's ran in \//)
+      expect(existsSync(ran)).toBe(false)
+    }
+  )
+
   it('a failed sync ends the command with the sync status; the start command never runs', async () => {
     const root = tempFolder('worker')
     const marker = join(root, 'started')
-    const start = `touch '${marker}'`
-    const missing = configFor('no-such-bucket-for-refresh', join(root, 'dags'), start)
-    const run = runDocument(documentParameters(missing, [], true), 'sh')
+    const stack = {
+      bucket: 'no-such-bucket-for-refresh',
+      folder: join(root, 'dags'),
+      start: `touch '${marker}'`
+    }
+    const run = runDocument(stack, documentParameters([], true), 'sh')
     expect(run.code).toBe(1)
     expect(run.stderr).toMatch(/^sync-dags: cannot list s3:\/\/no-such-bucket-for-refresh\/dags\//m)
     expect(existsSync(marker)).toBe(false)
   })
 
-  it('refuses a parameter that is not base64 before anything runs', () => {
+  it('takes no bucket, prefix, folder or command from the sender, and checks what it takes', () => {
     const root = tempFolder('worker')
-    const values = documentParameters(configFor('b-1', join(root, 'dags'), 'true'), [], true)
-    values[DocumentParameter.DagFolder] = ['not base64!']
-    const run = runDocument(values, 'sh')
+    const stack = { bucket: 'b-1', folder: join(root, 'dags'), start: 'true' }
+    const valid = documentParameters([], true)
+    for (const [name, value] of [
+      ['Bucket', 'other-bucket'],
+      ['Prefix', ''],
+      ['DagFolder', Buffer.from('/etc').toString('base64')],
+      ['StartCommand', Buffer.from('id').toString('base64')]
+    ]) {
+      expect(() => commandFor(stack, { ...valid, [name!]: [value!] })).toThrow(
+        `InvalidParameters: the document has no ${name}`
+      )
+    }
+    expect(() =>
+      commandFor(stack, { ...valid, [DocumentParameter.StartWorker]: ['true'] })
+    ).toThrow('StartWorker is none of no, yes')
+    expect(() =>
+      commandFor(stack, { ...valid, [DocumentParameter.ReportPaths]: ['not base64!'] })
+    ).toThrow('ReportPaths does not match')
+  })
+
+  it('refuses ReportPaths that pass the pattern but are not base64, before anything runs', () => {
+    const root = tempFolder('worker')
+    const stack = { bucket: 'b-1', folder: join(root, 'dags'), start: `touch '${root}/started'` }
+    const run = runDocument(stack, { ...documentParameters([], true), ReportPaths: ['QQ'] }, 'sh')
     expect(run.code).toBe(1)
-    expect(run.stderr).toContain('the DagFolder parameter is not valid base64')
+    expect(run.stderr).toContain('the ReportPaths parameter is not valid base64')
     expect(readdirSync(root)).toEqual([])
   })
 })
@@ -545,7 +631,8 @@ describe('the stack in moto CloudFormation', () => {
       ['events', 'ListTargetsByRule', { Rule: ids.LaunchRule }]
     ]) as [Answer, Answer, Answer]
     expect(document.DocumentType).toBe('Command')
-    expect(parse(document.Content as string)).toEqual(content)
+    // CloudFormation's Fn::Sub done, by moto as by the tests' own reading of the template.
+    expect(parse(document.Content as string)).toEqual(storedDocument(parameters))
     expect(JSON.parse(rule.EventPattern as string)).toEqual({
       source: ['aws.autoscaling'],
       'detail-type': ['EC2 Instance-launch Lifecycle Action'],
@@ -650,6 +737,7 @@ function motoEvaluates(statements: Statement[], requests: IamRequest[]): boolean
 }
 
 const KMS_KEY = `arn:aws:kms:${REGION}:${ACCOUNT}:key/0d9f0000-1111-4222-8333-444455556666`
+const throughS3 = { 'kms:ViaService': `s3.${REGION}.amazonaws.com` }
 
 // --- The role under IAM enforcement -----------------------------------------------------------------
 
@@ -884,8 +972,12 @@ describe('the function role, with moto enforcing IAM policies', () => {
         true
       ],
       [{ action: 's3:GetObject', resources: ['arn:aws:s3:::dag-bucket/other/secret.txt'] }, false],
-      [{ action: 'kms:Decrypt', resources: [KMS_KEY] }, true],
-      [{ action: 'kms:Decrypt', resources: [KMS_KEY.replace(/.$/, '0')] }, false]
+      [{ action: 'kms:Decrypt', resources: [KMS_KEY], context: throughS3 }, true],
+      [
+        { action: 'kms:Decrypt', resources: [KMS_KEY.replace(/.$/, '0')], context: throughS3 },
+        false
+      ]
+      // Without the kms:ViaService key moto allows where IAM would not: that case is the unit tests'.
     ]
     const byMoto = motoEvaluates(
       statements,

@@ -166,6 +166,8 @@ export function resolveTemplate(
           if (at >= list.length) throw new Error(`Fn::Select index ${at} is out of range`)
           return list[at] as Json
         }
+        case 'Fn::Base64':
+          return Buffer.from(String(evaluate(arg)), 'utf8').toString('base64')
         case 'Fn::Sub': {
           if (typeof arg === 'string') return sub(arg, {})
           const [text, vars] = arg as [string, Record<string, Json>]

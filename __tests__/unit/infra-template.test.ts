@@ -10,9 +10,9 @@ import { buildTemplate, embeddingProblem, staleOutputs } from '../../scripts/bui
 import { Env } from '../../src/refresh-workers/config.js'
 import {
   BASE64_PATTERN,
-  BUCKET_PATTERN,
   DocumentParameter,
-  REPORT_PATHS_LIMIT
+  REPORT_PATHS_LIMIT,
+  START_WORKER_VALUES
 } from '../../src/refresh-workers/document.js'
 import { AirflowEnv } from '../../src/refresh-workers/airflow.js'
 import {
@@ -31,18 +31,36 @@ const AIRFLOW_VARIABLES = [AirflowEnv.ApiUrl, AirflowEnv.CredentialsSecret]
 
 type DocumentContent = {
   schemaVersion: string
-  parameters: Record<string, { type: string; allowedPattern: string; default?: string }>
+  parameters: Record<
+    string,
+    { type: string; allowedPattern?: string; allowedValues?: string[]; default?: string }
+  >
   mainSteps: {
     action: string
     precondition: unknown
-    inputs: { runCommand: string[] }
+    inputs: { runCommand: unknown[] }
   }[]
 }
 const document = template.Resources.SyncDocument!.Properties.Content as unknown as DocumentContent
-const runCommand = (): string => {
+/** The command's two items: the stack's settings (an Fn::Sub) and the sync itself (plain text). */
+const commandItems = (): { settings: string; variables: Record<string, unknown>; sync: string } => {
   const [step] = document.mainSteps
-  expect(step?.inputs.runCommand).toHaveLength(1)
-  return step!.inputs.runCommand[0]!
+  expect(step?.inputs.runCommand).toHaveLength(2)
+  const [settings, sync] = step!.inputs.runCommand as [{ 'Fn::Sub': [string, object] }, string]
+  expect(typeof sync).toBe('string')
+  const [text, variables] = settings['Fn::Sub']
+  return { settings: text, variables: variables as Record<string, unknown>, sync }
+}
+/** The command as the agent joins it, before CloudFormation and SSM fill it in. */
+const runCommand = (): string => {
+  const { settings, sync } = commandItems()
+  return `${settings}\n${sync}`
+}
+/** The command as a stack with `parameters` stores it in the document. */
+const storedCommand = (parameters: Record<string, string>): string => {
+  const content = resolved({ Mode: 'ssm', WorkerDagFolder: '/opt/airflow/dags', ...parameters })
+    .resources.SyncDocument!.Properties.Content as unknown as DocumentContent
+  return (content.mainSteps[0]!.inputs.runCommand as string[]).join('\n')
 }
 
 describe('building the template', () => {
@@ -95,13 +113,14 @@ describe('the SSM document', () => {
 
   it('embeds infra/worker/sync-dags.sh byte for byte, in a quoted heredoc', () => {
     const script = readFileSync(SYNC_SCRIPT, 'utf8')
-    const match = /<<'SYNC_DAGS_SH'\n([^]*?\n)SYNC_DAGS_SH\n/.exec(runCommand())
+    const match = /<<'SYNC_DAGS_SH'\n([^]*?\n)SYNC_DAGS_SH\n/.exec(commandItems().sync)
     expect(match?.[1]).toBe(script)
   })
 
   it("fits SSM's 64 KB for a document with the values sent to it, with room to spare", () => {
     const stored = Buffer.byteLength(JSON.stringify(document))
-    // ReportPaths at its limit, and 8 KiB for a start command and the other values.
+    // ReportPaths at its limit, and 8 KiB for the start command and the other values written in at
+    // install (CloudFormation takes parameter values of up to 4,096 bytes).
     expect(stored + REPORT_PATHS_LIMIT + 8192).toBeLessThan(64 * 1024)
   })
 
@@ -109,20 +128,19 @@ describe('the SSM document', () => {
     expect(readFileSync(SYNC_SCRIPT, 'utf8')).not.toContain('{{')
   })
 
-  it("takes exactly document.ts's parameters, each with its allowedPattern", () => {
-    const expected = Object.fromEntries(
-      Object.values(DocumentParameter).map((name) => [
-        name,
-        name === DocumentParameter.Bucket ? BUCKET_PATTERN : BASE64_PATTERN
-      ])
-    )
-    expect(
-      Object.fromEntries(
-        Object.entries(document.parameters).map(([name, spec]) => [name, spec.allowedPattern])
-      )
-    ).toEqual(expected)
-    expect(document.parameters[DocumentParameter.StartCommand]?.default).toBe('')
-    for (const spec of Object.values(document.parameters)) expect(spec.type).toBe('String')
+  it("takes exactly document.ts's parameters: ReportPaths (base64) and StartWorker (no or yes)", () => {
+    expect(Object.keys(document.parameters).sort()).toEqual(Object.values(DocumentParameter).sort())
+    expect(document.parameters[DocumentParameter.ReportPaths]).toMatchObject({
+      type: 'String',
+      allowedPattern: BASE64_PATTERN,
+      default: ''
+    })
+    expect(document.parameters[DocumentParameter.StartWorker]).toEqual({
+      type: 'String',
+      description: expect.any(String),
+      allowedValues: [...START_WORKER_VALUES],
+      default: 'no'
+    })
   })
 
   it('interpolates each parameter once, only inside single quotes', () => {
@@ -133,12 +151,47 @@ describe('the SSM document', () => {
     for (const [, before, , after] of references) expect(`${before}${after}`).toBe("''")
   })
 
-  it('never reaches its StartCommand after a failed sync: the sync status ends the script first', () => {
+  it("writes the stack's bucket, prefix, folder and start command in, the free-form ones as base64", () => {
+    const start = `echo "it's {{ StartWorker }}" $(id -u)\nsystemctl start 'airflow worker'`
+    const command = storedCommand({
+      DagBucket: 'my.dag-bucket',
+      DagPrefix: 'airflow/dags',
+      WorkerDagFolder: '/opt/airflow dags',
+      WorkerStartCommand: start
+    })
+    const base64 = (text: string) => Buffer.from(text).toString('base64')
+    expect(command).toContain("SYNC_BUCKET='my.dag-bucket'\n")
+    expect(command).toContain(`(decode 'DAG prefix' '${base64('airflow/dags')}')`)
+    expect(command).toContain(`(decode 'DAG folder' '${base64('/opt/airflow dags')}')`)
+    expect(command).toContain(`(decode 'start command' '${base64(start)}')`)
+    // SSM sees only the document's own references, whatever the stack's values hold.
+    expect([...command.matchAll(/\{\{/g)]).toHaveLength(2)
+    expect(command).not.toContain(start)
+  })
+
+  it("writes '' for the bucket root's prefix and for no start command", () => {
+    const command = storedCommand({ DagBucket: 'b-1', DagPrefix: '/' })
+    expect(command).toContain("(decode 'DAG prefix' '')")
+    expect(command).toContain("(decode 'start command' '')")
+  })
+
+  it('substitutes only what the stack defines: every ${...} of the settings item is a variable or a parameter', () => {
+    const { settings, variables, sync } = commandItems()
+    const names = [...settings.matchAll(/\$\{([^}]*)\}/g)].map(([, name]) => name)
+    expect(names.sort()).toEqual(['DagBucket', ...Object.keys(variables)].sort())
+    expect(Object.keys(template.Parameters)).toContain('DagBucket')
+    // The sync item is no Fn::Sub: its shell ${...} reach the worker as written.
+    expect(sync).toContain('${')
+  })
+
+  it('never reaches the start command after a failed sync, nor without StartWorker yes', () => {
     const lines = runCommand().split('\n')
     const sync = lines.indexOf('bash "$script" || exit $?')
+    const guard = lines.indexOf('[ "$start_worker" = yes ] && [ -n "$start_command" ] || exit 0')
     const start = lines.indexOf('bash -c "$start_command"')
     expect(sync).toBeGreaterThan(0)
-    expect(start).toBeGreaterThan(sync)
+    expect(guard).toBeGreaterThan(sync)
+    expect(start).toBeGreaterThan(guard)
   })
 })
 
@@ -547,8 +600,14 @@ describe('the function role (statements evaluated by IAM rules)', () => {
       expect(allows('s3:GetObject', arn.object('dags/.deploy-dags-manifest.json'))).toBe(true)
       expect(allows('s3:GetObject', arn.object('dags/etl.py'))).toBe(false)
       expect(allows('s3:ListBucket', 'arn:aws:s3:::dag-bucket')).toBe(false)
-      expect(allows('kms:Decrypt', KMS_KEY)).toBe(true)
-      expect(allows('kms:Decrypt', KMS_KEY.replace(/.$/, '0'))).toBe(false)
+      const throughS3 = { 'kms:ViaService': `s3.${REGION}.amazonaws.com` }
+      expect(allows('kms:Decrypt', KMS_KEY, throughS3)).toBe(true)
+      expect(allows('kms:Decrypt', KMS_KEY.replace(/.$/, '0'), throughS3)).toBe(false)
+      // Only through S3: the key decrypts nothing else for the function.
+      expect(allows('kms:Decrypt', KMS_KEY)).toBe(false)
+      expect(
+        allows('kms:Decrypt', KMS_KEY, { 'kms:ViaService': 'ssm.us-east-1.amazonaws.com' })
+      ).toBe(false)
     })
 
     it('no EFS, VPC, secret or any other grant', () => {

@@ -51447,26 +51447,20 @@ function waitWithinDeadline(nowMs, deadlineMs, delayMs) {
 
 /**
  * The worker-sync SSM document (built into infra/refresh-workers.yaml around
- * infra/worker/sync-dags.sh) takes these typed parameters. Free-form values travel base64-encoded
- * and are checked by the document's allowedPattern, so no value, wherever it came from, is ever
- * read as shell text on a worker.
+ * infra/worker/sync-dags.sh) takes these typed parameters. The bucket, prefix, DAG folder and
+ * start command are written into the document at stack creation and are no parameters: whoever
+ * may send the document can sync only the configured folder and run only the configured command.
  */
 const DocumentParameter = {
-    /** The bucket name as it is (bucket names hold no quote or blank). */
-    Bucket: 'Bucket',
-    /** base64 of the prefix ('' for the bucket root gives ''). */
-    Prefix: 'Prefix',
-    /** base64 of the DAG folder's absolute path. */
-    DagFolder: 'DagFolder',
     /** base64 of the newline-separated paths, relative to the prefix, to report the SHA-256 of. */
     ReportPaths: 'ReportPaths',
-    /** base64 of the command that starts a worker, run after a successful sync; '' runs nothing. */
-    StartCommand: 'StartCommand'
+    /** 'yes' to run the configured start command after a successful sync, else 'no'. */
+    StartWorker: 'StartWorker'
 };
-/** The document's allowedPattern for every base64 parameter. */
+/** The document's allowedPattern for ReportPaths. */
 const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$';
-/** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
-const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$';
+/** The document's allowedValues for StartWorker. */
+const START_WORKER_VALUES = (/* unused pure expression or super */ null && (['no', 'yes']));
 /** Longest ReportPaths value sent, in base64 characters: it keeps the command small. */
 const REPORT_PATHS_LIMIT = 6000;
 /**
@@ -51503,17 +51497,10 @@ function reportPathsFitting(paths) {
     return chosen;
 }
 /** SendCommand's Parameters for a sync of one or more workers. */
-function documentParameters(config, reportPaths, startWorker) {
+function documentParameters(reportPaths, startWorker) {
     return {
-        [DocumentParameter.Bucket]: [config.bucket],
-        [DocumentParameter.Prefix]: [encode(config.prefix)],
-        [DocumentParameter.DagFolder]: [encode(config.workerDagFolder)],
         [DocumentParameter.ReportPaths]: [encode(reportPaths.join('\n'))],
-        [DocumentParameter.StartCommand]: [
-            startWorker && config.workerStartCommand !== undefined
-                ? encode(config.workerStartCommand)
-                : ''
-        ]
+        [DocumentParameter.StartWorker]: [startWorker ? 'yes' : 'no']
     };
 }
 
@@ -52000,7 +51987,11 @@ async function refreshFleet(config, reportPaths, deadlineMs, deps) {
                 reason
             });
     }
-    const outcomes = await runOnWorkers(fleet, online, documentParameters(config, reportPaths, false), { clock, deadlineMs, log: deps.log });
+    const outcomes = await runOnWorkers(fleet, online, documentParameters(reportPaths, false), {
+        clock,
+        deadlineMs,
+        log: deps.log
+    });
     const manifest = await manifestOrProblem(deps);
     return [
         ...offline,
@@ -52082,7 +52073,7 @@ async function syncLaunched(instanceId, config, deadlineMs, deps, fleet, heartbe
         await heartbeat();
     }
     deps.log(`${instanceId}: SSM agent Online; syncing the DAGs${config.workerStartCommand !== undefined ? ' and starting the worker' : ''}`);
-    const outcomes = await runOnWorkers(fleet, [instanceId], documentParameters(config, [], true), {
+    const outcomes = await runOnWorkers(fleet, [instanceId], documentParameters([], config.workerStartCommand !== undefined), {
         clock,
         deadlineMs,
         betweenPolls: heartbeat,

@@ -1,29 +1,22 @@
 import { byText } from '../common/compare.js'
-import type { SsmConfig } from './config.js'
 
 /**
  * The worker-sync SSM document (built into infra/refresh-workers.yaml around
- * infra/worker/sync-dags.sh) takes these typed parameters. Free-form values travel base64-encoded
- * and are checked by the document's allowedPattern, so no value, wherever it came from, is ever
- * read as shell text on a worker.
+ * infra/worker/sync-dags.sh) takes these typed parameters. The bucket, prefix, DAG folder and
+ * start command are written into the document at stack creation and are no parameters: whoever
+ * may send the document can sync only the configured folder and run only the configured command.
  */
 export const DocumentParameter = {
-  /** The bucket name as it is (bucket names hold no quote or blank). */
-  Bucket: 'Bucket',
-  /** base64 of the prefix ('' for the bucket root gives ''). */
-  Prefix: 'Prefix',
-  /** base64 of the DAG folder's absolute path. */
-  DagFolder: 'DagFolder',
   /** base64 of the newline-separated paths, relative to the prefix, to report the SHA-256 of. */
   ReportPaths: 'ReportPaths',
-  /** base64 of the command that starts a worker, run after a successful sync; '' runs nothing. */
-  StartCommand: 'StartCommand'
+  /** 'yes' to run the configured start command after a successful sync, else 'no'. */
+  StartWorker: 'StartWorker'
 } as const
 
-/** The document's allowedPattern for every base64 parameter. */
+/** The document's allowedPattern for ReportPaths. */
 export const BASE64_PATTERN = '^[A-Za-z0-9+/]*={0,2}$'
-/** The document's allowedPattern for Bucket, the same set bucketNameProblem accepts. */
-export const BUCKET_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$'
+/** The document's allowedValues for StartWorker. */
+export const START_WORKER_VALUES = ['no', 'yes'] as const
 
 /** Longest ReportPaths value sent, in base64 characters: it keeps the command small. */
 export const REPORT_PATHS_LIMIT = 6000
@@ -64,19 +57,11 @@ export function reportPathsFitting(paths: readonly string[]): string[] {
 
 /** SendCommand's Parameters for a sync of one or more workers. */
 export function documentParameters(
-  config: SsmConfig,
   reportPaths: readonly string[],
   startWorker: boolean
 ): Record<string, string[]> {
   return {
-    [DocumentParameter.Bucket]: [config.bucket],
-    [DocumentParameter.Prefix]: [encode(config.prefix)],
-    [DocumentParameter.DagFolder]: [encode(config.workerDagFolder)],
     [DocumentParameter.ReportPaths]: [encode(reportPaths.join('\n'))],
-    [DocumentParameter.StartCommand]: [
-      startWorker && config.workerStartCommand !== undefined
-        ? encode(config.workerStartCommand)
-        : ''
-    ]
+    [DocumentParameter.StartWorker]: [startWorker ? 'yes' : 'no']
   }
 }

@@ -176,12 +176,11 @@ async function refreshFleet(
         reason
       })
   }
-  const outcomes = await runOnWorkers(
-    fleet,
-    online,
-    documentParameters(config, reportPaths, false),
-    { clock, deadlineMs, log: deps.log }
-  )
+  const outcomes = await runOnWorkers(fleet, online, documentParameters(reportPaths, false), {
+    clock,
+    deadlineMs,
+    log: deps.log
+  })
   const manifest = await manifestOrProblem(deps)
   return [
     ...offline,
@@ -303,12 +302,17 @@ async function syncLaunched(
   deps.log(
     `${instanceId}: SSM agent Online; syncing the DAGs${config.workerStartCommand !== undefined ? ' and starting the worker' : ''}`
   )
-  const outcomes = await runOnWorkers(fleet, [instanceId], documentParameters(config, [], true), {
-    clock,
-    deadlineMs,
-    betweenPolls: heartbeat,
-    log: deps.log
-  })
+  const outcomes = await runOnWorkers(
+    fleet,
+    [instanceId],
+    documentParameters([], config.workerStartCommand !== undefined),
+    {
+      clock,
+      deadlineMs,
+      betweenPolls: heartbeat,
+      log: deps.log
+    }
+  )
   const outcome = outcomes.get(instanceId)
   if (outcome === undefined) throw new Error(`no outcome for ${instanceId}`)
   const judged = judge(outcome, await manifestOrProblem(deps), [])

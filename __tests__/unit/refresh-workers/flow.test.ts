@@ -191,12 +191,11 @@ describe('a deploy over SSM', () => {
     expect(input?.InstanceIds).toEqual(fleet)
     const decode = (name: string) =>
       Buffer.from(input?.Parameters?.[name]?.[0] ?? '', 'base64').toString()
-    expect(input?.Parameters?.[DocumentParameter.Bucket]).toEqual(['airflow-dags'])
-    expect(decode(DocumentParameter.Prefix)).toBe('dags')
-    expect(decode(DocumentParameter.DagFolder)).toBe('/opt/airflow/dags')
+    // The bucket, prefix, folder and start command are the document's own, set at install.
+    expect(Object.keys(input?.Parameters ?? {}).sort()).toEqual(['ReportPaths', 'StartWorker'])
     expect(decode(DocumentParameter.ReportPaths)).toBe('etl.py\nold.py')
     // A deploy never starts workers: that is for a launch.
-    expect(input?.Parameters?.[DocumentParameter.StartCommand]).toEqual([''])
+    expect(input?.Parameters?.[DocumentParameter.StartWorker]).toEqual(['no'])
   })
 
   it('sends more than 50 workers in calls of at most 50, each worker once', async () => {
@@ -530,9 +529,10 @@ describe('a launch lifecycle event', () => {
       Math.floor(150_000 / HEARTBEAT_EVERY_MS)
     )
     const parameters = ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Parameters
-    expect(
-      Buffer.from(parameters?.[DocumentParameter.StartCommand]?.[0] ?? '', 'base64').toString()
-    ).toBe('systemctl start airflow-worker')
+    expect(parameters).toEqual({
+      [DocumentParameter.ReportPaths]: [''],
+      [DocumentParameter.StartWorker]: ['yes']
+    })
     expect(completions()).toEqual(['CONTINUE'])
     expect(asgMock.commandCalls(CompleteLifecycleActionCommand)[0]?.args[0].input).toMatchObject({
       AutoScalingGroupName: 'airflow-workers',
@@ -545,6 +545,23 @@ describe('a launch lifecycle event', () => {
       kind: 'launch',
       workers: [{ instanceId, status: 'refreshed', filesVerified: 2 }]
     })
+  })
+
+  it('a launch without a configured start command asks the document not to start the worker', async () => {
+    agents({ [instanceId]: 'Online' })
+    acceptCommands()
+    ssmMock
+      .on(GetCommandInvocationCommand)
+      .resolves({ Status: 'Success', StandardOutputContent: syncOutput(deployed) })
+    const withoutStart: SsmConfig = { ...config }
+    delete withoutStart.workerStartCommand
+    const result = await refresh(parseEvent(launch(), config), 600_000, withoutStart, deps())
+    expect(ssmMock.commandCalls(SendCommandCommand)[0]?.args[0].input.Parameters).toEqual({
+      [DocumentParameter.ReportPaths]: [''],
+      [DocumentParameter.StartWorker]: ['no']
+    })
+    expect(completions()).toEqual(['CONTINUE'])
+    expect(result.ok).toBe(true)
   })
 
   it('ABANDONs when the sync or the start command fails', async () => {
