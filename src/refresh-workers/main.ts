@@ -336,7 +336,8 @@ async function refreshFolder(
   if (!outcome.ok || outcome.report === undefined) {
     return {
       ...base,
-      status: 'failed',
+      // Stopped by the deadline, not by a fault: reported as the SSM workers' would be.
+      status: deps.clock.now() >= deadlineMs ? 'timed-out' : 'failed',
       filesVerified: 0,
       reason: outcome.reason ?? 'the sync of the folder failed'
     }

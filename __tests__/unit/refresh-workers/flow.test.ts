@@ -719,6 +719,95 @@ describe('the Airflow confirmation after a deploy', () => {
   })
 })
 
+describe('efs mode', () => {
+  const efsConfig = readConfig({
+    REFRESH_MODE: 'efs',
+    DAG_BUCKET: 'airflow-dags',
+    EFS_MOUNT_PATH: '/mnt/dags'
+  })
+  const report = (manifest: Manifest) => ({
+    downloaded: 1,
+    deleted: 0,
+    unchanged: 1,
+    failed: 0,
+    failedKeys: [],
+    hashes: new Map<string, string | null>([
+      ['etl.py', hash('a')],
+      ['old.py', null]
+    ]),
+    tree: manifestTree(manifest)
+  })
+  const withFolder = (converge: NonNullable<Dependencies['convergeFolder']>): Dependencies => ({
+    clock,
+    log: (line) => logged.push(line),
+    readManifest: async () => deployed,
+    convergeFolder: converge
+  })
+
+  it('verifies the folder it converged against the manifest, asking about the changed paths', async () => {
+    const asked: (readonly string[])[] = []
+    const result = await refresh(
+      parseEvent(deployEvent, efsConfig),
+      600_000,
+      efsConfig,
+      withFolder(async (paths) => {
+        asked.push(paths)
+        return { ok: true, output: 'downloaded "etl.py"', report: report(deployed) }
+      })
+    )
+    expect(asked).toEqual([['etl.py', 'old.py']])
+    expect(result).toMatchObject({
+      ok: true,
+      workers: [{ instanceId: '/mnt/dags', status: 'refreshed', filesVerified: 2 }]
+    })
+  })
+
+  it('fails a folder that is not the deployed tree, and one whose sync failed', async () => {
+    const stale = Object.assign(newManifest(), { 'etl.py': deployed['etl.py'] })
+    const drifted = await refresh(
+      parseEvent({ resync: true }, efsConfig),
+      600_000,
+      efsConfig,
+      withFolder(async () => ({ ok: true, output: '', report: report(stale) }))
+    )
+    expect(drifted.workers[0]).toMatchObject({
+      status: 'failed',
+      reason: expect.stringContaining('not the deployed tree')
+    })
+    const failed = await refresh(
+      parseEvent({ resync: true }, efsConfig),
+      600_000,
+      efsConfig,
+      withFolder(async () => ({
+        ok: false,
+        output: '',
+        reason: 'cannot list s3://airflow-dags/dags/'
+      }))
+    )
+    expect(failed.error).toBe(
+      '1 of 1 worker not refreshed: /mnt/dags failed (cannot list s3://airflow-dags/dags/)'
+    )
+  })
+
+  it('reports a sync stopped by the deadline as timed out', async () => {
+    const result = await refresh(
+      parseEvent({ resync: true }, efsConfig),
+      60_000,
+      efsConfig,
+      withFolder(async (_, deadlineMs) => {
+        await clock.sleep(deadlineMs - clock.now())
+        return {
+          ok: false,
+          output: '',
+          reason: '3 download(s) had not started when the deadline passed'
+        }
+      })
+    )
+    expect(result.workers[0]).toMatchObject({ status: 'timed-out' })
+    expect(result.error).toContain('/mnt/dags timed out')
+  })
+})
+
 describe('events the function refuses', () => {
   it('refuses a deploy event naming a foreign bucket before any AWS call', () => {
     expect(() => parseEvent({ ...deployEvent, bucket: 'attacker-bucket' }, config)).toThrow(
