@@ -24,20 +24,18 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { convergeFolder, type ConvergeOptions } from '../../src/refresh-workers/efs.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import {
   createBucket,
   credentials,
+  deployDagFiles,
   deployedTree,
   manifestOfNothing,
   removeWorkspaces,
   s3For,
-  stopProxies,
-  workspaceWith
+  stopProxies
 } from './helpers.js'
 
 const script = join(process.cwd(), 'infra/worker/sync-dags.sh')
-const [runtime] = nodeRuntimes()
 
 let moto: Moto
 let s3: S3Client
@@ -131,22 +129,11 @@ const dagTree = {
   'reports/ünïcode_dag.py': '# ünïcode\n'
 }
 
-async function deploy(
+const deploy = (
   bucket: string,
   files: Record<string, string>,
   inputs: Record<string, string> = {}
-): Promise<void> {
-  const run = await runAction({
-    action: 'deploy-dags',
-    node: runtime?.path,
-    workspace: workspaceWith(
-      Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
-    ),
-    env: credentials,
-    inputs: { bucket, 'endpoint-url': moto.endpoint, ...inputs }
-  })
-  if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
-}
+) => deployDagFiles(moto.endpoint, bucket, files, inputs)
 
 function scriptEnv(bucket: string, folder: string, endpoint: string, reportPaths = '') {
   return {

@@ -21,6 +21,7 @@ import { dirname, join, relative } from 'node:path'
 import { parseManifestDocument } from '../../src/deploy-dags/plan.js'
 import { manifestTree } from '../../src/refresh-workers/tree.js'
 import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
+import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 
 export const credentials = {
   AWS_ACCESS_KEY_ID: 'testing',
@@ -155,4 +156,27 @@ export async function manifestOfNothing(s3: S3Client, bucket: string, prefix = '
       Body: JSON.stringify({ format: 1, objects: {} })
     })
   )
+}
+
+/**
+ * Deploys `files` (paths under the DAG folder) to the bucket with the bundled deploy-dags, run
+ * as the runner runs it; `inputs` adds to or overrides its inputs (a `prefix`, say).
+ */
+export async function deployDagFiles(
+  endpoint: string,
+  bucket: string,
+  files: Record<string, string>,
+  inputs: Record<string, string> = {}
+): Promise<void> {
+  const [runtime] = nodeRuntimes()
+  const run = await runAction({
+    action: 'deploy-dags',
+    node: runtime?.path,
+    workspace: workspaceWith(
+      Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
+    ),
+    env: credentials,
+    inputs: { bucket, 'endpoint-url': endpoint, ...inputs }
+  })
+  if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
 }

@@ -33,18 +33,23 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { join } from 'node:path'
 import { Env } from '../../src/refresh-workers/config.js'
 import { DocumentParameter, documentParameters } from '../../src/refresh-workers/document.js'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import { ACCOUNT, REGION, loadTemplate, resolveTemplate } from '../support/cloudformation.js'
 import { evaluate, type IamRequest, type Statement } from '../support/iam-policy.js'
 import { parse } from 'yaml'
-import { createBucket, credentials, removeWorkspaces, s3For, workspaceWith } from './helpers.js'
+import {
+  createBucket,
+  credentials,
+  deployDagFiles,
+  filesUnder,
+  removeWorkspaces,
+  s3For
+} from './helpers.js'
 
-const [runtime] = nodeRuntimes()
 const template = loadTemplate()
 const scratch: string[] = []
 const clients: { destroy(): void }[] = []
@@ -72,35 +77,8 @@ function tempFolder(name: string): string {
   return folder
 }
 
-function tree(root: string): Record<string, string> {
-  const files: Record<string, string> = {}
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const full = join(dir, entry.name)
-      if (entry.isDirectory()) walk(full)
-      else files[relative(root, full)] = readFileSync(full, 'utf8')
-    }
-  }
-  walk(root)
-  return files
-}
-
-async function deploy(
-  bucket: string,
-  files: Record<string, string>,
-  prefix = 'dags'
-): Promise<void> {
-  const run = await runAction({
-    action: 'deploy-dags',
-    node: runtime?.path,
-    workspace: workspaceWith(
-      Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
-    ),
-    env: credentials,
-    inputs: { bucket, prefix, 'endpoint-url': moto.endpoint }
-  })
-  if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
-}
+const deploy = (bucket: string, files: Record<string, string>, prefix = 'dags') =>
+  deployDagFiles(moto.endpoint, bucket, files, { prefix })
 
 // --- The document's command on a worker ----------------------------------------------------------
 
@@ -199,7 +177,7 @@ describe("the document's command, run as the agent runs it", () => {
     )
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
-    expect(tree(folder)).toEqual(dags)
+    expect(filesUnder(folder)).toEqual(dags)
     const report = parseSyncReport(first.stdout)
     expect(report).toMatchObject({ downloaded: 3, deleted: 0, failed: 0 })
 
@@ -209,7 +187,7 @@ describe("the document's command, run as the agent runs it", () => {
     writeFileSync(join(folder, 'stray.py'), 'x = 1\n')
     const second = runDocument({ bucket, folder }, documentParameters([], true))
     expect(second.code).toBe(0)
-    expect(tree(folder)).toEqual(changed)
+    expect(filesUnder(folder)).toEqual(changed)
     expect(parseSyncReport(second.stdout)).toMatchObject({ downloaded: 1, deleted: 2 })
     // StartWorker yes with no start command set at install runs nothing more.
     expect(second.stdout).not.toContain('running the start command')
@@ -263,7 +241,7 @@ describe("the document's command, run as the agent runs it", () => {
       )
       expect(run.stderr).toBe('')
       expect(run.code).toBe(0)
-      expect(tree(folder)).toEqual({ 'etl_daily.py': dags['etl_daily.py'] })
+      expect(filesUnder(folder)).toEqual({ 'etl_daily.py': dags['etl_daily.py'] })
       const lines = readFileSync(marker, 'utf8').split('\n')
       expect(lines[0]).toBe(`$(touch ${ran}) "{{ StartWorker }}" {{ReportPaths}}`)
       expect(lines[1]).toMatch(/^it's ran in \//)

@@ -20,23 +20,20 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
 import {
   createBucket,
   credentials,
+  deployDagFiles,
   deployedTree,
   manifestOfNothing,
   proxyFor,
   removeWorkspaces,
   s3For,
   stopProxies,
-  workspaceWith,
   filesUnder
 } from './helpers.js'
 
 const script = join(process.cwd(), 'infra/worker/sync-dags.sh')
-// One runtime is enough to fill the bucket; the deploy-dags tests cover the others.
-const [runtime] = nodeRuntimes()
 
 interface SyncRun {
   code: number | null
@@ -125,26 +122,8 @@ const dagTree = {
   'reports/ünïcode_dag.py': '# ünïcode\n'
 }
 
-function checkout(files: Record<string, string>): string {
-  return workspaceWith(
-    Object.fromEntries(Object.entries(files).map(([path, text]) => [`dags/${path}`, text]))
-  )
-}
-
-async function deploy(
-  bucket: string,
-  files: Record<string, string>,
-  prefix = 'dags'
-): Promise<void> {
-  const run = await runAction({
-    action: 'deploy-dags',
-    node: runtime?.path,
-    workspace: checkout(files),
-    env: credentials,
-    inputs: { bucket, prefix, 'endpoint-url': moto.endpoint }
-  })
-  if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
-}
+const deploy = (bucket: string, files: Record<string, string>, prefix = 'dags') =>
+  deployDagFiles(moto.endpoint, bucket, files, { prefix })
 
 const staleTemporaries = (folder: string) =>
   Object.keys(filesUnder(folder)).filter((path) => /(^|\/)\.sync-dags\.[^/]*\.tmp$/.test(path))
