@@ -64724,6 +64724,10 @@ async function listPrefix(s3, bucket, prefix) {
  */
 async function storedSha256(s3, bucket, key) {
     const head = await s3.send(new client_s3_dist_cjs/* HeadObjectCommand */.l81({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    return fullObjectSha256(head);
+}
+/** The full-object SHA-256 (base64) in a HeadObject answer asked with ChecksumMode ENABLED. */
+function fullObjectSha256(head) {
     const checksum = head.ChecksumSHA256;
     // A composite (per-part) checksum reads `<base64>-<parts>` and is not the content's SHA-256.
     if (checksum === undefined || checksum.includes('-') || head.ChecksumType === 'COMPOSITE') {

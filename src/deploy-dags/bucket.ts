@@ -65,6 +65,14 @@ export async function storedSha256(
   const head = await s3.send(
     new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })
   )
+  return fullObjectSha256(head)
+}
+
+/** The full-object SHA-256 (base64) in a HeadObject answer asked with ChecksumMode ENABLED. */
+export function fullObjectSha256(head: {
+  ChecksumSHA256?: string
+  ChecksumType?: string
+}): string | undefined {
   const checksum = head.ChecksumSHA256
   // A composite (per-part) checksum reads `<base64>-<parts>` and is not the content's SHA-256.
   if (checksum === undefined || checksum.includes('-') || head.ChecksumType === 'COMPOSITE') {
