@@ -439,7 +439,10 @@ describe('steps', () => {
       on: 'push',
       jobs: {
         background: job([
-          { id: 'start', run: 'sleep 60 & echo "pid=$!" >> "$GITHUB_OUTPUT"; echo started' },
+          {
+            id: 'start',
+            run: 'tail -f /dev/null & echo "pid=$!" >> "$GITHUB_OUTPUT"; echo started'
+          },
           {
             id: 'next',
             run: 'echo "running=$(kill -0 ${{ steps.start.outputs.pid }} && echo yes)" >> "$GITHUB_OUTPUT"'
@@ -448,7 +451,7 @@ describe('steps', () => {
       }
     })
     const result = await run({ file })
-    // The next step saw the background sleep still running: the first did not wait for it.
+    // The next step saw the background process still running: the first did not wait for it.
     expect(result.jobs.background?.steps.next?.outputs).toEqual({ running: 'yes' })
     expect(result.log).toContain('| started')
     const pid = result.jobs.background?.steps.start?.outputs.pid ?? ''
@@ -458,10 +461,10 @@ describe('steps', () => {
   })
 
   it('bounds each step with timeoutMs', async () => {
-    // The step outlives the test itself: only the bound can end it.
+    // The step waits for input that never comes: only the bound can end it.
     const file = workflow({
       on: 'push',
-      jobs: { slow: job([{ name: 'Sleep', run: 'sleep 600' }]) }
+      jobs: { stuck: job([{ name: 'Wait forever', run: 'tail -f /dev/null' }]) }
     })
     await expect(run({ file, timeoutMs: 500 })).rejects.toThrow(/did not finish within 500 ms/)
   })
