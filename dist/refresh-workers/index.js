@@ -49674,7 +49674,7 @@ function readConfig(env = process.env) {
         bucket,
         prefix,
         deadlineMarginMs,
-        ...(value(env, Env.AirflowDagFolder) !== undefined
+        ...(envValue(env, Env.AirflowDagFolder) !== undefined
             ? { airflowDagFolder: absolutePath(env, Env.AirflowDagFolder) }
             : {})
     };
@@ -49686,13 +49686,13 @@ function readConfig(env = process.env) {
             Env.SsmDocument,
             Env.TolerateOffline
         ]) {
-            if (value(env, name) !== undefined) {
+            if (envValue(env, name) !== undefined) {
                 throw new ConfigError(name, `is for ${Env.Mode}=ssm only and must be empty in efs mode`);
             }
         }
         return { mode, ...common, efsMountPath: absolutePath(env, Env.EfsMountPath) };
     }
-    if (value(env, Env.EfsMountPath) !== undefined) {
+    if (envValue(env, Env.EfsMountPath) !== undefined) {
         throw new ConfigError(Env.EfsMountPath, `is for ${Env.Mode}=efs only and must be empty in ssm mode`);
     }
     const workerStartCommand = readStartCommand(env);
@@ -49706,12 +49706,13 @@ function readConfig(env = process.env) {
         tolerateOffline: readBoolean(env, Env.TolerateOffline, false)
     };
 }
-function value(env, name) {
+/** The variable's value, trimmed; an empty value counts as unset. */
+function envValue(env, name) {
     const text = env[name]?.trim();
     return text === undefined || text === '' ? undefined : text;
 }
 function required(env, name) {
-    const text = value(env, name);
+    const text = envValue(env, name);
     if (text === undefined)
         throw new ConfigError(name, 'is required and is not set');
     return text;
@@ -49724,7 +49725,7 @@ function readBucket(env) {
     return bucket;
 }
 function readPrefix(env) {
-    const result = normalisePrefix(value(env, Env.Prefix) ?? 'dags');
+    const result = normalisePrefix(envValue(env, Env.Prefix) ?? 'dags');
     if ('problem' in result)
         throw new ConfigError(Env.Prefix, result.problem);
     return result.prefix;
@@ -49741,7 +49742,7 @@ const TRUE_VALUES = ['true', 'True', 'TRUE'];
 const FALSE_VALUES = ['false', 'False', 'FALSE'];
 /** YAML booleans only: `yes` or `1` is a mistake to report, never a silent `false`. */
 function readBoolean(env, name, fallback) {
-    const text = value(env, name);
+    const text = envValue(env, name);
     if (text === undefined)
         return fallback;
     if (TRUE_VALUES.includes(text))
@@ -49751,12 +49752,16 @@ function readBoolean(env, name, fallback) {
     throw new ConfigError(name, `must be true or false, got '${escapeText(text)}'`);
 }
 function readMarginSeconds(env) {
-    const text = value(env, Env.DeadlineMargin);
+    return readWholeSeconds(env, Env.DeadlineMargin, DEADLINE_MARGIN);
+}
+/** A whole number of seconds within the range, or its fallback when unset. */
+function readWholeSeconds(env, name, range) {
+    const text = envValue(env, name);
     if (text === undefined)
-        return DEADLINE_MARGIN.fallbackSeconds;
-    const { min, max } = DEADLINE_MARGIN;
+        return range.fallbackSeconds;
+    const { min, max } = range;
     if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
-        throw new ConfigError(Env.DeadlineMargin, `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`);
+        throw new ConfigError(name, `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`);
     }
     return Number(text);
 }
@@ -49791,7 +49796,7 @@ function absolutePath(env, name) {
     return text.replace(/\/+$/, '');
 }
 function readStartCommand(env) {
-    const text = value(env, Env.WorkerStartCommand);
+    const text = envValue(env, Env.WorkerStartCommand);
     if (text === undefined)
         return undefined;
     // A script of several lines is fine; other controls are not, and NUL cannot pass through SSM.
@@ -49810,7 +49815,35 @@ function readDocumentName(env) {
     return text;
 }
 
+;// CONCATENATED MODULE: ./src/refresh-workers/one-line.ts
+// The function's failures reach the deploy as one line (invoke-lambda shows the function error's
+// message): these keep such a line short while saying how much was left out.
+/** The text cut to `limit` characters, with … where it was cut. */
+function cap(text, limit) {
+    const chars = [...text];
+    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+}
+/**
+ * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
+ * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
+ */
+function joinWithinLimit(head, parts, limit) {
+    let line = head;
+    for (const [index, part] of parts.entries()) {
+        const separator = index === 0 ? '' : '; ';
+        const left = parts.length - index - 1;
+        // Room is kept for the count of the parts that do not fit.
+        const tail = left > 0 ? `; and ${left} more` : '';
+        if ((line + separator + part + tail).length > limit && index > 0) {
+            return `${line}; and ${parts.length - index} more`;
+        }
+        line += separator + part;
+    }
+    return line;
+}
+
 ;// CONCATENATED MODULE: ./src/refresh-workers/airflow.ts
+
 
 
 
@@ -49831,10 +49864,10 @@ const AirflowEnv = {
 const CONFIRM_TIMEOUT = { fallbackSeconds: 300, min: 10, max: 840 };
 /** The Airflow settings, or undefined when the confirmation is not configured. */
 function readAirflowConfig(env = process.env) {
-    const url = airflow_value(env, AirflowEnv.ApiUrl);
-    const secret = airflow_value(env, AirflowEnv.CredentialsSecret);
+    const url = envValue(env, AirflowEnv.ApiUrl);
+    const secret = envValue(env, AirflowEnv.CredentialsSecret);
     if (url === undefined && secret === undefined) {
-        if (airflow_value(env, AirflowEnv.ConfirmTimeout) !== undefined) {
+        if (envValue(env, AirflowEnv.ConfirmTimeout) !== undefined) {
             throw new ConfigError(AirflowEnv.ConfirmTimeout, `is only used with ${AirflowEnv.ApiUrl} and ${AirflowEnv.CredentialsSecret}, which are not set`);
         }
         return undefined;
@@ -49850,10 +49883,6 @@ function readAirflowConfig(env = process.env) {
         credentialsSecret: readSecretId(secret),
         confirmTimeoutMs: readTimeoutSeconds(env) * 1000
     };
-}
-function airflow_value(env, name) {
-    const text = env[name]?.trim();
-    return text === undefined || text === '' ? undefined : text;
 }
 function readApiUrl(text) {
     const name = AirflowEnv.ApiUrl;
@@ -49893,14 +49922,7 @@ function readSecretId(text) {
     return text;
 }
 function readTimeoutSeconds(env) {
-    const text = airflow_value(env, AirflowEnv.ConfirmTimeout);
-    if (text === undefined)
-        return CONFIRM_TIMEOUT.fallbackSeconds;
-    const { min, max } = CONFIRM_TIMEOUT;
-    if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
-        throw new ConfigError(AirflowEnv.ConfirmTimeout, `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`);
-    }
-    return Number(text);
+    return readWholeSeconds(env, AirflowEnv.ConfirmTimeout, CONFIRM_TIMEOUT);
 }
 /**
  * A failure to confirm with Airflow. Its message names the variable to look at and never holds
@@ -50068,23 +50090,9 @@ function importErrorLine(outcome) {
         return undefined;
     const files = new Set(failures.map((failure) => failure.path)).size;
     const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
-    let line = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
-    for (const [index, part] of parts.entries()) {
-        const separator = index === 0 ? '' : '; ';
-        const left = parts.length - index - 1;
-        // Room is kept for the count of the failures that do not fit.
-        const tail = left > 0 ? `; and ${left} more` : '';
-        if ((line + separator + part + tail).length > IMPORT_ERROR_LINE_LIMIT && index > 0) {
-            return `${line}; and ${parts.length - index} more`;
-        }
-        line += separator + part;
-    }
+    const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
     // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
-    return cap(line, IMPORT_ERROR_LINE_LIMIT - 1);
-}
-function cap(text, limit) {
-    const chars = [...text];
-    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+    return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1);
 }
 /** Longest wait for one answer; a webserver out of reach from the function hangs, not refuses. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -51585,6 +51593,7 @@ function parseSyncReport(output) {
 
 
 
+
 const OUTPUT_TAIL_LIMIT = 2000;
 /** The last `limit` characters of a worker's output: the end is where a failure says why. */
 function outputTail(output, limit = OUTPUT_TAIL_LIMIT) {
@@ -51627,7 +51636,7 @@ function verificationProblem(verification) {
         return undefined;
     const shown = problems
         .slice(0, PATHS_IN_REASON)
-        .map(({ path, verdict }) => `${result_cap(escapeText(path), 80)} ${verdict}`);
+        .map(({ path, verdict }) => `${cap(escapeText(path), 80)} ${verdict}`);
     const more = problems.length - shown.length;
     return (`${problems.length} file${problems.length === 1 ? '' : 's'} not as deployed: ${shown.join(', ')}` +
         (more > 0 ? ` and ${more} more` : ''));
@@ -51678,25 +51687,10 @@ function failureLine(workers, tolerateOffline) {
     const head = `${failing.length} of ${workers.length} worker${workers.length === 1 ? '' : 's'} not refreshed: `;
     const parts = failing.map((worker) => {
         const verb = VERB[worker.status];
-        const reason = worker.reason === undefined ? '' : ` (${result_cap(escapeText(worker.reason), result_REASON_LIMIT)})`;
-        return `${result_cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`;
+        const reason = worker.reason === undefined ? '' : ` (${cap(escapeText(worker.reason), result_REASON_LIMIT)})`;
+        return `${cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`;
     });
-    let line = head;
-    for (const [index, part] of parts.entries()) {
-        const separator = index === 0 ? '' : '; ';
-        const left = parts.length - index - 1;
-        // Room is kept for the count of the workers that do not fit.
-        const tail = left > 0 ? `; and ${left} more` : '';
-        if ((line + separator + part + tail).length > FAILURE_LINE_LIMIT && index > 0) {
-            return `${line}; and ${parts.length - index} more`;
-        }
-        line += separator + part;
-    }
-    return line;
-}
-function result_cap(text, limit) {
-    const chars = [...text];
-    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+    return joinWithinLimit(head, parts, FAILURE_LINE_LIMIT);
 }
 /** Thrown with the result's one line, so Lambda reports a function error and invoke-lambda fails. */
 class RefreshFailed extends Error {

@@ -2,7 +2,8 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { byText } from '../common/compare.js'
 import { errorMessage } from '../common/errors.js'
 import { escapeText, hasControlCharacter } from '../common/untrusted.js'
-import { ConfigError } from './config.js'
+import { ConfigError, envValue, readWholeSeconds } from './config.js'
+import { cap, joinWithinLimit } from './one-line.js'
 
 // After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
 // still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
@@ -31,10 +32,10 @@ type Environment = Record<string, string | undefined>
 
 /** The Airflow settings, or undefined when the confirmation is not configured. */
 export function readAirflowConfig(env: Environment = process.env): AirflowConfig | undefined {
-  const url = value(env, AirflowEnv.ApiUrl)
-  const secret = value(env, AirflowEnv.CredentialsSecret)
+  const url = envValue(env, AirflowEnv.ApiUrl)
+  const secret = envValue(env, AirflowEnv.CredentialsSecret)
   if (url === undefined && secret === undefined) {
-    if (value(env, AirflowEnv.ConfirmTimeout) !== undefined) {
+    if (envValue(env, AirflowEnv.ConfirmTimeout) !== undefined) {
       throw new ConfigError(
         AirflowEnv.ConfirmTimeout,
         `is only used with ${AirflowEnv.ApiUrl} and ${AirflowEnv.CredentialsSecret}, which are not set`
@@ -59,11 +60,6 @@ export function readAirflowConfig(env: Environment = process.env): AirflowConfig
     credentialsSecret: readSecretId(secret),
     confirmTimeoutMs: readTimeoutSeconds(env) * 1000
   }
-}
-
-function value(env: Environment, name: string): string | undefined {
-  const text = env[name]?.trim()
-  return text === undefined || text === '' ? undefined : text
 }
 
 function readApiUrl(text: string): string {
@@ -122,16 +118,7 @@ function readSecretId(text: string): string {
 }
 
 function readTimeoutSeconds(env: Environment): number {
-  const text = value(env, AirflowEnv.ConfirmTimeout)
-  if (text === undefined) return CONFIRM_TIMEOUT.fallbackSeconds
-  const { min, max } = CONFIRM_TIMEOUT
-  if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
-    throw new ConfigError(
-      AirflowEnv.ConfirmTimeout,
-      `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`
-    )
-  }
-  return Number(text)
+  return readWholeSeconds(env, AirflowEnv.ConfirmTimeout, CONFIRM_TIMEOUT)
 }
 
 export interface AirflowCredentials {
@@ -361,24 +348,9 @@ export function importErrorLine(outcome: ParseOutcome): string | undefined {
   if (failures.length === 0) return undefined
   const files = new Set(failures.map((failure) => failure.path)).size
   const parts = failures.map((failure) => `${failure.path} (${failure.message})`)
-  let line = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `
-  for (const [index, part] of parts.entries()) {
-    const separator = index === 0 ? '' : '; '
-    const left = parts.length - index - 1
-    // Room is kept for the count of the failures that do not fit.
-    const tail = left > 0 ? `; and ${left} more` : ''
-    if ((line + separator + part + tail).length > IMPORT_ERROR_LINE_LIMIT && index > 0) {
-      return `${line}; and ${parts.length - index} more`
-    }
-    line += separator + part
-  }
+  const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `
   // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
-  return cap(line, IMPORT_ERROR_LINE_LIMIT - 1)
-}
-
-function cap(text: string, limit: number): string {
-  const chars = [...text]
-  return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`
+  return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -92,7 +92,7 @@ export function readConfig(env: Environment = process.env): RefreshConfig {
     bucket,
     prefix,
     deadlineMarginMs,
-    ...(value(env, Env.AirflowDagFolder) !== undefined
+    ...(envValue(env, Env.AirflowDagFolder) !== undefined
       ? { airflowDagFolder: absolutePath(env, Env.AirflowDagFolder) }
       : {})
   }
@@ -104,13 +104,13 @@ export function readConfig(env: Environment = process.env): RefreshConfig {
       Env.SsmDocument,
       Env.TolerateOffline
     ]) {
-      if (value(env, name) !== undefined) {
+      if (envValue(env, name) !== undefined) {
         throw new ConfigError(name, `is for ${Env.Mode}=ssm only and must be empty in efs mode`)
       }
     }
     return { mode, ...common, efsMountPath: absolutePath(env, Env.EfsMountPath) }
   }
-  if (value(env, Env.EfsMountPath) !== undefined) {
+  if (envValue(env, Env.EfsMountPath) !== undefined) {
     throw new ConfigError(
       Env.EfsMountPath,
       `is for ${Env.Mode}=efs only and must be empty in ssm mode`
@@ -128,13 +128,14 @@ export function readConfig(env: Environment = process.env): RefreshConfig {
   }
 }
 
-function value(env: Environment, name: string): string | undefined {
+/** The variable's value, trimmed; an empty value counts as unset. */
+export function envValue(env: Environment, name: string): string | undefined {
   const text = env[name]?.trim()
   return text === undefined || text === '' ? undefined : text
 }
 
 function required(env: Environment, name: string): string {
-  const text = value(env, name)
+  const text = envValue(env, name)
   if (text === undefined) throw new ConfigError(name, 'is required and is not set')
   return text
 }
@@ -147,7 +148,7 @@ function readBucket(env: Environment): string {
 }
 
 function readPrefix(env: Environment): string {
-  const result = normalisePrefix(value(env, Env.Prefix) ?? 'dags')
+  const result = normalisePrefix(envValue(env, Env.Prefix) ?? 'dags')
   if ('problem' in result) throw new ConfigError(Env.Prefix, result.problem)
   return result.prefix
 }
@@ -166,7 +167,7 @@ const FALSE_VALUES = ['false', 'False', 'FALSE']
 
 /** YAML booleans only: `yes` or `1` is a mistake to report, never a silent `false`. */
 function readBoolean(env: Environment, name: string, fallback: boolean): boolean {
-  const text = value(env, name)
+  const text = envValue(env, name)
   if (text === undefined) return fallback
   if (TRUE_VALUES.includes(text)) return true
   if (FALSE_VALUES.includes(text)) return false
@@ -174,12 +175,21 @@ function readBoolean(env: Environment, name: string, fallback: boolean): boolean
 }
 
 function readMarginSeconds(env: Environment): number {
-  const text = value(env, Env.DeadlineMargin)
-  if (text === undefined) return DEADLINE_MARGIN.fallbackSeconds
-  const { min, max } = DEADLINE_MARGIN
+  return readWholeSeconds(env, Env.DeadlineMargin, DEADLINE_MARGIN)
+}
+
+/** A whole number of seconds within the range, or its fallback when unset. */
+export function readWholeSeconds(
+  env: Environment,
+  name: string,
+  range: { fallbackSeconds: number; min: number; max: number }
+): number {
+  const text = envValue(env, name)
+  if (text === undefined) return range.fallbackSeconds
+  const { min, max } = range
   if (!/^[0-9]+$/.test(text) || Number(text) < min || Number(text) > max) {
     throw new ConfigError(
-      Env.DeadlineMargin,
+      name,
       `must be a whole number of seconds from ${min} to ${max}, got '${escapeText(text)}'`
     )
   }
@@ -228,7 +238,7 @@ function absolutePath(env: Environment, name: string): string {
 }
 
 function readStartCommand(env: Environment): string | undefined {
-  const text = value(env, Env.WorkerStartCommand)
+  const text = envValue(env, Env.WorkerStartCommand)
   if (text === undefined) return undefined
   // A script of several lines is fine; other controls are not, and NUL cannot pass through SSM.
   if (hasControlCharacter(text.replace(/[\n\t]/g, ''))) {

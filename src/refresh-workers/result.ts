@@ -2,6 +2,7 @@ import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
 import type { ParseOutcome } from './airflow.js'
+import { cap, joinWithinLimit } from './one-line.js'
 import { parseSyncReport, SYNC_RESULT_MARKER, type SyncReport } from './sync-report.js'
 import { manifestTree } from './tree.js'
 
@@ -168,23 +169,7 @@ export function failureLine(
       worker.reason === undefined ? '' : ` (${cap(escapeText(worker.reason), REASON_LIMIT)})`
     return `${cap(escapeText(worker.instanceId), 64)} ${verb}${reason}`
   })
-  let line = head
-  for (const [index, part] of parts.entries()) {
-    const separator = index === 0 ? '' : '; '
-    const left = parts.length - index - 1
-    // Room is kept for the count of the workers that do not fit.
-    const tail = left > 0 ? `; and ${left} more` : ''
-    if ((line + separator + part + tail).length > FAILURE_LINE_LIMIT && index > 0) {
-      return `${line}; and ${parts.length - index} more`
-    }
-    line += separator + part
-  }
-  return line
-}
-
-function cap(text: string, limit: number): string {
-  const chars = [...text]
-  return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`
+  return joinWithinLimit(head, parts, FAILURE_LINE_LIMIT)
 }
 
 /** Thrown with the result's one line, so Lambda reports a function error and invoke-lambda fails. */
