@@ -15,78 +15,15 @@ import {
 import { CreateLaunchTemplateCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { spawn } from 'node:child_process'
 import { createServer, request as httpRequest } from 'node:http'
-import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
-import { parse } from 'yaml'
 import { pathToFileURL } from 'node:url'
+import { loadTemplate, resolveTemplate } from './cloudformation.mjs'
 
 const root = resolve(import.meta.dirname, '..')
 
-// CloudFormation's short-form tags, read as the long form they stand for.
-const customTags = [
-  'Ref',
-  'Condition',
-  'GetAtt',
-  'Sub',
-  'Join',
-  'Split',
-  'Select',
-  'If',
-  'Equals',
-  'Not',
-  'And',
-  'Or',
-  'Contains',
-  'Base64'
-]
-  .map((name) => [name, name === 'Ref' || name === 'Condition' ? name : `Fn::${name}`])
-  .flatMap(([name, long]) => [
-    { tag: `!${name}`, resolve: (value) => ({ [long]: value }) },
-    { tag: `!${name}`, collection: 'seq', resolve: (value) => ({ [long]: value.toJSON() }) },
-    { tag: `!${name}`, collection: 'map', resolve: (value) => ({ [long]: value.toJSON() }) }
-  ])
-const stackTemplate = parse(readFileSync(join(root, 'infra', 'refresh-workers.yaml'), 'utf8'), {
-  customTags,
-  maxAliasCount: -1
-})
-// The SSM document of the stack, as infra/refresh-workers.yaml ships it, before CloudFormation
-// writes the stack's settings into it.
+const stackTemplate = loadTemplate()
+// The SSM document's declaration, the same for every stack; its command takes the stack's settings.
 const syncDocument = stackTemplate.Resources.SyncDocument.Properties.Content
-
-/**
- * What CloudFormation makes of `node` for a stack with `parameters`: the few intrinsic functions
- * the document uses, anything else refused by name.
- */
-function evaluate(node, parameters) {
-  if (typeof node === 'string') return node
-  const [key] = Object.keys(node)
-  const arg = node[key]
-  const condition = (name) => evaluate(stackTemplate.Conditions[name], parameters)
-  switch (key) {
-    case 'Ref':
-      if (!(arg in parameters)) throw new Error(`the stand-in has no value for ${arg}`)
-      return parameters[arg]
-    case 'Condition':
-      return condition(arg)
-    case 'Fn::If':
-      return evaluate(condition(arg[0]) ? arg[1] : arg[2], parameters)
-    case 'Fn::Equals':
-      return evaluate(arg[0], parameters) === evaluate(arg[1], parameters)
-    case 'Fn::Not':
-      return !evaluate(arg[0], parameters)
-    case 'Fn::Base64':
-      return Buffer.from(evaluate(arg, parameters), 'utf8').toString('base64')
-    case 'Fn::Sub': {
-      const [text, variables] = typeof arg === 'string' ? [arg, {}] : arg
-      return text.replace(/\$\{([^}!]+)\}/g, (_, name) =>
-        name in variables
-          ? evaluate(variables[name], parameters)
-          : evaluate({ Ref: name }, parameters)
-      )
-    }
-  }
-  throw new Error(`the stand-in does not evaluate ${key}`)
-}
 
 /**
  * @param {{
@@ -194,14 +131,18 @@ export async function startRefreshStandIn({
         })
       }
     }
-    const stack = {
+    // The stack as the function's settings say it was made.
+    const { resources } = resolveTemplate(stackTemplate, {
+      Mode: 'ssm',
       DagBucket: functionEnv.DAG_BUCKET,
-      DagPrefix: functionEnv.DAG_PREFIX ?? 'dags',
+      ...(functionEnv.DAG_PREFIX !== undefined ? { DagPrefix: functionEnv.DAG_PREFIX } : {}),
+      WorkerGroups: functionEnv.WORKER_GROUPS,
       WorkerDagFolder: folder,
-      WorkerStartCommand: functionEnv.WORKER_START_COMMAND ?? ''
-    }
-    const command = syncDocument.mainSteps[0].inputs.runCommand
-      .map((item) => evaluate(item, stack))
+      ...(functionEnv.WORKER_START_COMMAND !== undefined
+        ? { WorkerStartCommand: functionEnv.WORKER_START_COMMAND }
+        : {})
+    })
+    const command = resources.SyncDocument.Properties.Content.mainSteps[0].inputs.runCommand
       .join('\n')
       .replace(
         /\{\{ *(\w+) *\}\}/g,

@@ -38,7 +38,12 @@ import { Env } from '../../src/refresh-workers/config.js'
 import { DocumentParameter, documentParameters } from '../../src/refresh-workers/document.js'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { ACCOUNT, REGION, loadTemplate, resolveTemplate } from '../support/cloudformation.js'
+import {
+  ACCOUNT,
+  REGION,
+  loadTemplate,
+  resolveTemplate
+} from '../../test-support/cloudformation.mjs'
 import { evaluate, type IamRequest, type Statement } from '../support/iam-policy.js'
 import { parse } from 'yaml'
 import {

@@ -21,7 +21,7 @@ import {
   TEMPLATE_PATH,
   loadTemplate,
   resolveTemplate
-} from '../support/cloudformation.js'
+} from '../../test-support/cloudformation.mjs'
 import { evaluate, type Statement } from '../support/iam-policy.js'
 
 const SYNC_SCRIPT = join(process.cwd(), 'infra', 'worker', 'sync-dags.sh')
