@@ -26,13 +26,14 @@ import { convergeFolder, type ConvergeOptions } from '../../src/refresh-workers/
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import {
   createBucket,
-  credentials,
   deployDagFiles,
   deployedTree,
   manifestOfNothing,
   removeWorkspaces,
+  requireAwsCli,
   s3For,
-  stopProxies
+  stopProxies,
+  workerEnv
 } from './helpers.js'
 
 const script = join(process.cwd(), 'infra/worker/sync-dags.sh')
@@ -41,11 +42,8 @@ let moto: Moto
 let s3: S3Client
 const roots: string[] = []
 beforeAll(async () => {
-  // No silent skip: the parity checks need the AWS CLI, which .ci/run installs when it is missing.
-  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0)
-    throw new Error(
-      'the AWS CLI (aws) is not on the PATH; .ci/run installs it into .cache/moto-venv'
-    )
+  // The parity checks run the worker sync script.
+  requireAwsCli()
   moto = await startMoto()
   s3 = s3For(moto.endpoint)
 })
@@ -136,19 +134,12 @@ const deploy = (
 ) => deployDagFiles(moto.endpoint, bucket, files, inputs)
 
 function scriptEnv(bucket: string, folder: string, endpoint: string, reportPaths = '') {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    ...credentials,
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  return workerEnv(endpoint, {
     SYNC_BUCKET: bucket,
     SYNC_PREFIX: 'dags',
     SYNC_DAG_FOLDER: folder,
-    SYNC_ENDPOINT_URL: endpoint,
     SYNC_REPORT_PATHS: reportPaths
-  }
+  })
 }
 
 describe('convergeFolder (EFS mode)', () => {

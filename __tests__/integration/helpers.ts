@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import {
   CreateBucketCommand,
   GetObjectCommand,
@@ -179,4 +180,34 @@ export async function deployDagFiles(
     inputs: { bucket, 'endpoint-url': endpoint, ...inputs }
   })
   if (run.exitCode !== 0) throw new Error(`deploy-dags failed: ${run.errors.join('; ')}`)
+}
+
+/** Fails the suite, never skips it, when the AWS CLI that the worker sync script runs is missing. */
+export function requireAwsCli(): void {
+  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0) {
+    throw new Error(
+      'the AWS CLI (aws) is not on the PATH; .ci/run installs it into .cache/moto-venv'
+    )
+  }
+}
+
+/**
+ * The environment the worker sync script (or the SSM document around it) runs with here: moto's
+ * credentials and endpoint, none of this machine's AWS CLI configuration, then `sync`'s values.
+ */
+export function workerEnv(
+  endpoint: string,
+  sync: Record<string, string> = {}
+): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    ...credentials,
+    AWS_DEFAULT_REGION: 'us-east-1',
+    AWS_CONFIG_FILE: '/dev/null',
+    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+    // The one setting a real worker does not need: moto instead of S3.
+    SYNC_ENDPOINT_URL: endpoint,
+    ...sync
+  }
 }

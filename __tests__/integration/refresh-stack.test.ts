@@ -52,7 +52,9 @@ import {
   deployDagFiles,
   filesUnder,
   removeWorkspaces,
-  s3For
+  requireAwsCli,
+  s3For,
+  workerEnv
 } from './helpers.js'
 
 const template = loadTemplate()
@@ -62,9 +64,7 @@ let moto: Moto
 let s3: S3Client
 
 beforeAll(async () => {
-  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0) {
-    throw new Error('the AWS CLI (aws) is not on the PATH; .ci/run installs it')
-  }
+  requireAwsCli()
   moto = await startMoto()
   s3 = s3For(moto.endpoint)
 })
@@ -149,16 +149,7 @@ function runDocument(
   shell: 'bash' | 'sh' = 'bash'
 ) {
   const run = spawnSync(shell, ['-c', commandFor(stack, values)], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      ...credentials,
-      AWS_DEFAULT_REGION: 'us-east-1',
-      AWS_CONFIG_FILE: '/dev/null',
-      AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-      // The one setting a real worker does not need: moto instead of S3.
-      SYNC_ENDPOINT_URL: moto.endpoint
-    },
+    env: workerEnv(moto.endpoint),
     encoding: 'utf8',
     timeout: 60_000
   })

@@ -22,14 +22,15 @@ import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import {
   createBucket,
-  credentials,
   deployDagFiles,
   deployedTree,
   manifestOfNothing,
   proxyFor,
   removeWorkspaces,
+  requireAwsCli,
   s3For,
   stopProxies,
+  workerEnv,
   filesUnder
 } from './helpers.js'
 
@@ -54,11 +55,7 @@ let moto: Moto
 let s3: S3Client
 const folders: string[] = []
 beforeAll(async () => {
-  // No silent skip: the script needs the AWS CLI, which .ci/run installs when it is missing.
-  if (spawnSync('aws', ['--version'], { stdio: 'ignore' }).status !== 0)
-    throw new Error(
-      'the AWS CLI (aws) is not on the PATH; .ci/run installs it into .cache/moto-venv'
-    )
+  requireAwsCli()
   moto = await startMoto()
   s3 = s3For(moto.endpoint)
 })
@@ -77,19 +74,12 @@ function workerFolder(): string {
 }
 
 function syncEnv(bucket: string, folder: string, extra: Record<string, string> = {}) {
-  return {
-    PATH: process.env.PATH ?? '',
-    HOME: process.env.HOME ?? '',
-    ...credentials,
-    AWS_DEFAULT_REGION: 'us-east-1',
-    AWS_CONFIG_FILE: '/dev/null',
-    AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+  return workerEnv(moto.endpoint, {
     SYNC_BUCKET: bucket,
     SYNC_PREFIX: 'dags',
     SYNC_DAG_FOLDER: folder,
-    SYNC_ENDPOINT_URL: moto.endpoint,
     ...extra
-  }
+  })
 }
 
 function parse(stdout: string, stderr: string, code: number | null): SyncRun {
