@@ -131,6 +131,14 @@ function agents(statuses: Record<string, string>) {
 const online = (instanceIds: string[]) =>
   Object.fromEntries(instanceIds.map((id) => [id, 'Online']))
 
+/** One InService worker whose agent is Online: the fleet of most tests. */
+function oneOnlineWorker(): string {
+  const [worker] = ids(1) as [string]
+  groupWith([worker])
+  agents(online([worker]))
+  return worker
+}
+
 let commandCount = 0
 function acceptCommands() {
   ssmMock
@@ -229,9 +237,7 @@ describe('a deploy over SSM', () => {
   ])(
     'follows Pending and InProgress to %s (%s): the worker is %s and the deploy fails naming it',
     async (status, details, verdict, reason) => {
-      const [worker] = ids(1) as [string]
-      groupWith([worker])
-      agents(online([worker]))
+      const worker = oneOnlineWorker()
       acceptCommands()
       ssmMock
         .on(GetCommandInvocationCommand)
@@ -289,9 +295,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('fails a worker whose folder holds a file the deploy does not, though every asked path verifies', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     acceptCommands()
     const withStray = Object.assign(newManifest(), {
       ...deployed,
@@ -310,9 +314,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('fails a worker whose sync succeeded without a report', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     acceptCommands()
     ssmMock
       .on(GetCommandInvocationCommand)
@@ -354,9 +356,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('backs off while SSM throttles, then goes on', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     const throttled = () =>
       Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' })
     ssmMock
@@ -378,9 +378,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('reports what is still running at the deadline as timed out, within the function timeout', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    const worker = oneOnlineWorker()
     acceptCommands()
     ssmMock.on(GetCommandInvocationCommand).resolves({ Status: 'InProgress' })
     const start = clock.now()
@@ -428,9 +426,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('without a readable manifest, no worker counts as refreshed', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     acceptCommands()
     ssmMock
       .on(GetCommandInvocationCommand)
@@ -463,9 +459,7 @@ describe('a deploy over SSM', () => {
   })
 
   it('a resync asks for no paths: the tree digest verifies every file', async () => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     acceptCommands()
     ssmMock
       .on(GetCommandInvocationCommand)
@@ -647,9 +641,7 @@ describe('the Airflow confirmation after a deploy', () => {
     }
   }
   beforeEach(() => {
-    const [worker] = ids(1) as [string]
-    groupWith([worker])
-    agents(online([worker]))
+    oneOnlineWorker()
     acceptCommands()
     ssmMock.on(GetCommandInvocationCommand).resolves({
       Status: 'Success',
