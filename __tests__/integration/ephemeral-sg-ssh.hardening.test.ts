@@ -9,10 +9,16 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
-import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
-import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
-import { createGroup, earlierRunTags, ingressRuleIds, ruleWith } from './security-groups.js'
+import { proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
+import {
+  createGroup,
+  deployInputs,
+  earlierRunTags,
+  ingressRuleIds,
+  ruleWith,
+  runEphemeralSgSsh
+} from './security-groups.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -21,7 +27,6 @@ let keysDir: string
 let key: { privateKey: string; publicKey: string }
 let vpcId: string
 const remoteRoot = mkdtempSync(join(tmpdir(), 'remote-hardening-'))
-const [node24] = nodeRuntimes()
 
 beforeAll(async () => {
   moto = await startMoto()
@@ -54,30 +59,9 @@ const hostKey = (type: string, of: Sshd = server) => {
   return found
 }
 
-const baseInputs = (groupId: string, overrides: Record<string, string> = {}) => ({
-  'security-group-ids': groupId,
-  ip: '203.0.113.10',
-  hosts: `127.0.0.1:${server.port}`,
-  username: server.user,
-  'private-key': key.privateKey,
-  'known-hosts': server.knownHosts,
-  'endpoint-url': moto.endpoint,
-  'connect-timeout': '10',
-  ...overrides
-})
-
-function deploy(
-  inputs: Record<string, string>,
-  options: Partial<Parameters<typeof runAction>[0]> = {}
-): Promise<ActionRun> {
-  return runAction({
-    action: 'ephemeral-sg-ssh',
-    node: node24!.path,
-    env: credentials,
-    inputs,
-    ...options
-  })
-}
+const baseInputs = (groupId: string, overrides: Record<string, string> = {}) =>
+  deployInputs({ server, privateKey: key.privateKey, endpoint: moto.endpoint }, groupId, overrides)
+const deploy = runEphemeralSgSsh
 
 /**
  * How many connections a server has accepted (sshd logs each at VERBOSE); its log keeps only its

@@ -21,7 +21,7 @@ import { join } from 'node:path'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { expectNoSecret } from '../../test-support/output-guard.mjs'
 import type { Proxy } from '../../test-support/proxy.mjs'
-import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
+import { nodeRuntimes, type ActionRun } from '../../test-support/runner.mjs'
 import {
   launchSshd,
   makeClientKey,
@@ -29,8 +29,8 @@ import {
   startSshd,
   type Sshd
 } from '../../test-support/sshd.mjs'
-import { credentials, proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
-import { createGroup } from './security-groups.js'
+import { proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
+import { createGroup, deployInputs, runEphemeralSgSsh } from './security-groups.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -40,7 +40,6 @@ let key: { privateKey: string; publicKey: string }
 let encryptedKey: { privateKey: string; publicKey: string }
 let vpcId: string
 const remoteRoot = mkdtempSync(join(tmpdir(), 'remote-'))
-const [node24] = nodeRuntimes()
 
 beforeAll(async () => {
   moto = await startMoto()
@@ -81,30 +80,9 @@ async function rulesOf(groupId: string): Promise<string[]> {
   ).sort()
 }
 
-const baseInputs = (groupId: string, overrides: Record<string, string> = {}) => ({
-  'security-group-ids': groupId,
-  ip: '203.0.113.10',
-  hosts: `127.0.0.1:${server.port}`,
-  username: server.user,
-  'private-key': key.privateKey,
-  'known-hosts': server.knownHosts,
-  'endpoint-url': moto.endpoint,
-  'connect-timeout': '10',
-  ...overrides
-})
-
-function deploy(
-  inputs: Record<string, string>,
-  options: Partial<Parameters<typeof runAction>[0]> = {}
-): Promise<ActionRun> {
-  return runAction({
-    action: 'ephemeral-sg-ssh',
-    node: node24!.path,
-    env: credentials,
-    inputs,
-    ...options
-  })
-}
+const baseInputs = (groupId: string, overrides: Record<string, string> = {}) =>
+  deployInputs({ server, privateKey: key.privateKey, endpoint: moto.endpoint }, groupId, overrides)
+const deploy = runEphemeralSgSsh
 
 /** Whether a process (here, one a remote script started on the loopback server) still runs. */
 function isRunning(pid: number): boolean {

@@ -7,6 +7,9 @@ import {
   type Tag
 } from '@aws-sdk/client-ec2'
 import { ruleTags } from '../../src/ephemeral-sg-ssh/rules.js'
+import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
+import type { Sshd } from '../../test-support/sshd.mjs'
+import { credentials } from './helpers.js'
 
 let groupCounter = 0
 
@@ -61,3 +64,40 @@ export const earlierRunTags = (createdAt: Date, ttlSeconds: number, runId: strin
     ttlSeconds,
     `session-${runId}`
   )
+
+/**
+ * The inputs of a deploy to the loopback `server` through the group: a fixed runner address, the
+ * server's pinned host keys, moto's endpoint; `overrides` last.
+ */
+export function deployInputs(
+  setup: { server: Sshd; privateKey: string; endpoint: string },
+  groupId: string,
+  overrides: Record<string, string> = {}
+): Record<string, string> {
+  return {
+    'security-group-ids': groupId,
+    ip: '203.0.113.10',
+    hosts: `127.0.0.1:${setup.server.port}`,
+    username: setup.server.user,
+    'private-key': setup.privateKey,
+    'known-hosts': setup.server.knownHosts,
+    'endpoint-url': setup.endpoint,
+    'connect-timeout': '10',
+    ...overrides
+  }
+}
+
+/** The bundled ephemeral-sg-ssh, run as the runner runs it, with moto's credentials. */
+export function runEphemeralSgSsh(
+  inputs: Record<string, string>,
+  options: Partial<Parameters<typeof runAction>[0]> = {}
+): Promise<ActionRun> {
+  const [node24] = nodeRuntimes()
+  return runAction({
+    action: 'ephemeral-sg-ssh',
+    node: node24!.path,
+    env: credentials,
+    inputs,
+    ...options
+  })
+}
