@@ -5,12 +5,20 @@ export interface ProxiedRequest {
   body: string
   status: number
 }
+export interface ProxyAnswer {
+  status: number
+  headers?: Record<string, string>
+  body?: string | Buffer
+}
 export interface ProxyHooks {
+  /** Answers a request instead of the server (a fault, or a call the server cannot answer). */
   intercept?: (req: {
     method: string
     url: string
     index: number
-  }) => undefined | { status: number; headers?: Record<string, string>; body?: string }
+    headers: Record<string, string | string[] | undefined>
+    body: Buffer
+  }) => undefined | ProxyAnswer | Promise<undefined | ProxyAnswer>
   /** Forwards the request only once the promise settles (undefined: forward now). */
   hold?: (req: { method: string; url: string }) => undefined | Promise<unknown>
   rewrite?: (

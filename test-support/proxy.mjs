@@ -1,17 +1,19 @@
 // A loopback HTTP proxy in front of a real server (moto_server). It records every request, and
-// lets a test inject faults (throttling, 5xx), hold requests until an event, or rewrite responses
-// (an ETag that is not an MD5, as under SSE-KMS) while the real server does the actual work.
+// lets a test inject faults (throttling, 5xx) or answer calls the server cannot (a stand-in), hold
+// requests until an event, or rewrite responses (an ETag that is not an MD5, as under SSE-KMS)
+// while the real server does the actual work.
 import { createServer, request as httpRequest } from 'node:http'
 
 /**
  * @param {string} target base URL of the real server
  * @param {{
- *   intercept?: (req: { method: string, url: string, index: number }) =>
- *     undefined | { status: number, headers?: Record<string, string>, body?: string },
+ *   intercept?: (req: { method: string, url: string, index: number, headers: Record<string, string | string[] | undefined>, body: Buffer }) =>
+ *     undefined | Answer | Promise<undefined | Answer>,
  *   hold?: (req: { method: string, url: string }) => undefined | Promise<unknown>,
  *   rewrite?: (req: { method: string, url: string }, res: { status: number, headers: Record<string, string | string[] | undefined>, body: Buffer }) =>
  *     undefined | { headers?: Record<string, string | string[] | undefined>, body?: Buffer }
  * }} hooks
+ * @typedef {{ status: number, headers?: Record<string, string>, body?: string | Buffer }} Answer
  */
 export async function startProxy(target, hooks = {}) {
   const upstream = new URL(target)
@@ -21,7 +23,7 @@ export async function startProxy(target, hooks = {}) {
   const server = createServer((req, res) => {
     const chunks = []
     req.on('data', (chunk) => chunks.push(chunk))
-    req.on('end', () => {
+    req.on('end', async () => {
       const entry = {
         method: req.method ?? 'GET',
         url: req.url ?? '/',
@@ -34,11 +36,18 @@ export async function startProxy(target, hooks = {}) {
       load.inFlight++
       load.maxInFlight = Math.max(load.maxInFlight, load.inFlight)
       res.once('close', () => load.inFlight--)
-      const injected = hooks.intercept?.({
-        method: entry.method,
-        url: entry.url,
-        index: requests.length - 1
-      })
+      let injected
+      try {
+        injected = await hooks.intercept?.({
+          method: entry.method,
+          url: entry.url,
+          index: requests.length - 1,
+          headers: req.headers,
+          body: Buffer.concat(chunks)
+        })
+      } catch (error) {
+        injected = { status: 500, body: `the proxy's intercept failed: ${error}` }
+      }
       if (injected) {
         entry.status = injected.status
         res.writeHead(injected.status, injected.headers ?? { 'content-type': 'application/xml' })

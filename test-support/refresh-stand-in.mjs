@@ -14,10 +14,10 @@ import {
 } from '@aws-sdk/client-auto-scaling'
 import { CreateLaunchTemplateCommand, DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { spawn } from 'node:child_process'
-import { createServer, request as httpRequest } from 'node:http'
 import { dirname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { loadTemplate, resolveTemplate } from './cloudformation.mjs'
+import { startProxy } from './proxy.mjs'
 
 const root = resolve(import.meta.dirname, '..')
 
@@ -246,45 +246,16 @@ export async function startRefreshStandIn({
     return undefined
   }
 
-  const server = createServer((req, res) => {
-    const chunks = []
-    req.on('data', (chunk) => chunks.push(chunk))
-    req.on('end', async () => {
-      const body = Buffer.concat(chunks)
-      let local
+  const proxy = await startProxy(moto, {
+    intercept: async (req) => {
       try {
-        local = await answer(req, body)
+        return await answer(req, req.body)
       } catch (thrown) {
-        local = error(500, 'InternalFailure', thrown.message)
+        return error(500, 'InternalFailure', thrown.message)
       }
-      if (local !== undefined) {
-        res.writeHead(local.status, local.headers)
-        res.end(local.body)
-        return
-      }
-      const upstream = new URL(moto)
-      const forwarded = httpRequest(
-        {
-          host: upstream.hostname,
-          port: upstream.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: upstream.host }
-        },
-        (reply) => {
-          res.writeHead(reply.statusCode ?? 502, reply.headers)
-          reply.pipe(res)
-        }
-      )
-      forwarded.on('error', (thrown) => {
-        res.writeHead(502)
-        res.end(thrown.message)
-      })
-      forwarded.end(body)
-    })
+    }
   })
-  await new Promise((ready) => server.listen(0, '127.0.0.1', ready))
-  endpoint = `http://127.0.0.1:${server.address().port}`
+  endpoint = proxy.url
 
   return {
     endpoint,
@@ -299,9 +270,7 @@ export async function startRefreshStandIn({
     functionRuns,
     async stop() {
       await Promise.allSettled([...running])
-      const closed = new Promise((done) => server.close(done))
-      server.closeAllConnections()
-      await closed
+      await proxy.stop()
     }
   }
 }
