@@ -54,14 +54,7 @@ beforeAll(async () => {
   await useLambdaWithoutDocker(moto.endpoint)
   // invoke-lambda reads the function's configuration from moto; its invocation runs the real one.
   await createEchoFunction(moto.endpoint, FUNCTION, { region: REGION })
-  const s3 = client(S3Client)
-  await s3.send(
-    new CreateBucketCommand({
-      Bucket: BUCKET,
-      CreateBucketConfiguration: { LocationConstraint: REGION }
-    })
-  )
-  s3.destroy()
+  await createRegionBucket(BUCKET)
   instanceIds = await createWorkerGroup(moto.endpoint, {
     name: GROUP,
     size: 2,
@@ -103,6 +96,21 @@ afterAll(async () => {
   await moto?.stop()
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
 })
+
+/** A bucket in the example callers' region. */
+async function createRegionBucket(name: string): Promise<void> {
+  const s3 = client(S3Client)
+  try {
+    await s3.send(
+      new CreateBucketCommand({
+        Bucket: name,
+        CreateBucketConfiguration: { LocationConstraint: REGION }
+      })
+    )
+  } finally {
+    s3.destroy()
+  }
+}
 
 function deploy(runId: string): Promise<WorkflowRun> {
   return runWorkflow({
@@ -345,14 +353,7 @@ describe('efs mode: the bundled function converges a mounted folder itself', () 
     temporary.push(mount)
     // Its own bucket, filled by the bundled deploy-dags.
     const bucket = 'efs-airflow-dags'
-    const s3 = client(S3Client)
-    await s3.send(
-      new CreateBucketCommand({
-        Bucket: bucket,
-        CreateBucketConfiguration: { LocationConstraint: REGION }
-      })
-    )
-    s3.destroy()
+    await createRegionBucket(bucket)
     const upload = await runAction({
       action: 'deploy-dags',
       node: node24?.path,
