@@ -1,15 +1,17 @@
 // The MWAA artifacts against moto's S3: versioning required before any write, an upload's version
-// taken from S3's answer, and the stored content known by SHA-256 whoever uploaded it.
+// taken from S3's answer, the stored content known by SHA-256 whoever uploaded it, and the plan
+// judged by the version the environment names rather than the latest one.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import { PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
+import type { MwaaEnvironment } from '../../src/common/mwaa.js'
 import {
-  planArtifacts,
   readStored,
+  readStoredStates,
   requireVersioning,
-  uploadArtifact,
-  type LocalArtifact
+  uploadArtifact
 } from '../../src/deploy-mwaa/artifacts.js'
+import { planEnvironment, type LocalArtifact } from '../../src/deploy-mwaa/plan.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { createBucket, s3For } from './helpers.js'
 
@@ -36,10 +38,17 @@ async function versionedBucket(): Promise<string> {
 }
 
 const requirements = (text: string): LocalArtifact => ({
-  kind: 'requirements',
-  key: 'requirements.txt',
+  role: 'requirements',
+  input: 'requirements',
+  given: 'requirements.txt',
   bytes: Buffer.from(text),
   sha256: createHash('sha256').update(text).digest('hex')
+})
+
+const environmentNaming = (versionId?: string): MwaaEnvironment => ({
+  name: 'airflow',
+  status: 'AVAILABLE',
+  files: versionId === undefined ? {} : { requirements: { key: 'requirements.txt', versionId } }
 })
 
 describe('MWAA artifacts in S3', () => {
@@ -57,40 +66,61 @@ describe('MWAA artifacts in S3', () => {
     await expect(requireVersioning(s3, bucket)).rejects.toThrow('is Suspended')
   })
 
-  it('uploads a changed file as a new version, and keeps an unchanged one with its version', async () => {
+  it('uploads a changed file as a new version, and keeps one the environment already runs', async () => {
     const bucket = await versionedBucket()
     await requireVersioning(s3, bucket)
     const first = requirements('apache-airflow-providers-amazon==9.2.0\n')
-    expect(await readStored(s3, bucket, first.key)).toBeUndefined()
-    const v1 = await uploadArtifact(s3, bucket, first)
-    expect(await readStored(s3, bucket, first.key)).toEqual({ versionId: v1, sha256: first.sha256 })
+    const none = environmentNaming()
+    expect(await readStored(s3, bucket, 'requirements.txt')).toBeUndefined()
+    const fresh = planEnvironment([first], none, await readStoredStates(s3, bucket, [first], none))
+    expect(fresh.files[0]).toMatchObject({
+      action: 'upload',
+      why: 'new (the environment has none)'
+    })
+    const v1 = await uploadArtifact(s3, bucket, 'requirements.txt', first)
+    expect(await readStored(s3, bucket, 'requirements.txt')).toEqual({
+      versionId: v1,
+      sha256: first.sha256
+    })
 
-    const same = planArtifacts(
+    const runsV1 = environmentNaming(v1)
+    const same = planEnvironment(
       [first],
-      new Map([[first.key, await readStored(s3, bucket, first.key)]])
+      runsV1,
+      await readStoredStates(s3, bucket, [first], runsV1)
     )
-    expect(same).toEqual([
-      {
-        kind: 'requirements',
-        key: 'requirements.txt',
-        action: 'keep',
-        why: 'unchanged',
-        versionId: v1
-      }
-    ])
+    expect(same).toEqual({
+      update: false,
+      files: [expect.objectContaining({ action: 'keep', versionId: v1, key: 'requirements.txt' })]
+    })
 
     const second = requirements('apache-airflow-providers-amazon==9.3.0\n')
-    const plan = planArtifacts(
+    const changed = planEnvironment(
       [second],
-      new Map([[second.key, await readStored(s3, bucket, second.key)]])
+      runsV1,
+      await readStoredStates(s3, bucket, [second], runsV1)
     )
-    expect(plan[0]).toMatchObject({ action: 'upload', why: 'changed' })
-    const v2 = await uploadArtifact(s3, bucket, second)
+    expect(changed).toMatchObject({ update: true, files: [{ action: 'upload' }] })
+    const v2 = await uploadArtifact(s3, bucket, 'requirements.txt', second)
     expect(v2).not.toBe(v1)
-    expect(await readStored(s3, bucket, second.key)).toEqual({
-      versionId: v2,
-      sha256: second.sha256
-    })
+
+    // Uploaded, but the update never ran: the environment still names v1, so the next run applies
+    // v2 instead of taking the file as deployed.
+    const again = planEnvironment(
+      [second],
+      runsV1,
+      await readStoredStates(s3, bucket, [second], runsV1)
+    )
+    expect(again).toMatchObject({ update: true, files: [{ action: 'apply', versionId: v2 }] })
+
+    // The environment runs v1 while a later upload of other bytes is the latest: v1's own content
+    // decides, so the repository's v1 bytes need nothing.
+    const back = planEnvironment(
+      [first],
+      runsV1,
+      await readStoredStates(s3, bucket, [first], runsV1)
+    )
+    expect(back).toMatchObject({ update: false, files: [{ action: 'keep', versionId: v1 }] })
   })
 
   it('knows the content of an object another tool uploaded without a checksum', async () => {

@@ -81,9 +81,20 @@ export function fullObjectSha256(head: {
   return checksum
 }
 
-/** Reads an object whole and returns the SHA-256 of its bytes (hex). */
-export async function objectSha256(s3: S3Client, bucket: string, key: string): Promise<string> {
-  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+/** Reads an object (the latest, or the given version) whole and returns its SHA-256 (hex). */
+export async function objectSha256(
+  s3: S3Client,
+  bucket: string,
+  key: string,
+  versionId?: string
+): Promise<string> {
+  const response = await s3.send(
+    new GetObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      ...(versionId !== undefined ? { VersionId: versionId } : {})
+    })
+  )
   const hash = createHash('sha256')
   const body = response.Body as AsyncIterable<Uint8Array> | undefined
   if (body !== undefined) for await (const chunk of body) hash.update(chunk)

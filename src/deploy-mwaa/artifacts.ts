@@ -7,56 +7,18 @@ import {
 import { awsErrorCode } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
+import type { FileRole, MwaaEnvironment } from '../common/mwaa.js'
 import { fullObjectSha256, objectSha256, sha256Base64 } from '../deploy-dags/bucket.js'
+import { artifactKey, type LocalArtifact, type StoredState } from './plan.js'
 
-// The files MWAA takes only through UpdateEnvironment, each named by its S3 object version. An
-// upload is made only when the content differs from the object there now, by SHA-256 (an ETag
-// proves nothing under SSE-KMS), so an unchanged file never starts a 10 to 30 minute update.
+// The S3 side of the files MWAA takes only through UpdateEnvironment, each named by its object
+// version. Contents are compared by SHA-256 (an ETag proves nothing under SSE-KMS), so an
+// unchanged file is never uploaded again and never starts a 10 to 30 minute update.
 
-export type ArtifactKind = 'requirements' | 'plugins' | 'startup-script'
-
-export interface LocalArtifact {
-  kind: ArtifactKind
-  /** The object key in the environment's bucket. */
-  key: string
-  bytes: Buffer
-  /** Hex SHA-256 of the bytes. */
-  sha256: string
-}
-
-/** The object at an artifact's key now; undefined when there is none. */
+/** One version of an object: its id and the SHA-256 of its content (hex). */
 export interface StoredArtifact {
   versionId?: string
-  /** Hex SHA-256 of its content. */
   sha256: string
-}
-
-export interface ArtifactPlan {
-  kind: ArtifactKind
-  key: string
-  action: 'upload' | 'keep'
-  why: 'new' | 'changed' | 'unchanged'
-  /** For `keep`: the version the environment should go on using. */
-  versionId?: string
-}
-
-/** Which artifacts to upload: those with no object yet, or whose object holds other bytes. */
-export function planArtifacts(
-  local: readonly LocalArtifact[],
-  stored: ReadonlyMap<string, StoredArtifact | undefined>
-): ArtifactPlan[] {
-  return local.map(({ kind, key, sha256 }) => {
-    const current = stored.get(key)
-    if (current === undefined) return { kind, key, action: 'upload', why: 'new' }
-    if (current.sha256 !== sha256) return { kind, key, action: 'upload', why: 'changed' }
-    return {
-      kind,
-      key,
-      action: 'keep',
-      why: 'unchanged',
-      ...(current.versionId !== undefined ? { versionId: current.versionId } : {})
-    }
-  })
 }
 
 /**
@@ -73,20 +35,27 @@ export async function requireVersioning(s3: S3Client, bucket: string): Promise<v
   }
 }
 
-/** The current object at `key`, its version and content hash; undefined when there is none. */
+/** The object at `key` (the latest, or the given version): its version and content hash. */
 export async function readStored(
   s3: S3Client,
   bucket: string,
-  key: string
+  key: string,
+  versionId?: string
 ): Promise<StoredArtifact | undefined> {
   let head
   try {
     head = await s3.send(
-      new HeadObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' })
+      new HeadObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        ChecksumMode: 'ENABLED',
+        ...(versionId !== undefined ? { VersionId: versionId } : {})
+      })
     )
   } catch (error) {
     const code = awsErrorCode(error)
-    if (code === 'NotFound' || code === 'NoSuchKey') return undefined
+    // A version that is gone is as good as none: the environment cannot be running it from here.
+    if (code === 'NotFound' || code === 'NoSuchKey' || code === 'NoSuchVersion') return undefined
     throw error
   }
   // Uploaded by this action, the object carries its full-object SHA-256; uploaded by another
@@ -95,28 +64,62 @@ export async function readStored(
   const sha256 =
     checksum !== undefined
       ? Buffer.from(checksum, 'base64').toString('hex')
-      : await objectSha256(s3, bucket, key)
+      : await objectSha256(s3, bucket, key, versionId)
   return { ...(head.VersionId !== undefined ? { versionId: head.VersionId } : {}), sha256 }
 }
 
-/** Uploads the artifact with its SHA-256 for S3 to check and keep; resolves to the new version. */
+/** Uploads the bytes with their SHA-256 for S3 to check and keep; resolves to the new version. */
 export async function uploadArtifact(
   s3: S3Client,
   bucket: string,
-  artifact: LocalArtifact
+  key: string,
+  artifact: Pick<LocalArtifact, 'bytes' | 'sha256'>
 ): Promise<string> {
   const answer = await s3.send(
     new PutObjectCommand({
       Bucket: bucket,
-      Key: artifact.key,
+      Key: key,
       Body: artifact.bytes,
       ChecksumSHA256: sha256Base64(artifact.sha256)
     })
   )
   if (answer.VersionId === undefined) {
     throw new Error(
-      `S3 gave no version id for s3://${escapeText(bucket)}/${escapeText(artifact.key)}: is versioning suspended?`
+      `S3 gave no version id for s3://${escapeText(bucket)}/${escapeText(key)}: is versioning suspended?`
     )
   }
   return answer.VersionId
+}
+
+/**
+ * What the bucket holds for each artifact: the latest version, and the content of the version
+ * the environment names when that is another one. Only reads.
+ */
+export async function readStoredStates(
+  s3: S3Client,
+  bucket: string,
+  local: readonly LocalArtifact[],
+  environment: MwaaEnvironment
+): Promise<Map<FileRole, StoredState>> {
+  const states = new Map<FileRole, StoredState>()
+  await Promise.all(
+    local.map(async (artifact) => {
+      const key = artifactKey(artifact, environment)
+      const latest = await readStored(s3, bucket, key)
+      const state: StoredState =
+        latest?.versionId !== undefined
+          ? { latest: { versionId: latest.versionId, sha256: latest.sha256 } }
+          : {}
+      const named = environment.files[artifact.role]
+      if (named?.key === key && named.versionId !== undefined) {
+        const inEffect =
+          named.versionId === latest?.versionId
+            ? latest
+            : await readStored(s3, bucket, key, named.versionId)
+        if (inEffect !== undefined) state.inEffectSha256 = inEffect.sha256
+      }
+      states.set(artifact.role, state)
+    })
+  )
+  return states
 }
