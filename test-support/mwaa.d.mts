@@ -106,7 +106,10 @@ export interface RefusedRequest {
 }
 
 export interface MwaaStandInOptions {
-  /** moto's endpoint: the environments' buckets and their object versions. */
+  /**
+   * moto's endpoint: the environments' buckets and their object versions. Requests to the stand-in
+   * that are not MWAA's (not signed for `airflow`, not on /environments/ or /restapi/) go there.
+   */
   s3Endpoint: string
   region?: string
   /** The credentials every request must be signed with (default testing/testing). */
@@ -120,10 +123,14 @@ export interface MwaaStandInOptions {
 export interface MwaaStandIn {
   endpoint: string
   region: string
+  /** Runs before each signed call is answered; may be set at any moment. */
+  beforeAnswer: ((call: MwaaCall) => void | Promise<void>) | undefined
   /** Every signed call, once answered. */
   calls: MwaaCall[]
   /** Every request refused for its signature or credentials. */
   refused: RefusedRequest[]
+  /** Requests not for MWAA (S3's), passed on to moto, with moto's status. */
+  forwarded: { method: string; url: string; status: number }[]
   addEnvironment(spec: EnvironmentSpec): StandInEnvironment
   environment(name: string): StandInEnvironment
   /** The first call (already made or to come) that matches; rejects after timeoutMs (20 s). */

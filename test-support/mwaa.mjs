@@ -2,7 +2,8 @@
 // calls the pack makes, on the real wire protocol (rest-json, SigV4 for service `airflow`, as in
 // botocore's model mwaa/2020-07-01): GetEnvironment, UpdateEnvironment and InvokeRestApi. Real
 // clients send the first two to api.airflow.<region>.amazonaws.com and the third to
-// env.airflow.<region>.amazonaws.com; here every path is answered on the one endpoint.
+// env.airflow.<region>.amazonaws.com; here every path is answered on the one endpoint, and S3's
+// requests to it go on to moto, so that one endpoint-url serves an action's S3 and MWAA calls.
 //
 // The environments are the test's own. Their source bucket lives in moto's versioned S3, which the
 // stand-in asks (HeadObject with VersionId) before it accepts an update naming object versions.
@@ -13,7 +14,7 @@
 import { HeadObjectCommand, GetBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3'
 import { SignatureV4 } from '@smithy/signature-v4'
 import { createHash, createHmac, randomUUID } from 'node:crypto'
-import { createServer } from 'node:http'
+import { createServer, request as httpRequest } from 'node:http'
 
 /** The statuses in which MWAA accepts UpdateEnvironment; in any other it refuses the call. */
 const UPDATABLE = new Set(['AVAILABLE', 'UPDATE_FAILED'])
@@ -76,6 +77,7 @@ export async function startMwaaStandIn(options) {
   const environments = new Map()
   const calls = []
   const refused = []
+  const forwarded = []
   /** @type {{ predicate: (call: object) => boolean, resolve: (call: object) => void }[]} */
   const waiters = []
 
@@ -370,6 +372,10 @@ export async function startMwaaStandIn(options) {
     const chunks = []
     req.on('data', (chunk) => chunks.push(chunk))
     req.on('end', () => {
+      if (!forMwaa(req)) {
+        forwardToS3(req, res, Buffer.concat(chunks))
+        return
+      }
       answer(req, Buffer.concat(chunks)).then(
         (answered) => send(res, answered),
         (error) =>
@@ -377,6 +383,44 @@ export async function startMwaaStandIn(options) {
       )
     })
   })
+
+  /**
+   * One endpoint for the action's S3 and MWAA calls, as its endpoint-url input gives: a request
+   * signed for `airflow`, or one on an MWAA operation's path, is MWAA's; anything else goes to
+   * moto untouched.
+   */
+  function forMwaa(req) {
+    const authorization = String(req.headers.authorization ?? '')
+    const service = /Credential=[^/,\s]+\/\d{8}\/[^/]+\/([^/]+)\//.exec(authorization)?.[1]
+    if (service === 'airflow') return true
+    return /^\/(environments|restapi)\/[^/?]+(\?|$)/.test(req.url ?? '')
+  }
+
+  function forwardToS3(req, res, body) {
+    const upstream = new URL(options.s3Endpoint)
+    const entry = { method: req.method ?? 'GET', url: req.url ?? '/', status: 0 }
+    forwarded.push(entry)
+    const forward = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host }
+      },
+      (upstreamRes) => {
+        entry.status = upstreamRes.statusCode ?? 502
+        res.writeHead(entry.status, upstreamRes.headers)
+        upstreamRes.pipe(res)
+      }
+    )
+    forward.on('error', (error) => {
+      entry.status = 502
+      res.writeHead(502)
+      res.end(String(error))
+    })
+    forward.end(body)
+  }
 
   async function answer(req, body) {
     const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`)
@@ -414,7 +458,7 @@ export async function startMwaaStandIn(options) {
       status: 0,
       error: undefined
     }
-    await options.beforeAnswer?.(call)
+    await standIn.beforeAnswer?.(call)
     let answered
     if (!operation) {
       answered = refusal(404, 'UnknownOperationException', `no operation at ${call.operation}`)
@@ -450,11 +494,13 @@ export async function startMwaaStandIn(options) {
     return new Environment(spec, { region, accountId })
   }
 
-  return {
+  const standIn = {
     endpoint: `http://127.0.0.1:${port}`,
+    beforeAnswer: options.beforeAnswer,
     region,
     calls,
     refused,
+    forwarded,
     addEnvironment(spec) {
       if (environments.has(spec.name)) throw new Error(`environment ${spec.name} exists already`)
       const environment = makeEnvironment(spec)
@@ -492,6 +538,7 @@ export async function startMwaaStandIn(options) {
         server.close(() => resolve())
       })
   }
+  return standIn
 }
 
 function summary(calls) {

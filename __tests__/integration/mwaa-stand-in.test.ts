@@ -320,6 +320,124 @@ describe('UpdateEnvironment', () => {
   })
 })
 
+describe('one endpoint for S3 and MWAA', () => {
+  it("passes S3's requests on to moto, so an upload through it can be applied", async () => {
+    const environment = newEnvironment()
+    const throughStandIn = s3For(mwaa.endpoint)
+    try {
+      const uploaded = await throughStandIn.send(
+        new PutObjectCommand({ Bucket: bucket, Key: 'plugins.zip', Body: 'PK plugins two' })
+      )
+      const [accepted] = await boto([
+        update(environment.name, {
+          PluginsS3Path: 'plugins.zip',
+          PluginsS3ObjectVersion: uploaded.VersionId!
+        })
+      ])
+      expect(accepted?.ok).toEqual({ Arn: environment.arn })
+      expect(mwaa.forwarded).toContainEqual(expect.objectContaining({ method: 'PUT', status: 200 }))
+    } finally {
+      throughStandIn.destroy()
+    }
+  })
+})
+
+describe('a collision at the last moment', () => {
+  it("refuses the update when someone else's starts just before it arrives", async () => {
+    const environment = newEnvironment()
+    mwaa.beforeAnswer = (call) => {
+      if (call.operation === 'UpdateEnvironment' && call.name === environment.name) {
+        environment.startUpdate({ polls: 0, source: 'SYSTEM' })
+      }
+    }
+    try {
+      const answers = await boto([
+        get(environment.name),
+        update(environment.name, {
+          RequirementsS3Path: 'requirements.txt',
+          RequirementsS3ObjectVersion: versions.requirements2!
+        }),
+        get(environment.name)
+      ])
+      expect(environmentOf(answers[0]).Status).toBe('AVAILABLE')
+      expect(answers[1]).toMatchObject({ error: 'ValidationException', httpStatus: 400 })
+      expect(environmentOf(answers[2])).toMatchObject({
+        Status: 'AVAILABLE',
+        RequirementsS3ObjectVersion: versions.requirements1,
+        LastUpdate: { Status: 'SUCCESS', Source: 'SYSTEM' }
+      })
+    } finally {
+      mwaa.beforeAnswer = undefined
+    }
+  })
+})
+
+describe('ScriptedAirflow on its own', () => {
+  const list = (airflow: ScriptedAirflow, path: string, query: Record<string, unknown> = {}) =>
+    airflow.answer({ method: 'GET', path, query })
+
+  it("keeps a broken file's DAGs from their last good parse, and forgets a removed file", () => {
+    const airflow = new ScriptedAirflow()
+    airflow.setFile('a.py', { dags: ['a'] })
+    airflow.setFile('b.py', { dags: ['b'] })
+    const good = airflow.parse()
+    airflow.setFile('a.py', { importError: 'NameError' })
+    airflow.removeFile('b.py')
+    expect(list(airflow, '/dags').body).toMatchObject({ total_entries: 2 })
+    airflow.parse()
+    expect(list(airflow, '/dags').body).toEqual({
+      dags: [
+        expect.objectContaining({
+          dag_id: 'a',
+          has_import_errors: true,
+          last_parsed_time: airflow.timestamp(good)
+        })
+      ],
+      total_entries: 1
+    })
+    expect(list(airflow, '/importErrors').body).toMatchObject({
+      import_errors: [{ filename: '/usr/local/airflow/dags/a.py', stack_trace: 'NameError' }]
+    })
+    airflow.setFile('a.py', { dags: ['a'] })
+    airflow.parse(['a.py'])
+    expect(list(airflow, '/importErrors').body).toEqual({ import_errors: [], total_entries: 0 })
+  })
+
+  it('parses after the set number of /dags requests; the next one sees it', () => {
+    const airflow = new ScriptedAirflow({ version: '3.0.6' })
+    airflow.setFile('a.py', { dags: ['a'] })
+    airflow.parseAfterDagsRequests(2)
+    const totals = [1, 2, 3].map(
+      () => (list(airflow, '/dags').body as { total_entries: number }).total_entries
+    )
+    expect(totals).toEqual([0, 0, 1])
+    expect(airflow.parses).toHaveLength(1)
+  })
+
+  it("reads pages as Airflow does: 0 is the fallback size, bad values are Airflow's own errors", () => {
+    const airflow = new ScriptedAirflow({ maxPageLimit: 3 })
+    airflow.setFile('many.py', { dags: ['a', 'b', 'c', 'd', 'e'] })
+    airflow.parse()
+    const ids = (query: Record<string, unknown>) =>
+      (list(airflow, '/dags', query).body as { dags: { dag_id: string }[] }).dags.map(
+        (dag) => dag.dag_id
+      )
+    // [api] fallback_page_limit (100) for 0; maximum_page_limit caps a larger one.
+    expect(ids({ limit: 0 })).toEqual(['a', 'b', 'c', 'd', 'e'])
+    expect(ids({ limit: 4 })).toEqual(['a', 'b', 'c'])
+    expect(ids({ limit: '2', offset: '3' })).toEqual(['d', 'e'])
+    expect(ids({ offset: 9 })).toEqual([])
+    expect(list(airflow, '/dags', { limit: -1 })).toMatchObject({ status: 400 })
+    const three = new ScriptedAirflow({ version: '3.0.6' })
+    expect(list(three, '/dags', { offset: -1 })).toMatchObject({
+      status: 422,
+      body: { detail: [{ loc: ['query', 'offset'] }] }
+    })
+    expect(list(three, '/variables')).toEqual({ status: 404, body: { detail: expect.any(String) } })
+    expect(three.answer({ method: 'POST', path: '/dags', query: {} }).status).toBe(405)
+  })
+})
+
 describe('InvokeRestApi', () => {
   it("pages Airflow 2's DAGs and import errors as the scheduler parsed them", async () => {
     const airflow = new ScriptedAirflow({ version: '2.10.3' })
@@ -510,7 +628,10 @@ describe('Signature V4', () => {
       credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
       region: 'us-east-1',
       service: 'airflow',
-      sha256: Sha256
+      sha256: Sha256,
+      // No x-amz-content-sha256 header, as botocore sends none: the body counts only through
+      // the signature.
+      applyChecksum: false
     })
     const url = new URL(`${mwaa.endpoint}/environments/${environment.name}`)
     const body = JSON.stringify({ DagS3Path: 'dags' })
