@@ -213,6 +213,12 @@ export async function startMwaaStandIn(options) {
     return { status: 200, body: { Environment: environment.describe() } }
   }
 
+  /**
+   * The modelling choice: a member the request leaves out keeps the environment's current value
+   * (a file not named stays at its key and version). Each file named must be in the bucket: at the
+   * version given, and a versioned bucket's file needs its version, since MWAA reads the object
+   * version it is told. Other members (AirflowConfigurationOptions, sizes) are recorded, not used.
+   */
   async function updateEnvironment(name, input) {
     const environment = environmentNamed(name)
     if ('error' in environment) return environment
