@@ -29,12 +29,19 @@ import {
   ListRolePoliciesCommand,
   PutRolePolicyCommand
 } from '@aws-sdk/client-iam'
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import {
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  S3Client
+} from '@aws-sdk/client-s3'
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
+import { loadTemplate, resolveTemplate } from '../../test-support/cloudformation.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { nodeRuntimes, runAction, type ActionRun } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
@@ -51,6 +58,8 @@ import { createGroup, earlierRunTags, ingressRuleIds, ruleWith } from './securit
 const TEMPLATE = resolve(import.meta.dirname, '..', '..', 'infra', 'github-oidc.yaml')
 const REGION = 'us-east-1'
 const REPOSITORY = 'octo-org/airflow'
+const MWAA_ENVIRONMENT = 'analytics'
+const MWAA_EXECUTION_ROLE = `arn:aws:iam::${ACCOUNT}:role/service-role/mwaa-analytics-execution`
 const [node24] = nodeRuntimes()
 const admin = { accessKeyId: 'testing', secretAccessKey: 'testing' }
 
@@ -299,7 +308,9 @@ beforeAll(async () => {
         DagPrefix: 'dags',
         DagBucketKmsKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`,
         RefreshFunctionArn: refreshFunction.arn,
-        SecurityGroupIds: `${appGroup},sg-0abc0abc0abc0abc0`
+        SecurityGroupIds: `${appGroup},sg-0abc0abc0abc0abc0`,
+        MwaaEnvironment: MWAA_ENVIRONMENT,
+        MwaaExecutionRoleArn: MWAA_EXECUTION_ROLE
       })
     ])
     const [stack] = JSON.parse(
@@ -372,9 +383,9 @@ const run = (action: string, role: Role, inputs: Record<string, string>, workspa
 
 const failureText = (result: ActionRun) => `${result.errors.join('\n')}\n${result.stdout}`
 
-/** A direct call with the role's session, as moto judges it. */
-async function s3Put(role: Role, bucket: string, key: string): Promise<string> {
-  const client = new S3Client({
+/** An S3 client with the role's session, for direct calls that moto judges. */
+function s3As(role: Role): S3Client {
+  return new S3Client({
     endpoint: moto.endpoint,
     region: REGION,
     forcePathStyle: true,
@@ -384,6 +395,11 @@ async function s3Put(role: Role, bucket: string, key: string): Promise<string> {
       sessionToken: role.env.AWS_SESSION_TOKEN!
     }
   })
+}
+
+/** A direct call with the role's session, as moto judges it. */
+async function s3Put(role: Role, bucket: string, key: string): Promise<string> {
+  const client = s3As(role)
   try {
     await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'x' }))
     return 'written'
@@ -784,5 +800,201 @@ describe('what moto does not evaluate, judged on the deployed documents', () => 
       'implicitly denied'
     )
     expect(evaluate(policies, request('ec2:CreateTags', appGroup))).toBe('implicitly denied')
+  })
+})
+
+describe('Amazon MWAA (deploy-mwaa), with MwaaEnvironment', () => {
+  // moto_server has no MWAA: the airflow and iam:PassRole grants are judged on the deployed
+  // documents, over every call deploy-mwaa could make and its near misses; S3 is also called.
+  const airflow = `arn:aws:airflow:${REGION}:${ACCOUNT}`
+  const ACTIONS = [
+    'airflow:GetEnvironment',
+    'airflow:UpdateEnvironment',
+    'airflow:InvokeRestApi',
+    'airflow:CreateEnvironment',
+    'airflow:DeleteEnvironment',
+    'airflow:ListEnvironments',
+    'airflow:CreateWebLoginToken',
+    'airflow:CreateCliToken',
+    'airflow:PublishMetrics',
+    'airflow:TagResource',
+    'iam:PassRole',
+    's3:GetBucketVersioning',
+    's3:PutBucketVersioning',
+    's3:ListBucketVersions',
+    's3:GetObject',
+    's3:GetObjectVersion',
+    's3:PutObject',
+    's3:DeleteObject',
+    's3:DeleteObjectVersion'
+  ]
+  const resourcesFor = (bucket: string) => [
+    `${airflow}:environment/${MWAA_ENVIRONMENT}`,
+    `${airflow}:environment/billing`,
+    `arn:aws:airflow:eu-west-1:${ACCOUNT}:environment/${MWAA_ENVIRONMENT}`,
+    ...['Viewer', 'User', 'Op', 'Admin'].map(
+      (airflowRole) => `${airflow}:role/${MWAA_ENVIRONMENT}/${airflowRole}`
+    ),
+    `${airflow}:role/billing/Viewer`,
+    `arn:aws:s3:::${bucket}`,
+    ...['requirements.txt', 'plugins.zip', 'startup.sh', 'constraints.txt', 'mwaa/plugins.zip'].map(
+      (key) => `arn:aws:s3:::${bucket}/${key}`
+    ),
+    `arn:aws:s3:::${otherBucket}/requirements.txt`,
+    MWAA_EXECUTION_ROLE,
+    `arn:aws:iam::${ACCOUNT}:role/admin`
+  ]
+  const services = ['airflow.amazonaws.com', 'ec2.amazonaws.com', undefined]
+
+  /** Every (action, resource[, passed to]) of the universe above that the policies allow. */
+  function allowedOf(policies: PolicyDocument[], bucket: string): string[] {
+    return ACTIONS.flatMap((action) =>
+      resourcesFor(bucket).flatMap((resource) =>
+        (action === 'iam:PassRole' ? services : [undefined]).flatMap((service) => {
+          const request: IamRequest = {
+            action,
+            resources: [resource],
+            context: service === undefined ? {} : { 'iam:PassedToService': service }
+          }
+          if (evaluate(policies, request) !== 'allowed') return []
+          return [
+            service === undefined ? `${action} ${resource}` : `${action} ${resource} → ${service}`
+          ]
+        })
+      )
+    )
+  }
+
+  const artifacts = (bucket: string, actions: string[]) =>
+    actions.flatMap((action) =>
+      ['requirements.txt', 'plugins.zip', 'startup.sh'].map(
+        (key) => `${action} arn:aws:s3:::${bucket}/${key}`
+      )
+    )
+
+  it('DagDeployRole may do exactly what deploy-mwaa does, and on nothing else', () => {
+    expect(allowedOf(roles.DagDeployRole!.policies, dagBucket).sort()).toEqual(
+      [
+        `airflow:GetEnvironment ${airflow}:environment/${MWAA_ENVIRONMENT}`,
+        `airflow:UpdateEnvironment ${airflow}:environment/${MWAA_ENVIRONMENT}`,
+        `airflow:InvokeRestApi ${airflow}:role/${MWAA_ENVIRONMENT}/Viewer`,
+        `s3:GetBucketVersioning arn:aws:s3:::${dagBucket}`,
+        ...artifacts(dagBucket, ['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject']),
+        `iam:PassRole ${MWAA_EXECUTION_ROLE} → airflow.amazonaws.com`
+      ].sort()
+    )
+  })
+
+  it('DagPlanRole may read the environment and its files, and never update, upload or pass a role', () => {
+    expect(allowedOf(roles.DagPlanRole!.policies, dagBucket).sort()).toEqual(
+      [
+        `airflow:GetEnvironment ${airflow}:environment/${MWAA_ENVIRONMENT}`,
+        `s3:GetBucketVersioning arn:aws:s3:::${dagBucket}`,
+        ...artifacts(dagBucket, ['s3:GetObject', 's3:GetObjectVersion'])
+      ].sort()
+    )
+  })
+
+  it('the roles make the S3 calls under moto enforcement: only the deploy role uploads, only the files', async () => {
+    await unenforced(() =>
+      s3.send(
+        new PutBucketVersioningCommand({
+          Bucket: dagBucket,
+          VersioningConfiguration: { Status: 'Enabled' }
+        })
+      )
+    )
+    const deploy = s3As(roles.DagDeployRole!)
+    const plan = s3As(roles.DagPlanRole!)
+    try {
+      for (const client of [deploy, plan]) {
+        const versioning = await client.send(new GetBucketVersioningCommand({ Bucket: dagBucket }))
+        expect(versioning.Status).toBe('Enabled')
+      }
+      const put = await deploy.send(
+        new PutObjectCommand({
+          Bucket: dagBucket,
+          Key: 'requirements.txt',
+          Body: 'apache-airflow-providers-amazon\n'
+        })
+      )
+      expect(put.VersionId).toEqual(expect.any(String))
+      for (const client of [deploy, plan]) {
+        const read = await client.send(
+          new GetObjectCommand({
+            Bucket: dagBucket,
+            Key: 'requirements.txt',
+            VersionId: put.VersionId
+          })
+        )
+        expect(await read.Body!.transformToString()).toBe('apache-airflow-providers-amazon\n')
+      }
+      expect(await s3Put(roles.DagDeployRole!, dagBucket, 'constraints.txt')).toBe('AccessDenied')
+      expect(await s3Put(roles.DagPlanRole!, dagBucket, 'requirements.txt')).toBe('AccessDenied')
+      expect(await s3Put(roles.DagPlanRole!, dagBucket, 'plugins.zip')).toBe('AccessDenied')
+    } finally {
+      deploy.destroy()
+      plan.destroy()
+    }
+  })
+
+  it('without MwaaEnvironment nothing of MWAA is granted', () => {
+    expect(wholeBucketResources.filter((name) => /mwaa/i.test(name))).toEqual([])
+    for (const name of ['DagDeployRole', 'DagPlanRole']) {
+      const allowed = allowedOf(wholeBucketRoles[name]!.policies, wholeBucket)
+      // The whole-bucket role syncs every key of its bucket, these among them; nothing more.
+      expect([
+        name,
+        allowed.filter((grant) => !/^s3:(GetObject|PutObject|DeleteObject) /.test(grant))
+      ]).toEqual([name, []])
+      expect(JSON.stringify(wholeBucketRoles[name]!.policies)).not.toMatch(
+        /airflow|iam:|Versioning|ObjectVersion/
+      )
+    }
+    // On a prefix, the stack's defaults grant none of the environment's files either.
+    const stack = resolveTemplate(
+      loadTemplate(TEMPLATE),
+      { Repository: REPOSITORY, DagBucket: 'airflow-analytics' },
+      'github-oidc'
+    ) as {
+      resources: Record<string, { Type: string; Properties: { PolicyDocument?: PolicyDocument } }>
+    }
+    const documents = Object.values(stack.resources).flatMap((resource) =>
+      resource.Properties.PolicyDocument === undefined ? [] : [resource.Properties.PolicyDocument]
+    )
+    expect(documents.length).toBeGreaterThan(0)
+    expect(Object.keys(stack.resources).filter((name) => /mwaa/i.test(name))).toEqual([])
+    expect(allowedOf(documents, 'airflow-analytics')).toEqual([])
+  })
+
+  it('follows the parameters: another Airflow role and other keys, and no plan role without pull_request', () => {
+    const stack = resolveTemplate(
+      loadTemplate(TEMPLATE),
+      {
+        Repository: REPOSITORY,
+        DagBucket: dagBucket,
+        MwaaEnvironment: MWAA_ENVIRONMENT,
+        MwaaExecutionRoleArn: MWAA_EXECUTION_ROLE,
+        MwaaAirflowRole: 'User',
+        MwaaPluginsKey: 'mwaa/plugins.zip',
+        PlanTrust: 'none'
+      },
+      'github-oidc'
+    ) as { resources: Record<string, { Properties: { PolicyDocument?: PolicyDocument } }> }
+    expect(Object.keys(stack.resources).filter((name) => /Mwaa/.test(name))).toEqual([
+      'DagDeployMwaaPolicy'
+    ])
+    const policies = [stack.resources.DagDeployMwaaPolicy!.Properties.PolicyDocument!]
+    const allowed = allowedOf(policies, dagBucket)
+    expect(allowed.filter((grant) => grant.startsWith('airflow:InvokeRestApi'))).toEqual([
+      `airflow:InvokeRestApi ${airflow}:role/${MWAA_ENVIRONMENT}/User`
+    ])
+    expect(allowed.filter((grant) => grant.startsWith('s3:PutObject')).sort()).toEqual(
+      [
+        `s3:PutObject arn:aws:s3:::${dagBucket}/mwaa/plugins.zip`,
+        `s3:PutObject arn:aws:s3:::${dagBucket}/requirements.txt`,
+        `s3:PutObject arn:aws:s3:::${dagBucket}/startup.sh`
+      ].sort()
+    )
   })
 })

@@ -141,7 +141,7 @@ describe('infra/github-oidc.yaml', () => {
         ...roles.map(([name, r]) => [name, r.Properties!.AssumeRolePolicyDocument] as const),
         ...policies.map(([name, r]) => [name, r.Properties!.PolicyDocument] as const)
       ]
-      expect(documents.length).toBe(4 + 7)
+      expect(documents.length).toBe(4 + 9)
       for (const [name, document] of documents) {
         const { Version, Statement } = document as { Version: string; Statement: Node[] }
         expect([name, Version, Array.isArray(Statement)]).toEqual([name, '2012-10-17', true])
@@ -219,6 +219,49 @@ describe('infra/github-oidc.yaml', () => {
       )
       for (const name of ['DeployEnvironment', 'SweepBranch'])
         expect([name, allows(name, 'prod*'), allows(name, 'main')]).toEqual([name, false, true])
+    })
+
+    it('take one MWAA environment, execution role and Airflow role, and keys without wildcards', () => {
+      for (const good of ['', 'analytics', 'MyAirflow_Env-2'])
+        expect([good, allows('MwaaEnvironment', good)]).toEqual([good, true])
+      for (const bad of ['analytics*', '2fast', 'a/b', 'a:b'])
+        expect([bad, allows('MwaaEnvironment', bad)]).toEqual([bad, false])
+      expect(
+        allows('MwaaExecutionRoleArn', 'arn:aws:iam::123456789012:role/service-role/mwaa-exec')
+      ).toBe(true)
+      expect(allows('MwaaExecutionRoleArn', 'arn:aws:iam::123456789012:role/*')).toBe(false)
+      expect([allows('MwaaAirflowRole', 'Viewer'), allows('MwaaAirflowRole', '*')]).toEqual([
+        true,
+        false
+      ])
+      for (const name of ['MwaaRequirementsKey', 'MwaaPluginsKey', 'MwaaStartupScriptKey']) {
+        expect([name, allows(name, 'mwaa/plugins.zip'), allows(name, 'requirements.txt')]).toEqual([
+          name,
+          true,
+          true
+        ])
+        for (const bad of ['', '/requirements.txt', 'plugins*.zip', 'start?p.sh'])
+          expect([name, bad, allows(name, bad)]).toEqual([name, bad, false])
+      }
+    })
+
+    it('grant MWAA only with an environment, and the plan role only reads it', () => {
+      const conditions = template.Conditions as Record<string, Node>
+      expect(conditions.HasMwaaEnvironment).toEqual({
+        'Fn::Not': [{ 'Fn::Equals': [{ Ref: 'MwaaEnvironment' }, ''] }]
+      })
+      expect(template.Resources.DagDeployMwaaPolicy!.Condition).toBe('HasMwaaEnvironment')
+      expect(template.Resources.DagPlanMwaaPolicy!.Condition).toBe('MakePlanMwaaPolicy')
+      const mentions = (name: string) => JSON.stringify(template.Resources[name])
+      for (const [name, resource] of Object.entries(template.Resources))
+        if (!/Mwaa/.test(name))
+          expect([
+            name,
+            /airflow:|MwaaEnvironment|iam:PassRole/.test(JSON.stringify(resource))
+          ]).toEqual([name, false])
+      expect(mentions('DagPlanMwaaPolicy')).not.toMatch(
+        /UpdateEnvironment|InvokeRestApi|PassRole|PutObject/
+      )
     })
   })
 

@@ -171,6 +171,7 @@ describe('workflow lint', () => {
         '.github/workflows/dags-check.yml',
         '.github/workflows/release.yml',
         'examples/workflows/deploy-dags.yml',
+        'examples/workflows/deploy-dags-mwaa.yml',
         'examples/workflows/deploy-app.yml',
         'examples/workflows/dags-check.yml'
       ])
@@ -221,9 +222,12 @@ describe("calls to the pack's actions and reusable workflows", () => {
       '.github/workflows/deploy-dags.yml → actions/deploy-dags',
       '.github/workflows/deploy-dags.yml → actions/invoke-lambda',
       '.github/workflows/deploy-dags.yml → .github/actions/validate-dags',
+      '.github/workflows/deploy-dags.yml → actions/deploy-mwaa',
       '.github/workflows/dags-check.yml → actions/deploy-dags',
+      '.github/workflows/dags-check.yml → actions/deploy-mwaa',
       '.github/workflows/deploy-app.yml → actions/ephemeral-sg-ssh',
       'examples/workflows/deploy-dags.yml → .github/workflows/deploy-dags.yml',
+      'examples/workflows/deploy-dags-mwaa.yml → .github/workflows/deploy-dags.yml',
       'examples/workflows/dags-check.yml → .github/workflows/dags-check.yml',
       'examples/workflows/deploy-app.yml → .github/workflows/deploy-app.yml'
     ]) {
@@ -288,6 +292,27 @@ const WITHHELD: Record<string, Record<string, string>> = {
     'ready-timeout': 'the default covers a function update',
     region: 'configure-aws-credentials sets AWS_REGION from aws-region',
     'endpoint-url': 'for local testing; a deploy talks to AWS'
+  },
+  '.github/workflows/deploy-dags.yml → actions/deploy-mwaa': {
+    'requirements-key': 'the default key, the one infra/github-oidc.yaml grants by default',
+    'plugins-key': 'the default key, the one infra/github-oidc.yaml grants by default',
+    'startup-script-key': 'the default key, the one infra/github-oidc.yaml grants by default',
+    wait: 'the deploy is done only when the environment is available again',
+    'poll-interval': 'the default suits an update of 10 to 30 minutes',
+    'confirm-timeout': 'the default covers the scheduler parsing the changed files',
+    'endpoint-url': 'for local testing; a deploy talks to AWS'
+  },
+  '.github/workflows/dags-check.yml → actions/deploy-mwaa': {
+    'requirements-key': 'the default key, as deploy-dags.yml uses it',
+    'plugins-key': 'the default key, as deploy-dags.yml uses it',
+    'startup-script-key': 'the default key, as deploy-dags.yml uses it',
+    wait: 'a dry run starts no update to wait for',
+    timeout: 'a dry run waits for nothing',
+    'poll-interval': 'a dry run waits for nothing',
+    'dag-changes': 'nothing is deployed, so there are no imports to confirm',
+    'dag-source': 'nothing is deployed, so there are no imports to confirm',
+    'confirm-timeout': 'nothing is deployed, so there are no imports to confirm',
+    'endpoint-url': 'for local testing; the plan reads the real environment'
   },
   '.github/workflows/dags-check.yml → actions/deploy-dags': {
     force: 'the plan shows what a normal deploy of the pull request would do',
@@ -644,10 +669,14 @@ function readmeCallerSnippets(): CallerSnippet[] {
       ([, job]) => isMapping(job) && WORKFLOW_REF.test(String(job.uses ?? ''))
     )
     if (calls.length === 0) return []
-    // The example that calls the same workflow from jobs of the same names.
-    const example = examples.find(({ document: candidate }) =>
+    // The example that calls the same workflow from jobs of the same names; of several (the
+    // deploy with and without MWAA), the one the snippet is a part of.
+    const candidates = examples.filter(({ document: candidate }) =>
       calls.every(([id, job]) => at(candidate, ['jobs', id, 'uses']) === (job as Mapping).uses)
     )
+    const example =
+      candidates.find((c) => snippetProblems(document, c.document as Mapping).length === 0) ??
+      candidates[0]
     return [{ name, document, example: example as CallerSnippet['example'] }]
   })
 }
