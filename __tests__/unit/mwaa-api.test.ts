@@ -596,6 +596,16 @@ describe('the calls', () => {
     expect(error.message).toMatch(/no answer from http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\)$/)
   })
 
+  it('refuses a name that is not an environment name, sending nothing', async () => {
+    const client = api()
+    for (const name of ['..', 'a/b', '', '1st', 'x'.repeat(81)]) {
+      const error = await failure(client.getEnvironment(name))
+      expect(error).toMatchObject({ code: 'ValidationException', retryable: false })
+      expect(error.message).toMatch(/: not an environment name \(1 to 80 letters/)
+    }
+    expect(standIn.seen).toHaveLength(0)
+  })
+
   it('names the missing credentials without trying the call', async () => {
     const error = await failure(
       api({

@@ -325,6 +325,9 @@ const DEFAULTS = {
 /** MWAA's answers are small, except InvokeRestApi's, which MWAA caps at 6 MB. */
 const ANSWER_LIMIT_BYTES = 8 * 1024 * 1024
 
+/** MWAA's EnvironmentName. */
+const ENVIRONMENT_NAME = /^[a-zA-Z][0-9a-zA-Z_-]{0,79}$/
+
 const REST_API_ANSWERS = new Set(['RestApiClientException', 'RestApiServerException'])
 
 /** An MwaaApi that signs its calls with the target's region and the given credentials. */
@@ -338,10 +341,7 @@ class SignedMwaaApi implements MwaaApi {
   private readonly agent: http.Agent
   private readonly settings: typeof DEFAULTS
 
-  constructor(
-    private readonly target: AwsTarget,
-    options: MwaaApiOptions
-  ) {
+  constructor(target: AwsTarget, options: MwaaApiOptions) {
     this.endpoint = resolveMwaaEndpoint(target, options.env ?? process.env)
     const credentials = options.credentials ?? defaultProvider()
     this.signer = new SignatureV4({
@@ -411,6 +411,15 @@ class SignedMwaaApi implements MwaaApi {
     accept?: (body: unknown, code: string | undefined) => unknown
   ): Promise<unknown> {
     const doing = `MWAA ${operation.name} of environment '${escapeText(environment)}'`
+    if (!ENVIRONMENT_NAME.test(environment)) {
+      // Refused here: a name like `..` would change the request's path, not just name a resource.
+      throw new MwaaError(
+        `${doing}: not an environment name (1 to 80 letters, digits, - and _, starting with a letter)`,
+        'ValidationException',
+        undefined,
+        false
+      )
+    }
     const url = operationUrl(this.endpoint, operation, environment)
     const payload = body === undefined ? undefined : JSON.stringify(body)
     for (let attempt = 1; ; attempt += 1) {
@@ -537,10 +546,6 @@ class SignedMwaaApi implements MwaaApi {
       })
       request.end(payload)
     })
-  }
-
-  toString(): string {
-    return `MwaaApi(${this.target.region}, ${shownEndpoint(this.endpoint.url)})`
   }
 }
 

@@ -48,7 +48,7 @@ export interface MwaaReaderOptions extends RoleArnParts {
   environment: string
   /** Like 2.10.3 or 3.0.6; named in the message when MWAA wants an update first. */
   airflowVersion?: string
-  /** Epoch ms after which no request starts. */
+  /** Epoch ms after which no further page, and no smaller one, is asked. */
   deadlineMs?: number
   /** The first page's size; halved on a failure that a smaller answer may avoid. */
   pageLimit?: number
@@ -75,13 +75,28 @@ export class MwaaAirflowReader implements AirflowReader {
     this.limits = { dags: limit, importErrors: limit }
   }
 
+  /**
+   * The poll decided to ask, so the first page is always asked; a further page, or a smaller
+   * one after a failure, is not asked once the deadline has passed.
+   */
   async list(collection: Collection): Promise<unknown[]> {
     const entries: unknown[] = []
     for (;;) {
       const { items, total } = await this.page(collection, entries.length)
       entries.push(...items)
       if (items.length === 0 || entries.length >= total) return entries
+      if (this.pastDeadline()) {
+        throw new AirflowError(
+          `${this.where()}: no time left to read all of GET ${COLLECTIONS[collection].path} (${entries.length} of ${total} entries read)`,
+          true
+        )
+      }
     }
+  }
+
+  private pastDeadline(): boolean {
+    const { deadlineMs } = this.options
+    return deadlineMs !== undefined && Date.now() >= deadlineMs
   }
 
   /** One page at `offset`, its limit halved down to 1 while the answer fails like a size. */
@@ -99,16 +114,18 @@ export class MwaaAirflowReader implements AirflowReader {
           true
         )
       }
+      if (this.pastDeadline()) {
+        throw new AirflowError(
+          `${this.where()}: GET ${COLLECTIONS[collection].path} failed (${result.tooBig}) and no time is left to ask for smaller pages`,
+          true
+        )
+      }
       this.limits[collection] = Math.ceil(limit / 2)
     }
   }
 
   private async ask(collection: Collection, limit: number, offset: number): Promise<PageResult> {
     const { path, key } = COLLECTIONS[collection]
-    const { deadlineMs } = this.options
-    if (deadlineMs !== undefined && Date.now() >= deadlineMs) {
-      throw new AirflowError(`${this.where()}: no time left to ask GET ${path}`, true)
-    }
     let answer: RestApiAnswer
     try {
       answer = await this.options.api.invokeRestApi(this.options.environment, {

@@ -246,11 +246,22 @@ describe('MwaaAirflowReader', () => {
     )
   })
 
-  it('starts no request after the deadline', async () => {
-    const api = new FakeMwaa(airflow({}))
-    const error = await failure(reader(api, { deadlineMs: Date.now() - 1 }).list('dags'))
-    expect(error.transient).toBe(true)
-    expect(api.asks).toHaveLength(0)
+  it('asks the first page after the deadline, but no further or smaller one', async () => {
+    const past = Date.now() - 1
+    const paged = new FakeMwaa(airflow({ dags: dags(3) }))
+    const unfinished = await failure(reader(paged, { deadlineMs: past, pageLimit: 2 }).list('dags'))
+    expect(unfinished).toMatchObject({ transient: true })
+    expect(unfinished.message).toMatch(
+      /: no time left to read all of GET \/dags \(2 of 3 entries read\)$/
+    )
+    expect(paged.asks).toHaveLength(1)
+    const failing = new FakeMwaa(() => ({ status: 504, body: {} }))
+    const failed = await failure(reader(failing, { deadlineMs: past }).list('importErrors'))
+    expect(failed).toMatchObject({ transient: true })
+    expect(failed.message).toMatch(
+      /: GET \/importErrors failed \(Airflow answered HTTP 504\) and no time is left to ask for smaller pages$/
+    )
+    expect(failing.asks).toHaveLength(1)
   })
 })
 
@@ -359,7 +370,7 @@ describe('confirmImports', () => {
         importErrors: [{ filename: `${folder}/etl/b.py`, stack_trace: 'old', timestamp: BEFORE }]
       })
     )
-    const outcome = await confirmImports(options(api, Date.now() + 200))
+    const outcome = await confirmImports(options(api, Date.now() + 1_000))
     expect(outcome).toEqual({
       confirmed: ['etl/a.py'],
       unconfirmed: ['etl/b.py'],
