@@ -521,6 +521,27 @@ describe('the calls', () => {
     expect(standIn.seen).toHaveLength(2)
   })
 
+  it('gives Airflow a 4xx or 5xx status when MWAA names none', async () => {
+    standIn.answer(
+      { status: 400, headers: { 'x-amzn-errortype': 'RestApiClientException' }, body: {} },
+      { status: 400, headers: { 'x-amzn-errortype': 'RestApiServerException' }, body: {} }
+    )
+    const client = api()
+    expect((await client.invokeRestApi('prod', { path: '/dags' })).status).toBe(400)
+    expect((await client.invokeRestApi('prod', { path: '/dags' })).status).toBe(500)
+  })
+
+  it('refuses an answer beyond what InvokeRestApi can send, without retrying', async () => {
+    standIn.answer({
+      status: 200,
+      body: { RestApiResponse: { blob: 'x'.repeat(9 * 1024 * 1024) } }
+    })
+    const error = await failure(api().invokeRestApi('prod', { path: '/dags' }))
+    expect(error).toMatchObject({ code: 'ResponseTooLarge', retryable: false })
+    expect(error.message).toMatch(/answered more than 8 MiB$/)
+    expect(standIn.seen).toHaveLength(1)
+  })
+
   it("throws MWAA's own refusals, without retrying a 4xx", async () => {
     standIn.answer({
       status: 400,

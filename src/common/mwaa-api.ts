@@ -386,7 +386,13 @@ class SignedMwaaApi implements MwaaApi {
       name,
       invokeRestApiBody(request),
       // Airflow's own 4xx and 5xx come back as these two errors of MWAA, with Airflow's answer.
-      (body, code) => (code !== undefined && REST_API_ANSWERS.has(code) ? body : undefined)
+      (body, code) =>
+        code !== undefined && REST_API_ANSWERS.has(code)
+          ? {
+              RestApiStatusCode: code === 'RestApiServerException' ? 500 : 400,
+              ...(isRecord(body) ? body : {})
+            }
+          : undefined
     )
     const record = isRecord(outcome) ? outcome : {}
     const status = record.RestApiStatusCode
