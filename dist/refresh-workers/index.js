@@ -49565,6 +49565,236 @@ var client_secrets_manager_dist_cjs = __nccwpck_require__(2994);
 /** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
 const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
+;// CONCATENATED MODULE: ./src/common/one-line.ts
+// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
+// message; an action's error is one annotation): these keep such a line short while saying how
+// much was left out.
+/** The text cut to `limit` characters, with … where it was cut. */
+function cap(text, limit) {
+    const chars = [...text];
+    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+}
+/**
+ * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
+ * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
+ */
+function joinWithinLimit(head, parts, limit) {
+    let line = head;
+    for (const [index, part] of parts.entries()) {
+        const separator = index === 0 ? '' : '; ';
+        const left = parts.length - index - 1;
+        // Room is kept for the count of the parts that do not fit.
+        const tail = left > 0 ? `; and ${left} more` : '';
+        if ((line + separator + part + tail).length > limit && index > 0) {
+            return `${line}; and ${parts.length - index} more`;
+        }
+        line += separator + part;
+    }
+    return line;
+}
+
+;// CONCATENATED MODULE: ./src/common/airflow-parse.ts
+
+
+
+// Whether Airflow parsed a deploy's changed DAG files, and with what import errors, whichever way
+// its REST API is reached: directly (the refresh function) or through MWAA's InvokeRestApi (the
+// deploy-mwaa action). The function bundle takes this module too: nothing of the Actions toolkit
+// may come in through it.
+/**
+ * A failure to confirm with Airflow. Its message says what to look at and never holds
+ * credentials, a token or a body Airflow answered with.
+ */
+class AirflowError extends Error {
+    transient;
+    constructor(message, 
+    /** A server error or a lost connection while polling: the next poll may succeed. */
+    transient = false) {
+        super(message);
+        this.transient = transient;
+        this.name = 'AirflowError';
+    }
+}
+/** The changed files Airflow parses as DAG files, in path order, without repeats. */
+function checkedFiles(changedPaths) {
+    return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(compare_byText);
+}
+/**
+ * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
+ * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
+ * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
+ */
+function dagFolderPath(location, dagFolder) {
+    if (location.startsWith('/')) {
+        const folder = `${dagFolder.replace(/\/+$/, '')}/`;
+        return location.startsWith(folder) ? location.slice(folder.length) : undefined;
+    }
+    return location.replace(/^(\.\/)+/, '');
+}
+/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
+function judgeParse(input) {
+    const checked = new Set(input.checked);
+    const parsed = new Set();
+    for (const dag of input.dags) {
+        if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs)
+            continue;
+        for (const location of dag.locations) {
+            const path = dagFolderPath(location, input.dagFolder);
+            if (path !== undefined && checked.has(path))
+                parsed.add(path);
+        }
+    }
+    const failed = new Map();
+    const stale = new Map();
+    const preexisting = [];
+    for (const error of input.importErrors) {
+        const path = dagFolderPath(error.filename, input.dagFolder);
+        const problem = {
+            path: shownPath(path ?? error.filename),
+            message: errorSummary(error.stackTrace)
+        };
+        if (path === undefined || !checked.has(path))
+            preexisting.push(problem);
+        else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
+            failed.set(path, [...(failed.get(path) ?? []), problem]);
+        }
+        else
+            stale.set(path, [...(stale.get(path) ?? []), problem]);
+    }
+    const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path));
+    const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path));
+    // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
+    // says nothing about the deployed file.
+    for (const path of unconfirmed)
+        preexisting.push(...(stale.get(path) ?? []));
+    return {
+        confirmed: confirmed.map(shownPath),
+        unconfirmed: unconfirmed.map(shownPath),
+        importErrors: distinct([...failed.values()].flat()),
+        preexisting: distinct(preexisting)
+    };
+}
+const PATH_LIMIT = 200;
+const MESSAGE_LIMIT = 300;
+function shownPath(path) {
+    return cap(escapeText(path), PATH_LIMIT);
+}
+function distinct(problems) {
+    const seen = new Set();
+    return problems
+        .filter((problem) => {
+        const key = `${problem.path}\n${problem.message}`;
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    })
+        .sort((a, b) => compare_byText(a.path, b.path) || compare_byText(a.message, b.message));
+}
+/**
+ * The part of an import error worth a line: after a Python traceback, the exception (what
+ * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
+ */
+function errorSummary(stackTrace) {
+    const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd());
+    let start = 0;
+    const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line));
+    if (lastFrame >= 0) {
+        start = lastFrame + 1;
+        // The frame's source line and any ^^^ markers are indented; the exception is not.
+        while (start < lines.length && /^\s/.test(lines[start]))
+            start += 1;
+    }
+    const shown = lines.slice(start).filter((line) => line.trim() !== '');
+    const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
+        .slice(0, 3)
+        .map((line) => line.trim())
+        .join(' | ');
+    return cap(escapeText(text === '' ? '(Airflow gave no error text)' : text), MESSAGE_LIMIT);
+}
+const IMPORT_ERROR_LINE_LIMIT = 600;
+/** One line naming the changed files that failed to import and why, or undefined when none did. */
+function importErrorLine(outcome) {
+    const failures = outcome.importErrors;
+    if (failures.length === 0)
+        return undefined;
+    const files = new Set(failures.map((failure) => failure.path)).size;
+    const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
+    const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
+    // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
+    return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1);
+}
+// ---------------------------------------------------------------------------------------------
+// Airflow's records.
+/** A DAG as Airflow 2 and 3 list it, reduced to where it came from and when it was parsed. */
+function dagRecord(entry) {
+    const record = isRecord(entry) ? entry : {};
+    const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
+    return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
+}
+/** An import error as Airflow 2 and 3 list it. */
+function importErrorRecord(entry) {
+    const record = isRecord(entry) ? entry : {};
+    return {
+        filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
+        stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
+        timestampMs: epochMs(record.timestamp)
+    };
+}
+/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
+function epochMs(text) {
+    if (typeof text !== 'string' || text === '')
+        return undefined;
+    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
+    const ms = Date.parse(zoned);
+    return Number.isNaN(ms) ? undefined : ms;
+}
+/**
+ * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
+ * A failure that is not transient ends it at once; a transient one is tried again at the next
+ * poll and thrown when no poll succeeded by the deadline.
+ */
+async function pollParse(options) {
+    const interval = options.pollIntervalMs;
+    const checked = checkedFiles(options.changedPaths);
+    let reader;
+    let outcome;
+    let lastProblem;
+    for (;;) {
+        try {
+            reader ??= await options.connect();
+            const [dags, importErrors] = await Promise.all([
+                reader.list('dags'),
+                reader.list('importErrors')
+            ]);
+            outcome = judgeParse({
+                checked,
+                dags: dags.map(dagRecord),
+                importErrors: importErrors.map(importErrorRecord),
+                dagFolder: options.dagFolder,
+                sinceMs: options.since.getTime()
+            });
+            lastProblem = undefined;
+            if (outcome.unconfirmed.length === 0)
+                return outcome;
+        }
+        catch (error) {
+            if (!(error instanceof AirflowError) || !error.transient)
+                throw error;
+            lastProblem = error;
+        }
+        if (Date.now() + interval >= options.deadlineMs) {
+            if (outcome === undefined)
+                throw lastProblem ?? new AirflowError('Airflow gave no answer');
+            return outcome;
+        }
+        await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+}
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
 
 // Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
@@ -49815,39 +50045,14 @@ function readDocumentName(env) {
     return text;
 }
 
-;// CONCATENATED MODULE: ./src/refresh-workers/one-line.ts
-// The function's failures reach the deploy as one line (invoke-lambda shows the function error's
-// message): these keep such a line short while saying how much was left out.
-/** The text cut to `limit` characters, with … where it was cut. */
-function cap(text, limit) {
-    const chars = [...text];
-    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
-}
-/**
- * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
- * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
- */
-function joinWithinLimit(head, parts, limit) {
-    let line = head;
-    for (const [index, part] of parts.entries()) {
-        const separator = index === 0 ? '' : '; ';
-        const left = parts.length - index - 1;
-        // Room is kept for the count of the parts that do not fit.
-        const tail = left > 0 ? `; and ${left} more` : '';
-        if ((line + separator + part + tail).length > limit && index > 0) {
-            return `${line}; and ${parts.length - index} more`;
-        }
-        line += separator + part;
-    }
-    return line;
-}
-
 ;// CONCATENATED MODULE: ./src/refresh-workers/airflow.ts
 
 
 
 
 
+
+// The judgement of what Airflow reports is shared with the MWAA action; these names stay here too.
 
 // After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
 // still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
@@ -49925,20 +50130,6 @@ function readTimeoutSeconds(env) {
     return readWholeSeconds(env, AirflowEnv.ConfirmTimeout, CONFIRM_TIMEOUT);
 }
 /**
- * A failure to confirm with Airflow. Its message names the variable to look at and never holds
- * the credentials, the token or a body Airflow answered with.
- */
-class AirflowError extends Error {
-    transient;
-    constructor(message, 
-    /** A server error or a lost connection while polling: the next poll may succeed. */
-    transient = false) {
-        super(message);
-        this.transient = transient;
-        this.name = 'AirflowError';
-    }
-}
-/**
  * Reads the API user from Secrets Manager. Nothing of the secret's value reaches a message: a
  * JSON parse error quotes the text it failed on, so it is replaced, not passed on.
  */
@@ -49962,7 +50153,7 @@ async function readAirflowCredentials(secretId, client = new client_secrets_mana
     catch {
         throw new AirflowError(`${where} is not JSON; store {"username": "…", "password": "…"} as its text`);
     }
-    const record = isRecord(parsed) ? parsed : {};
+    const record = airflow_isRecord(parsed) ? parsed : {};
     const { username, password } = record;
     if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) {
         throw new AirflowError(`${where} has no "username" string (without control characters)`);
@@ -49973,7 +50164,7 @@ async function readAirflowCredentials(secretId, client = new client_secrets_mana
     return { username, password };
 }
 function secretsManagerProblem(error) {
-    const name = isRecord(error) && typeof error.name === 'string' ? error.name : '';
+    const name = airflow_isRecord(error) && typeof error.name === 'string' ? error.name : '';
     if (name === 'ResourceNotFoundException') {
         return 'there is no such secret in this account and Region';
     }
@@ -49984,115 +50175,6 @@ function secretsManagerProblem(error) {
         return "its KMS key did not decrypt it for the function's role (kms:Decrypt)";
     }
     return `${escapeText(name || 'Error')}: ${cap(escapeText(errorMessage(error)), 200)}`;
-}
-/** The changed files Airflow parses as DAG files, in path order, without repeats. */
-function checkedFiles(changedPaths) {
-    return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(compare_byText);
-}
-/**
- * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
- * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
- * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
- */
-function dagFolderPath(location, dagFolder) {
-    if (location.startsWith('/')) {
-        const folder = `${dagFolder.replace(/\/+$/, '')}/`;
-        return location.startsWith(folder) ? location.slice(folder.length) : undefined;
-    }
-    return location.replace(/^(\.\/)+/, '');
-}
-/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
-function judgeParse(input) {
-    const checked = new Set(input.checked);
-    const parsed = new Set();
-    for (const dag of input.dags) {
-        if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs)
-            continue;
-        for (const location of dag.locations) {
-            const path = dagFolderPath(location, input.dagFolder);
-            if (path !== undefined && checked.has(path))
-                parsed.add(path);
-        }
-    }
-    const failed = new Map();
-    const stale = new Map();
-    const preexisting = [];
-    for (const error of input.importErrors) {
-        const path = dagFolderPath(error.filename, input.dagFolder);
-        const problem = {
-            path: shownPath(path ?? error.filename),
-            message: errorSummary(error.stackTrace)
-        };
-        if (path === undefined || !checked.has(path))
-            preexisting.push(problem);
-        else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
-            failed.set(path, [...(failed.get(path) ?? []), problem]);
-        }
-        else
-            stale.set(path, [...(stale.get(path) ?? []), problem]);
-    }
-    const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path));
-    const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path));
-    // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
-    // says nothing about the deployed file.
-    for (const path of unconfirmed)
-        preexisting.push(...(stale.get(path) ?? []));
-    return {
-        confirmed: confirmed.map(shownPath),
-        unconfirmed: unconfirmed.map(shownPath),
-        importErrors: distinct([...failed.values()].flat()),
-        preexisting: distinct(preexisting)
-    };
-}
-const PATH_LIMIT = 200;
-const MESSAGE_LIMIT = 300;
-function shownPath(path) {
-    return cap(escapeText(path), PATH_LIMIT);
-}
-function distinct(problems) {
-    const seen = new Set();
-    return problems
-        .filter((problem) => {
-        const key = `${problem.path}\n${problem.message}`;
-        if (seen.has(key))
-            return false;
-        seen.add(key);
-        return true;
-    })
-        .sort((a, b) => compare_byText(a.path, b.path) || compare_byText(a.message, b.message));
-}
-/**
- * The part of an import error worth a line: after a Python traceback, the exception (what
- * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
- */
-function errorSummary(stackTrace) {
-    const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd());
-    let start = 0;
-    const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line));
-    if (lastFrame >= 0) {
-        start = lastFrame + 1;
-        // The frame's source line and any ^^^ markers are indented; the exception is not.
-        while (start < lines.length && /^\s/.test(lines[start]))
-            start += 1;
-    }
-    const shown = lines.slice(start).filter((line) => line.trim() !== '');
-    const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
-        .slice(0, 3)
-        .map((line) => line.trim())
-        .join(' | ');
-    return cap(escapeText(text === '' ? '(Airflow gave no error text)' : text), MESSAGE_LIMIT);
-}
-const IMPORT_ERROR_LINE_LIMIT = 600;
-/** One line naming the changed files that failed to import and why, or undefined when none did. */
-function importErrorLine(outcome) {
-    const failures = outcome.importErrors;
-    if (failures.length === 0)
-        return undefined;
-    const files = new Set(failures.map((failure) => failure.path)).size;
-    const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
-    const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
-    // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
-    return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1);
 }
 /** Longest wait for one answer; a webserver out of reach from the function hangs, not refuses. */
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -50167,7 +50249,7 @@ class AirflowApi {
         }
         const response = await this.request('POST', '/auth/token', { username, password });
         const body = await this.json(response, 'POST /auth/token');
-        const token = isRecord(body) ? body.access_token : undefined;
+        const token = airflow_isRecord(body) ? body.access_token : undefined;
         if (typeof token !== 'string' || token === '') {
             throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): POST /auth/token answered without an access_token`);
         }
@@ -50180,8 +50262,8 @@ class AirflowApi {
         const entries = [];
         for (;;) {
             const page = await this.get(`${path}?limit=${PAGE_SIZE}&offset=${entries.length}`);
-            const items = isRecord(page) ? page[key] : undefined;
-            const total = isRecord(page) ? page.total_entries : undefined;
+            const items = airflow_isRecord(page) ? page[key] : undefined;
+            const total = airflow_isRecord(page) ? page.total_entries : undefined;
             if (!Array.isArray(items) || typeof total !== 'number') {
                 throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): GET ${path} answered without ${key} and total_entries; is this Airflow's REST API?`);
             }
@@ -50263,36 +50345,15 @@ async function send(options) {
 }
 function networkProblem(error) {
     // Read by shape: fetch's errors may come from another realm than this module's Error.
-    const name = isRecord(error) ? error.name : undefined;
+    const name = airflow_isRecord(error) ? error.name : undefined;
     if (name === 'TimeoutError' || name === 'AbortError') {
         return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
     }
-    const cause = isRecord(error) ? error.cause : undefined;
-    const code = isRecord(cause) ? cause.code : undefined;
-    const message = isRecord(error) ? error.message : undefined;
+    const cause = airflow_isRecord(error) ? error.cause : undefined;
+    const code = airflow_isRecord(cause) ? cause.code : undefined;
+    const message = airflow_isRecord(error) ? error.message : undefined;
     const text = typeof code === 'string' ? code : typeof message === 'string' ? message : String(error);
     return cap(escapeText(text), 80);
-}
-function dagRecord(entry) {
-    const record = isRecord(entry) ? entry : {};
-    const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
-    return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
-}
-function importErrorRecord(entry) {
-    const record = isRecord(entry) ? entry : {};
-    return {
-        filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
-        stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
-        timestampMs: epochMs(record.timestamp)
-    };
-}
-/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
-function epochMs(text) {
-    if (typeof text !== 'string' || text === '')
-        return undefined;
-    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
-    const ms = Date.parse(zoned);
-    return Number.isNaN(ms) ? undefined : ms;
 }
 /**
  * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
@@ -50302,45 +50363,21 @@ function epochMs(text) {
  */
 async function confirmParsed(options) {
     const fetch = options.fetch ?? globalThis.fetch;
-    const interval = options.pollIntervalMs ?? POLL_INTERVAL_MS;
-    const checked = checkedFiles(options.changedPaths);
-    let api;
-    let outcome;
-    let lastProblem;
-    for (;;) {
-        try {
-            api ??= await AirflowApi.connect({
-                config: options.config,
-                credentials: options.credentials,
-                fetch,
-                deadlineMs: options.deadlineMs
-            });
-            const [dags, importErrors] = await Promise.all([api.list('dags'), api.list('importErrors')]);
-            outcome = judgeParse({
-                checked,
-                dags: dags.map(dagRecord),
-                importErrors: importErrors.map(importErrorRecord),
-                dagFolder: options.workerDagFolder,
-                sinceMs: options.since.getTime()
-            });
-            lastProblem = undefined;
-            if (outcome.unconfirmed.length === 0)
-                return outcome;
-        }
-        catch (error) {
-            if (!(error instanceof AirflowError) || !error.transient)
-                throw error;
-            lastProblem = error;
-        }
-        if (Date.now() + interval >= options.deadlineMs) {
-            if (outcome === undefined)
-                throw lastProblem ?? new AirflowError('Airflow gave no answer');
-            return outcome;
-        }
-        await new Promise((resolve) => setTimeout(resolve, interval));
-    }
+    return pollParse({
+        connect: () => AirflowApi.connect({
+            config: options.config,
+            credentials: options.credentials,
+            fetch,
+            deadlineMs: options.deadlineMs
+        }),
+        dagFolder: options.workerDagFolder,
+        changedPaths: options.changedPaths,
+        since: options.since,
+        deadlineMs: options.deadlineMs,
+        pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS
+    });
 }
-function isRecord(value) {
+function airflow_isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 

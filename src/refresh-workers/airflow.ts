@@ -1,9 +1,32 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
-import { byText } from '../common/compare.js'
+import {
+  AirflowError,
+  pollParse,
+  type AirflowReader,
+  type ParseOutcome
+} from '../common/airflow-parse.js'
 import { errorMessage } from '../common/errors.js'
+import { cap } from '../common/one-line.js'
 import { escapeText, hasControlCharacter } from '../common/untrusted.js'
 import { ConfigError, envValue, readWholeSeconds } from './config.js'
-import { cap, joinWithinLimit } from './one-line.js'
+
+// The judgement of what Airflow reports is shared with the MWAA action; these names stay here too.
+export {
+  AirflowError,
+  checkedFiles,
+  dagFolderPath,
+  epochMs,
+  errorSummary,
+  IMPORT_ERROR_LINE_LIMIT,
+  importErrorLine,
+  judgeParse,
+  MESSAGE_LIMIT,
+  type FileProblem,
+  type ImportErrorRecord,
+  type ParsedDag,
+  type ParseJudgement,
+  type ParseOutcome
+} from '../common/airflow-parse.js'
 
 // After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
 // still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
@@ -127,21 +150,6 @@ export interface AirflowCredentials {
 }
 
 /**
- * A failure to confirm with Airflow. Its message names the variable to look at and never holds
- * the credentials, the token or a body Airflow answered with.
- */
-export class AirflowError extends Error {
-  constructor(
-    message: string,
-    /** A server error or a lost connection while polling: the next poll may succeed. */
-    readonly transient = false
-  ) {
-    super(message)
-    this.name = 'AirflowError'
-  }
-}
-
-/**
  * Reads the API user from Secrets Manager. Nothing of the secret's value reaches a message: a
  * JSON parse error quotes the text it failed on, so it is replaced, not passed on.
  */
@@ -196,164 +204,6 @@ function secretsManagerProblem(error: unknown): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// What Airflow reports, reduced to what the confirmation needs, and how it is judged (pure).
-
-export interface ParsedDag {
-  /** Where Airflow loaded the DAG from: absolute, or relative to the bundle in Airflow 3. */
-  locations: string[]
-  /** Epoch ms; undefined when Airflow has no parse time for it. */
-  lastParsedMs: number | undefined
-}
-
-export interface ImportErrorRecord {
-  filename: string
-  stackTrace: string
-  /** Epoch ms; undefined when Airflow gave none. */
-  timestampMs: number | undefined
-}
-
-export interface FileProblem {
-  /** Relative to the DAG folder where the file is in it; escaped and capped. */
-  path: string
-  /** The exception Airflow reported, escaped and capped. */
-  message: string
-}
-
-export interface ParseOutcome {
-  /**
-   * Changed files Airflow parsed after `since`: a DAG from the file was parsed then, or the file
-   * failed to import then (and is also in importErrors).
-   */
-  confirmed: string[]
-  /** Changed files not seen parsed by the deadline: a module with no DAG in it is never. */
-  unconfirmed: string[]
-  /** Changed files that failed to import after `since`: the deploy's failures. */
-  importErrors: FileProblem[]
-  /**
-   * Import errors this deploy is not blamed for: those of files it did not change, and older
-   * ones of changed files not parsed since.
-   */
-  preexisting: FileProblem[]
-}
-
-/** The changed files Airflow parses as DAG files, in path order, without repeats. */
-export function checkedFiles(changedPaths: readonly string[]): string[] {
-  return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(byText)
-}
-
-/**
- * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
- * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
- * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
- */
-export function dagFolderPath(location: string, dagFolder: string): string | undefined {
-  if (location.startsWith('/')) {
-    const folder = `${dagFolder.replace(/\/+$/, '')}/`
-    return location.startsWith(folder) ? location.slice(folder.length) : undefined
-  }
-  return location.replace(/^(\.\/)+/, '')
-}
-
-export interface ParseJudgement {
-  checked: readonly string[]
-  dags: readonly ParsedDag[]
-  importErrors: readonly ImportErrorRecord[]
-  dagFolder: string
-  sinceMs: number
-}
-
-/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
-export function judgeParse(input: ParseJudgement): ParseOutcome {
-  const checked = new Set(input.checked)
-  const parsed = new Set<string>()
-  for (const dag of input.dags) {
-    if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs) continue
-    for (const location of dag.locations) {
-      const path = dagFolderPath(location, input.dagFolder)
-      if (path !== undefined && checked.has(path)) parsed.add(path)
-    }
-  }
-  const failed = new Map<string, FileProblem[]>()
-  const stale = new Map<string, FileProblem[]>()
-  const preexisting: FileProblem[] = []
-  for (const error of input.importErrors) {
-    const path = dagFolderPath(error.filename, input.dagFolder)
-    const problem = {
-      path: shownPath(path ?? error.filename),
-      message: errorSummary(error.stackTrace)
-    }
-    if (path === undefined || !checked.has(path)) preexisting.push(problem)
-    else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
-      failed.set(path, [...(failed.get(path) ?? []), problem])
-    } else stale.set(path, [...(stale.get(path) ?? []), problem])
-  }
-  const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path))
-  const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path))
-  // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
-  // says nothing about the deployed file.
-  for (const path of unconfirmed) preexisting.push(...(stale.get(path) ?? []))
-  return {
-    confirmed: confirmed.map(shownPath),
-    unconfirmed: unconfirmed.map(shownPath),
-    importErrors: distinct([...failed.values()].flat()),
-    preexisting: distinct(preexisting)
-  }
-}
-
-const PATH_LIMIT = 200
-export const MESSAGE_LIMIT = 300
-
-function shownPath(path: string): string {
-  return cap(escapeText(path), PATH_LIMIT)
-}
-
-function distinct(problems: FileProblem[]): FileProblem[] {
-  const seen = new Set<string>()
-  return problems
-    .filter((problem) => {
-      const key = `${problem.path}\n${problem.message}`
-      if (seen.has(key)) return false
-      seen.add(key)
-      return true
-    })
-    .sort((a, b) => byText(a.path, b.path) || byText(a.message, b.message))
-}
-
-/**
- * The part of an import error worth a line: after a Python traceback, the exception (what
- * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
- */
-export function errorSummary(stackTrace: string): string {
-  const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd())
-  let start = 0
-  const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line))
-  if (lastFrame >= 0) {
-    start = lastFrame + 1
-    // The frame's source line and any ^^^ markers are indented; the exception is not.
-    while (start < lines.length && /^\s/.test(lines[start] as string)) start += 1
-  }
-  const shown = lines.slice(start).filter((line) => line.trim() !== '')
-  const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
-    .slice(0, 3)
-    .map((line) => line.trim())
-    .join(' | ')
-  return cap(escapeText(text === '' ? '(Airflow gave no error text)' : text), MESSAGE_LIMIT)
-}
-
-export const IMPORT_ERROR_LINE_LIMIT = 600
-
-/** One line naming the changed files that failed to import and why, or undefined when none did. */
-export function importErrorLine(outcome: ParseOutcome): string | undefined {
-  const failures = outcome.importErrors
-  if (failures.length === 0) return undefined
-  const files = new Set(failures.map((failure) => failure.path)).size
-  const parts = failures.map((failure) => `${failure.path} (${failure.message})`)
-  const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `
-  // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
-  return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1)
-}
-
-// ---------------------------------------------------------------------------------------------
 // The REST API.
 
 type Fetch = typeof globalThis.fetch
@@ -367,7 +217,7 @@ const REQUEST_TIMEOUT_MS = 10_000
 const PAGE_SIZE = 100
 const POLL_INTERVAL_MS = 5_000
 
-class AirflowApi {
+class AirflowApi implements AirflowReader {
   private authorization = ''
 
   private constructor(
@@ -579,31 +429,6 @@ function networkProblem(error: unknown): string {
   return cap(escapeText(text), 80)
 }
 
-function dagRecord(entry: unknown): ParsedDag {
-  const record = isRecord(entry) ? entry : {}
-  const locations = [record.fileloc, record.relative_fileloc].filter(
-    (location): location is string => typeof location === 'string' && location !== ''
-  )
-  return { locations, lastParsedMs: epochMs(record.last_parsed_time) }
-}
-
-function importErrorRecord(entry: unknown): ImportErrorRecord {
-  const record = isRecord(entry) ? entry : {}
-  return {
-    filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
-    stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
-    timestampMs: epochMs(record.timestamp)
-  }
-}
-
-/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
-export function epochMs(text: unknown): number | undefined {
-  if (typeof text !== 'string' || text === '') return undefined
-  const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`
-  const ms = Date.parse(zoned)
-  return Number.isNaN(ms) ? undefined : ms
-}
-
 export interface ConfirmOptions {
   config: AirflowConfig
   credentials: AirflowCredentials
@@ -628,39 +453,20 @@ export interface ConfirmOptions {
  */
 export async function confirmParsed(options: ConfirmOptions): Promise<ParseOutcome> {
   const fetch = options.fetch ?? globalThis.fetch
-  const interval = options.pollIntervalMs ?? POLL_INTERVAL_MS
-  const checked = checkedFiles(options.changedPaths)
-  let api: AirflowApi | undefined
-  let outcome: ParseOutcome | undefined
-  let lastProblem: AirflowError | undefined
-  for (;;) {
-    try {
-      api ??= await AirflowApi.connect({
+  return pollParse({
+    connect: () =>
+      AirflowApi.connect({
         config: options.config,
         credentials: options.credentials,
         fetch,
         deadlineMs: options.deadlineMs
-      })
-      const [dags, importErrors] = await Promise.all([api.list('dags'), api.list('importErrors')])
-      outcome = judgeParse({
-        checked,
-        dags: dags.map(dagRecord),
-        importErrors: importErrors.map(importErrorRecord),
-        dagFolder: options.workerDagFolder,
-        sinceMs: options.since.getTime()
-      })
-      lastProblem = undefined
-      if (outcome.unconfirmed.length === 0) return outcome
-    } catch (error) {
-      if (!(error instanceof AirflowError) || !error.transient) throw error
-      lastProblem = error
-    }
-    if (Date.now() + interval >= options.deadlineMs) {
-      if (outcome === undefined) throw lastProblem ?? new AirflowError('Airflow gave no answer')
-      return outcome
-    }
-    await new Promise((resolve) => setTimeout(resolve, interval))
-  }
+      }),
+    dagFolder: options.workerDagFolder,
+    changedPaths: options.changedPaths,
+    since: options.since,
+    deadlineMs: options.deadlineMs,
+    pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS
+  })
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -2,7 +2,7 @@ import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import { manifestEntry, type Manifest } from '../deploy-dags/plan.js'
 import type { ParseOutcome } from './airflow.js'
-import { cap, joinWithinLimit } from './one-line.js'
+import { cap, joinWithinLimit } from '../common/one-line.js'
 import { parseSyncReport, SYNC_RESULT_MARKER, type SyncReport } from './sync-report.js'
 import { manifestTree } from './tree.js'
 

@@ -1,5 +1,6 @@
-// The function's failures reach the deploy as one line (invoke-lambda shows the function error's
-// message): these keep such a line short while saying how much was left out.
+// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
+// message; an action's error is one annotation): these keep such a line short while saying how
+// much was left out.
 
 /** The text cut to `limit` characters, with … where it was cut. */
 export function cap(text: string, limit: number): string {
