@@ -2,10 +2,16 @@
 // taken from S3's answer, the stored content known by SHA-256 whoever uploaded it, and the plan
 // judged by the version the environment names rather than the latest one.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import {
+  DeleteObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  type S3Client
+} from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import type { MwaaEnvironment } from '../../src/common/mwaa.js'
 import {
+  latestVersion,
   readStored,
   readStoredStates,
   requireVersioning,
@@ -131,5 +137,24 @@ describe('MWAA artifacts in S3', () => {
     const stored = await readStored(s3, bucket, 'requirements.txt')
     expect(stored?.sha256).toBe(requirements('boto3\n').sha256)
     expect(stored?.versionId).toEqual(expect.any(String))
+  })
+
+  it('finds the latest version of exactly the key, and none behind a delete marker', async () => {
+    const bucket = await versionedBucket()
+    expect(await latestVersion(s3, bucket, 'requirements.txt')).toBeUndefined()
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'requirements.txt.bak', Body: 'old\n' })
+    )
+    expect(await latestVersion(s3, bucket, 'requirements.txt')).toBeUndefined()
+    const first = await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'requirements.txt', Body: 'a\n' })
+    )
+    const second = await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'requirements.txt', Body: 'b\n' })
+    )
+    expect(second.VersionId).not.toBe(first.VersionId)
+    expect(await latestVersion(s3, bucket, 'requirements.txt')).toBe(second.VersionId)
+    await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'requirements.txt' }))
+    expect(await latestVersion(s3, bucket, 'requirements.txt')).toBeUndefined()
   })
 })

@@ -31,6 +31,7 @@ import {
 } from '@aws-sdk/client-iam'
 import {
   GetBucketVersioningCommand,
+  ListObjectVersionsCommand,
   GetObjectCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -895,6 +896,25 @@ describe('Amazon MWAA (deploy-mwaa), with MwaaEnvironment', () => {
     )
   })
 
+  it('both roles may list the versions of exactly the environment files, for a key not there yet', () => {
+    for (const name of ['DagDeployRole', 'DagPlanRole']) {
+      const listing = (prefix: string) =>
+        evaluate(roles[name]!.policies, {
+          action: 's3:ListBucketVersions',
+          resources: [`arn:aws:s3:::${dagBucket}`],
+          context: { 's3:prefix': prefix }
+        })
+      expect([name, listing('requirements.txt'), listing('startup.sh')]).toEqual([
+        name,
+        'allowed',
+        'allowed'
+      ])
+      for (const other of ['', 'dags/', 'requirements', 'constraints.txt']) {
+        expect([name, other, listing(other)]).toEqual([name, other, 'implicitly denied'])
+      }
+    }
+  })
+
   it('the roles make the S3 calls under moto enforcement: only the deploy role uploads, only the files', async () => {
     await unenforced(() =>
       s3.send(
@@ -920,6 +940,14 @@ describe('Amazon MWAA (deploy-mwaa), with MwaaEnvironment', () => {
       )
       expect(put.VersionId).toEqual(expect.any(String))
       for (const client of [deploy, plan]) {
+        const listed = await client.send(
+          new ListObjectVersionsCommand({
+            Bucket: dagBucket,
+            Prefix: 'requirements.txt',
+            MaxKeys: 1
+          })
+        )
+        expect(listed.Versions?.[0]?.VersionId).toBe(put.VersionId)
         const read = await client.send(
           new GetObjectCommand({
             Bucket: dagBucket,

@@ -1,6 +1,7 @@
 import {
   GetBucketVersioningCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
   PutObjectCommand,
   type S3Client
 } from '@aws-sdk/client-s3'
@@ -35,7 +36,30 @@ export async function requireVersioning(s3: S3Client, bucket: string): Promise<v
   }
 }
 
-/** The object at `key` (the latest, or the given version): its version and content hash. */
+/**
+ * The latest version at `key`, or undefined when there is none (no object, or a delete marker).
+ * Asked of the version listing rather than by a HeadObject of the key: without s3:ListBucket on
+ * the bucket, S3 answers a missing key with 403, which would make every first deploy of a file an
+ * access error. Listing versions can be granted for exactly these keys (s3:prefix).
+ */
+export async function latestVersion(
+  s3: S3Client,
+  bucket: string,
+  key: string
+): Promise<string | undefined> {
+  // Versions come by key, newest first, and `key` sorts before every longer key it begins.
+  const answer = await s3.send(
+    new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key, MaxKeys: 1 })
+  )
+  const entries = [
+    ...(answer.Versions ?? []).map((v) => ({ ...v, deleted: false })),
+    ...(answer.DeleteMarkers ?? []).map((m) => ({ ...m, deleted: true }))
+  ]
+  const latest = entries.find((entry) => entry.Key === key && entry.IsLatest === true)
+  return latest === undefined || latest.deleted ? undefined : latest.VersionId
+}
+
+/** One version of the object at `key` (the latest when none is given): its id and content hash. */
 export async function readStored(
   s3: S3Client,
   bucket: string,
@@ -105,7 +129,9 @@ export async function readStoredStates(
   await Promise.all(
     local.map(async (artifact) => {
       const key = artifactKey(artifact, environment)
-      const latest = await readStored(s3, bucket, key)
+      const latestId = await latestVersion(s3, bucket, key)
+      const latest =
+        latestId === undefined ? undefined : await readStored(s3, bucket, key, latestId)
       const state: StoredState =
         latest?.versionId !== undefined
           ? { latest: { versionId: latest.versionId, sha256: latest.sha256 } }
