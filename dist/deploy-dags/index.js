@@ -64735,9 +64735,13 @@ function fullObjectSha256(head) {
     }
     return checksum;
 }
-/** Reads an object whole and returns the SHA-256 of its bytes (hex). */
-async function objectSha256(s3, bucket, key) {
-    const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({ Bucket: bucket, Key: key }));
+/** Reads an object (the latest, or the given version) whole and returns its SHA-256 (hex). */
+async function objectSha256(s3, bucket, key, versionId) {
+    const response = await s3.send(new client_s3_dist_cjs/* GetObjectCommand */.jLs({
+        Bucket: bucket,
+        Key: key,
+        ...(versionId !== undefined ? { VersionId: versionId } : {})
+    }));
     const hash = (0,external_node_crypto_.createHash)('sha256');
     const body = response.Body;
     if (body !== undefined)

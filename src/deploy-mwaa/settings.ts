@@ -58,8 +58,10 @@ export async function readSettings(): Promise<MwaaSettings> {
     if (problem !== undefined) throw new InputError(Input.Bucket, problem)
   }
   const wait = booleanInput(Input.Wait, true)
-  const timeoutMs = integerInput(Input.Timeout, 90, { min: 1, max: 360 }) * 60_000
-  const pollIntervalMs = secondsInput(Input.PollInterval, 30, { min: 0.1, max: 300 }) * 1000
+  const timeoutMs =
+    decimalInput(Input.Timeout, 90, { min: 0.05, max: 360, unit: 'minutes' }) * 60_000
+  const pollIntervalMs =
+    decimalInput(Input.PollInterval, 30, { min: 0.1, max: 300, unit: 'seconds' }) * 1000
   const dryRun = booleanInput(Input.DryRun, false)
   const confirmTimeoutMs = integerInput(Input.ConfirmTimeout, 10, { min: 1, max: 60 }) * 60_000
   const dagChanges = optionalString(Input.DagChanges)
@@ -165,15 +167,19 @@ async function requireInRepository(
   return path
 }
 
-/** A number of seconds, decimals allowed. */
-function secondsInput(name: string, fallback: number, range: { min: number; max: number }): number {
+/** A number of minutes or seconds, decimals allowed. */
+function decimalInput(
+  name: string,
+  fallback: number,
+  range: { min: number; max: number; unit: string }
+): number {
   const value = core.getInput(name).trim()
   if (value === '') return fallback
   const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN
   if (!(parsed >= range.min && parsed <= range.max)) {
     throw new InputError(
       name,
-      `must be a number of seconds from ${range.min} to ${range.max}, got '${escapeText(value)}'`
+      `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`
     )
   }
   return parsed

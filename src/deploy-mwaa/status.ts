@@ -50,7 +50,10 @@ export function judgeUpdate(
   before: Date | undefined
 ): UpdateProgress {
   const last = environment.lastUpdate
-  const ours = last?.createdAt !== undefined && (before === undefined || last.createdAt > before)
+  // Another last update than the one before the call is ours: update times only move on.
+  const ours =
+    last?.createdAt !== undefined &&
+    (before === undefined || last.createdAt.getTime() !== before.getTime())
   // A failed update rolls back first (ROLLING_BACK); it is reported once that has ended.
   if (ours && last?.status === 'FAILED' && readinessOf(environment.status) !== 'busy') {
     return {

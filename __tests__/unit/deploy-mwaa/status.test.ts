@@ -87,7 +87,7 @@ describe('judgeUpdate', () => {
     )
     expect(progress).toEqual({
       state: 'broken',
-      reason: expect.stringContaining('environment airflow is UNAVAILABLE') as string
+      reason: expect.stringContaining('environment airflow is UNAVAILABLE') as unknown as string
     })
   })
 })
