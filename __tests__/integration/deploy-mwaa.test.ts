@@ -61,6 +61,13 @@ const REPOSITORY = {
   'startup.sh': '#!/bin/sh\nexport LINEAGE=on\n'
 }
 
+const DAG_REPOSITORY = {
+  'dags/sales.py': 'from airflow import DAG\n',
+  'dags/marketing/report.py':
+    'from airflow import DAG\nfrom airflow.providers.snowflake import hooks\n',
+  'dags/lib/util.py': 'def table(entity):\n    return entity\n'
+}
+
 const ALL_FILES = {
   requirements: 'requirements.txt',
   plugins: 'plugins',
@@ -358,7 +365,7 @@ describe.each(['2.10.3', '3.0.6'])(
         uploaded: ['dags/sales.py', 'dags/marketing/report.py', 'dags/sql/q.sql'],
         deleted: []
       })
-      const result = await deploy(env, workspaceWith({ 'dags/sales.py': '' }), {
+      const result = await deploy(env, workspaceWith(DAG_REPOSITORY), {
         'dag-changes': changes
       })
       expect(result.status).toBe('failure')
@@ -389,13 +396,18 @@ describe.each(['2.10.3', '3.0.6'])(
       airflow.setFile('sales.py', { dags: ['sales', 'sales_daily'] })
       airflow.parseAfterDagsRequests(2)
       const env = await environment({ airflow })
-      const result = await deploy(env, workspaceWith({ 'dags/sales.py': '' }), {
-        'dag-changes': JSON.stringify({ uploaded: ['dags/sales.py'], deleted: [] })
+      const result = await deploy(env, workspaceWith(DAG_REPOSITORY), {
+        'dag-changes': JSON.stringify({
+          uploaded: ['dags/sales.py', 'dags/lib/util.py'],
+          deleted: []
+        })
       })
       expect(result.errors).toEqual([])
       expect(result.warnings).toEqual([])
       expect(result.outputs).toMatchObject({ 'import-errors': '0', unconfirmed: '0' })
       expect(airflow.parses.length).toBeGreaterThan(0)
+      // A helper module the scheduler never parses is not waited for.
+      expect(result.stdout).toContain('Not waited for: lib/util.py (it lacks "airflow" or "dag"')
     })
   }
 )

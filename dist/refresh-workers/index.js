@@ -49757,6 +49757,11 @@ function epochMs(text) {
 async function pollParse(options) {
     const interval = options.pollIntervalMs;
     const checked = checkedFiles(options.changedPaths);
+    const skipped = new Set((options.skipped ?? []).map(shownPath));
+    const awaited = (outcome) => ({
+        ...outcome,
+        unconfirmed: outcome.unconfirmed.filter((path) => !skipped.has(path))
+    });
     let reader;
     let outcome;
     let lastProblem;
@@ -49767,13 +49772,13 @@ async function pollParse(options) {
                 reader.list('dags'),
                 reader.list('importErrors')
             ]);
-            outcome = judgeParse({
+            outcome = awaited(judgeParse({
                 checked,
                 dags: dags.map(dagRecord),
                 importErrors: importErrors.map(importErrorRecord),
                 dagFolder: options.dagFolder,
                 sinceMs: options.since.getTime()
-            });
+            }));
             lastProblem = undefined;
             if (outcome.unconfirmed.length === 0)
                 return outcome;

@@ -236,6 +236,12 @@ export interface ParsePoll {
   deadlineMs: number
   /** Airflow parses a file at most every min_file_process_interval (30 s by default). */
   pollIntervalMs: number
+  /**
+   * Changed files Airflow's scheduler is known to skip (.airflowignore, no DAG in them by its
+   * heuristic): never waited for nor reported unconfirmed, while an import error of theirs still
+   * counts as this deploy's.
+   */
+  skipped?: readonly string[]
 }
 
 /**
@@ -246,6 +252,11 @@ export interface ParsePoll {
 export async function pollParse(options: ParsePoll): Promise<ParseOutcome> {
   const interval = options.pollIntervalMs
   const checked = checkedFiles(options.changedPaths)
+  const skipped = new Set((options.skipped ?? []).map(shownPath))
+  const awaited = (outcome: ParseOutcome): ParseOutcome => ({
+    ...outcome,
+    unconfirmed: outcome.unconfirmed.filter((path) => !skipped.has(path))
+  })
   let reader: AirflowReader | undefined
   let outcome: ParseOutcome | undefined
   let lastProblem: AirflowError | undefined
@@ -256,13 +267,15 @@ export async function pollParse(options: ParsePoll): Promise<ParseOutcome> {
         reader.list('dags'),
         reader.list('importErrors')
       ])
-      outcome = judgeParse({
-        checked,
-        dags: dags.map(dagRecord),
-        importErrors: importErrors.map(importErrorRecord),
-        dagFolder: options.dagFolder,
-        sinceMs: options.since.getTime()
-      })
+      outcome = awaited(
+        judgeParse({
+          checked,
+          dags: dags.map(dagRecord),
+          importErrors: importErrors.map(importErrorRecord),
+          dagFolder: options.dagFolder,
+          sinceMs: options.since.getTime()
+        })
+      )
       lastProblem = undefined
       if (outcome.unconfirmed.length === 0) return outcome
     } catch (error) {

@@ -209,6 +209,8 @@ export interface ConfirmImportsOptions extends RoleArnParts {
   pollIntervalMs?: number
   /** The first page's size. */
   pageLimit?: number
+  /** Changed files the scheduler skips: not waited for (see ParsePoll.skipped). */
+  skipped?: readonly string[]
 }
 
 /**
@@ -231,7 +233,8 @@ export function confirmImports(options: ConfirmImportsOptions): Promise<ParseOut
     changedPaths: options.changedPaths,
     since: options.since,
     deadlineMs: options.deadlineMs,
-    pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS
+    pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS,
+    ...(options.skipped !== undefined ? { skipped: options.skipped } : {})
   })
 }
 

@@ -7,6 +7,9 @@ import { createMwaaApi } from '../common/mwaa-api.js'
 import { MwaaError, type FileRole, type MwaaApi, type MwaaEnvironment } from '../common/mwaa.js'
 import { escapeText } from '../common/untrusted.js'
 import { createS3Client } from '../deploy-dags/bucket.js'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { ignoredByAirflow, ignoreSyntaxOf, mightHoldDag, type IgnoreFile } from './airflow-files.js'
 import { confirmImports } from './airflow-mwaa.js'
 import { readStoredStates, requireVersioning, uploadArtifact } from './artifacts.js'
 import { Input, ROLE_NAME } from './constants.js'
@@ -347,6 +350,10 @@ async function checkImports(
     }
     return
   }
+  const skipped = await filesAirflowSkips(settings.dagSource, checked, environment.airflowVersion)
+  for (const { path, why } of skipped) {
+    core.info(`Not waited for: ${escapeText(path)} (${why})`)
+  }
   // Only a parse after this moment counts: the files are in S3 and any update has ended.
   const since = new Date()
   const outcome = await core.group(`Ask Airflow about ${checked.length} changed DAG file(s)`, () =>
@@ -360,7 +367,8 @@ async function checkImports(
       changedPaths: changes.uploaded,
       since,
       deadlineMs: since.getTime() + settings.confirmTimeoutMs,
-      pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000)
+      pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000),
+      skipped: skipped.map((file) => file.path)
     })
   )
   result.imports = { outcome, dagSource: settings.dagSource }
@@ -371,6 +379,45 @@ async function checkImports(
       `Airflow in environment ${escapeText(environment.name)} failed to import ${files} changed DAG file(s): ${outcome.importErrors.map((problem) => `${settings.dagSource}/${problem.path}`).join(', ')}`
     )
   }
+}
+
+/**
+ * The changed DAG files, as the repository holds them, that the scheduler does not parse: listed
+ * in an .airflowignore, or without the words its safe mode looks for. A file the repository does
+ * not hold (another source) is waited for.
+ */
+async function filesAirflowSkips(
+  dagSource: string,
+  paths: readonly string[],
+  airflowVersion: string | undefined
+): Promise<Array<{ path: string; why: string }>> {
+  const folders = new Set([''])
+  for (const path of paths) {
+    const parts = path.split('/').slice(0, -1)
+    parts.forEach((_, index) => folders.add(parts.slice(0, index + 1).join('/')))
+  }
+  const ignoreFiles: IgnoreFile[] = []
+  for (const folder of [...folders].sort()) {
+    const file = join(dagSource, folder, '.airflowignore')
+    const text = await readFile(file, 'utf8').catch(() => undefined)
+    if (text !== undefined) ignoreFiles.push({ folder, text })
+  }
+  const syntax = ignoreSyntaxOf(airflowVersion)
+  const skipped: Array<{ path: string; why: string }> = []
+  for (const path of paths) {
+    if (ignoredByAirflow(path, ignoreFiles, syntax)) {
+      skipped.push({ path, why: `.airflowignore lists it (${syntax} syntax)` })
+      continue
+    }
+    const content = await readFile(join(dagSource, path)).catch(() => undefined)
+    if (content !== undefined && !mightHoldDag(content)) {
+      skipped.push({
+        path,
+        why: 'it lacks "airflow" or "dag", which the scheduler\'s safe mode looks for'
+      })
+    }
+  }
+  return skipped
 }
 
 function accountOf(environment: MwaaEnvironment): { account?: string } {

@@ -363,6 +363,32 @@ describe('confirmImports', () => {
     })
   })
 
+  it('does not wait for a changed file the scheduler skips, yet blames an import error of it', async () => {
+    const parsed = new FakeMwaa(
+      airflow({ dags: [{ fileloc: `${folder}/etl/a.py`, last_parsed_time: AFTER }] })
+    )
+    const clean = await confirmImports({ ...options(parsed), skipped: ['etl/b.py'] })
+    expect(clean).toEqual({
+      confirmed: ['etl/a.py'],
+      unconfirmed: [],
+      importErrors: [],
+      preexisting: []
+    })
+    expect(parsed.asks.filter((ask) => ask.path === '/dags')).toHaveLength(1)
+
+    const failing = new FakeMwaa(
+      airflow({
+        dags: [{ fileloc: `${folder}/etl/a.py`, last_parsed_time: AFTER }],
+        importErrors: [
+          { filename: `${folder}/etl/b.py`, stack_trace: 'SyntaxError: x', timestamp: AFTER }
+        ]
+      })
+    )
+    expect(await confirmImports({ ...options(failing), skipped: ['etl/b.py'] })).toMatchObject({
+      importErrors: [{ path: 'etl/b.py', message: 'SyntaxError: x' }]
+    })
+  })
+
   it('gives what it saw when the deadline passes', async () => {
     const api = new FakeMwaa(
       airflow({
