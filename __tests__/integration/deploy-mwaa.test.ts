@@ -3,6 +3,7 @@
 // moves an update along one GetEnvironment at a time, and a scripted Airflow behind InvokeRestApi.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
 import {
+  CreateBucketCommand,
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
@@ -88,7 +89,7 @@ function deploy(
       AWS_ENDPOINT_URL: moto.endpoint,
       AWS_ENDPOINT_URL_MWAA: mwaa.endpoint
     },
-    inputs: { environment: env.name, 'poll-interval': '0.1', ...inputs }
+    inputs: { environment: env.name, 'poll-interval': '0.1', 'sync-wait': '0', ...inputs }
   })
 }
 
@@ -302,6 +303,16 @@ describe('deploy-mwaa', () => {
     expect(result.summary).toContain('would be uploaded')
   })
 
+  const OTHER_BUCKET = 'someone-elses-mwaa-bucket'
+  beforeAll(async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: OTHER_BUCKET }))
+    await s3.send(
+      new PutBucketVersioningCommand({
+        Bucket: OTHER_BUCKET,
+        VersioningConfiguration: { Status: 'Enabled' }
+      })
+    )
+  })
   const target = async (options: { versioned?: boolean; name?: string } = {}) => {
     const env = await environment({}, { versioned: options.versioned ?? true })
     return { name: options.name ?? env.name, bucket: env.bucket }
@@ -328,17 +339,23 @@ describe('deploy-mwaa', () => {
     [
       'another bucket than the environment reads',
       () => target(),
-      { ...ALL_FILES, bucket: 'someone-elses-bucket' },
-      /^bucket: is someone-elses-bucket, but environment airflow-\d+ reads s3:\/\/mwaa-/
+      { ...ALL_FILES, bucket: OTHER_BUCKET },
+      /^bucket: is someone-elses-mwaa-bucket, but environment airflow-\d+ reads s3:\/\/mwaa-/
     ]
   ])('refuses %s before anything is written', async (_, make, inputs, message) => {
     const { name, bucket } = await make()
+    const calls = mwaa.calls.length
     const result = await deploy({ name }, workspaceWith(REPOSITORY), inputs)
     expect(result.status).toBe('failure')
     expect(result.errors).toEqual([expect.stringMatching(message)])
+    // Neither the environment's bucket nor the one named instead got anything.
     expect(await versionsIn(bucket)).toEqual([])
+    expect(await versionsIn(OTHER_BUCKET)).toEqual([])
+    // MWAA was only asked about the environment.
     expect(
-      mwaa.calls.filter((call) => call.operation === 'UpdateEnvironment' && call.name === name)
+      mwaa.calls
+        .slice(calls)
+        .filter((call) => call.operation !== 'GetEnvironment' || call.name !== name)
     ).toEqual([])
   })
 })
@@ -372,7 +389,7 @@ describe.each(['2.10.3', '3.0.6'])(
       expect(result.errors).toEqual([
         "Airflow failed to import this DAG file: ModuleNotFoundError: No module named 'airflow.providers.snowflake'",
         expect.stringMatching(
-          /^Airflow in environment airflow-\d+ failed to import 1 changed DAG file\(s\): dags\/marketing\/report\.py$/
+          /^Airflow in environment airflow-\d+ failed to import 1 DAG file\(s\) after this deploy: dags\/marketing\/report\.py$/
         )
       ])
       const annotation = result.commands.find(
@@ -411,3 +428,165 @@ describe.each(['2.10.3', '3.0.6'])(
     })
   }
 )
+
+describe('deploy-mwaa, when things go wrong around it', () => {
+  const BROKEN =
+    "Traceback (most recent call last):\nModuleNotFoundError: No module named 'lineage'"
+
+  it('counts only a parse after sync-wait, when MWAA has copied the new file', async () => {
+    const airflow = new ScriptedAirflow()
+    airflow.setFile('sales.py', { dags: ['sales'] })
+    const uploaded = Date.now()
+    // Until MWAA's copy arrives the scheduler parses the old, clean file; then the new one.
+    mwaa.beforeAnswer = (call) => {
+      if (call.operation !== 'InvokeRestApi') return
+      if (Date.now() - uploaded > 1_500) airflow.setFile('sales.py', { importError: BROKEN })
+      airflow.parse()
+    }
+    try {
+      const env = await environment({ airflow })
+      const result = await deploy(env, workspaceWith(DAG_REPOSITORY), {
+        'dag-changes': JSON.stringify({ uploaded: ['dags/sales.py'], deleted: [] }),
+        'sync-wait': '2'
+      })
+      expect(result.status).toBe('failure')
+      expect(result.outputs['import-errors']).toBe('1')
+      expect(result.errors[0]).toContain("No module named 'lineage'")
+    } finally {
+      mwaa.beforeAnswer = undefined
+    }
+  })
+
+  it('blames the update for an unchanged DAG that stops importing after it', async () => {
+    const airflow = new ScriptedAirflow()
+    airflow.setFile('legacy.py', { importError: 'ModuleNotFoundError: old trouble' })
+    airflow.setFile('billing.py', { dags: ['billing'] })
+    airflow.setFile('sales.py', { dags: ['sales'] })
+    airflow.parse()
+    const env = await environment({ airflow })
+    // The new requirements break billing.py, which this deploy did not change.
+    env.scriptUpdates({ polls: 1 })
+    mwaa.beforeAnswer = (call) => {
+      if (call.operation === 'UpdateEnvironment' && call.name === env.name) {
+        airflow.setFile('billing.py', { importError: BROKEN })
+        airflow.parseAfterDagsRequests(0)
+      }
+    }
+    try {
+      const result = await deploy(env, workspaceWith({ ...REPOSITORY, ...DAG_REPOSITORY }), {
+        requirements: 'requirements.txt',
+        'dag-changes': JSON.stringify({ uploaded: ['dags/sales.py'], deleted: [] })
+      })
+      expect(result.status).toBe('failure')
+      expect(result.outputs).toMatchObject({
+        updated: 'true',
+        status: 'AVAILABLE',
+        'import-errors': '1'
+      })
+      expect(
+        result.commands.some(
+          (c) => c.command === 'error' && c.properties.includes('file=dags/billing.py')
+        )
+      ).toBe(true)
+      // The error from before the deploy stays a warning.
+      expect(
+        result.commands.some(
+          (c) => c.command === 'warning' && c.properties.includes('file=dags/legacy.py')
+        )
+      ).toBe(true)
+    } finally {
+      mwaa.beforeAnswer = undefined
+    }
+  })
+
+  it('checks the whole DAG folder on a re-run, whose sync uploaded nothing', async () => {
+    const airflow = new ScriptedAirflow()
+    airflow.setFile('sales.py', { importError: BROKEN })
+    airflow.parse()
+    const env = await environment({ airflow })
+    const changes = JSON.stringify({ uploaded: [], deleted: [] })
+    const first = await deploy(env, workspaceWith(DAG_REPOSITORY), { 'dag-changes': changes })
+    expect(first.errors).toEqual([])
+    const rerun = await runAction({
+      action: 'deploy-mwaa',
+      workspace: workspaceWith(DAG_REPOSITORY),
+      env: {
+        ...credentials,
+        AWS_ENDPOINT_URL: moto.endpoint,
+        AWS_ENDPOINT_URL_MWAA: mwaa.endpoint,
+        GITHUB_RUN_ATTEMPT: '2'
+      },
+      inputs: { environment: env.name, 'poll-interval': '0.1', 'dag-changes': changes }
+    })
+    expect(rerun.status).toBe('failure')
+    expect(rerun.stdout).toContain('(a re-run: the whole folder)')
+    expect(
+      rerun.commands.some(
+        (c) => c.command === 'error' && c.properties.includes('file=dags/sales.py')
+      )
+    ).toBe(true)
+  })
+
+  it('reports nothing updated when the wait for someone else runs out, and changes nothing', async () => {
+    const env = await environment({ runningUpdate: { polls: 1_000_000 } })
+    const result = await deploy(env, workspaceWith(REPOSITORY), {
+      requirements: 'requirements.txt',
+      timeout: '0.05'
+    })
+    expect(result.status).toBe('failure')
+    expect(result.errors[0]).toContain('nothing was updated, and that work goes on')
+    expect(result.outputs).toMatchObject({ updated: 'false', status: 'UPDATING' })
+    expect(result.summary).toContain('nothing was updated')
+    expect(updateCalls(env)).toEqual([])
+    expect(await versionsIn(env.bucket)).toEqual([])
+  })
+
+  it('waits and applies again when an update starts between its look and its call', async () => {
+    const env = await environment()
+    let raced = false
+    mwaa.beforeAnswer = (call) => {
+      if (call.operation === 'UpdateEnvironment' && call.name === env.name && !raced) {
+        raced = true
+        env.startUpdate({ polls: 2 })
+      }
+    }
+    try {
+      const result = await deploy(env, workspaceWith(REPOSITORY), {
+        requirements: 'requirements.txt'
+      })
+      expect(result.errors).toEqual([])
+      expect(updateCalls(env).map((call) => call.status)).toEqual([400, 200])
+      expect(env.updates.map((update) => update.by)).toEqual(['test', 'UpdateEnvironment'])
+      expect(result.outputs).toMatchObject({ updated: 'true', status: 'AVAILABLE' })
+    } finally {
+      mwaa.beforeAnswer = undefined
+    }
+  })
+
+  it('updates an environment whose last update failed', async () => {
+    const env = await environment({
+      status: 'UPDATE_FAILED',
+      lastUpdate: { status: 'FAILED', error: { code: 'X', message: 'earlier' } }
+    })
+    const result = await deploy(env, workspaceWith(REPOSITORY), {
+      requirements: 'requirements.txt'
+    })
+    expect(result.errors).toEqual([])
+    expect(result.outputs).toMatchObject({ updated: 'true', status: 'AVAILABLE' })
+  })
+
+  it('shows a failure reason that holds a workflow command as text', async () => {
+    const env = await environment()
+    env.scriptUpdates({
+      polls: 0,
+      error: { code: 'INCORRECT_CONFIGURATION', message: 'bad\n::error::injected\n::add-mask::x' }
+    })
+    const result = await deploy(env, workspaceWith(REPOSITORY), {
+      requirements: 'requirements.txt'
+    })
+    expect(result.status).toBe('failure')
+    expect(result.errors).toHaveLength(1)
+    expect(result.errors[0]).toContain('INCORRECT_CONFIGURATION: bad\\n:\\x3aerror:\\x3ainjected')
+    expect(result.masks).toEqual([])
+  })
+})

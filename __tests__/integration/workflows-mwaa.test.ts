@@ -143,7 +143,14 @@ describe('examples/workflows/deploy-dags-mwaa.yml → deploy-dags.yml', () => {
       .replace('      airflow-version: 2.10.3\n', '')
       .replace('      requirements: requirements.txt\n', '')
     expect(offline).not.toBe(example)
-    writeFileSync(join(checkout, 'caller.yml'), offline)
+    // The stand-in's scheduler parses the moment the check asks: no copy to wait for.
+    writeFileSync(
+      join(checkout, 'caller.yml'),
+      offline.replace(
+        '      mwaa-environment: my-environment\n',
+        '      mwaa-environment: my-environment\n      mwaa-sync-wait: 0\n'
+      )
+    )
   })
 
   test('a push syncs the DAGs, applies the environment files in one update and asks Airflow', async () => {

@@ -582,13 +582,36 @@ describe('the calls', () => {
         body: { message: 'try later' }
       }))
     )
-    const error = await failure(api({ maxAttempts: 3 }).updateEnvironment('prod', {}))
+    const error = await failure(api({ maxAttempts: 3 }).getEnvironment('prod'))
     expect(error).toMatchObject({
       code: 'ServiceUnavailableException',
       httpStatus: 503,
       retryable: true
     })
     expect(standIn.seen).toHaveLength(3)
+  })
+
+  it('sends UpdateEnvironment again only when it was throttled, never after a 5xx or a lost answer', async () => {
+    standIn.answer({
+      status: 503,
+      headers: { 'x-amzn-errortype': 'ServiceUnavailableException' },
+      body: {}
+    })
+    expect(await failure(api().updateEnvironment('prod', {}))).toMatchObject({
+      code: 'ServiceUnavailableException'
+    })
+    expect(standIn.seen).toHaveLength(1)
+
+    standIn.answer('drop')
+    await failure(api().updateEnvironment('prod', {}))
+    expect(standIn.seen).toHaveLength(2)
+
+    standIn.answer(
+      { status: 400, body: { __type: 'ThrottlingException', message: 'Rate exceeded' } },
+      { status: 200, body: { Arn: 'arn:aws:airflow:us-east-1:123456789012:environment/prod' } }
+    )
+    await api().updateEnvironment('prod', {})
+    expect(standIn.seen).toHaveLength(4)
   })
 
   it('tries again after a lost connection', async () => {

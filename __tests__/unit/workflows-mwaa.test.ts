@@ -254,8 +254,8 @@ describe('deploy-dags.yml with mwaa-environment', () => {
     expect(result.stdout).toMatch(/^::error::function-name and mwaa-environment/)
   })
 
-  test('passes the environment, the files, the bucket, the region and the timeout on', () => {
-    const situation = situationOf({}, { ...mwaaInputs, 'mwaa-timeout': 45 })
+  test('passes the environment, the files, the bucket, the region, the timeout and the sync wait on', () => {
+    const situation = situationOf({}, { ...mwaaInputs, 'mwaa-timeout': 45, 'mwaa-sync-wait': 90 })
     const mwaa = walkJob(deploy, situation).find(({ step }) => step.id === 'mwaa')
     expect(mwaa?.with).toEqual({
       environment: 'analytics',
@@ -265,6 +265,7 @@ describe('deploy-dags.yml with mwaa-environment', () => {
       'plugins-zip': '',
       'startup-script': 'startup.sh',
       timeout: '45',
+      'sync-wait': '90',
       'dry-run': 'false',
       'dag-changes': CHANGES_FILE,
       'dag-source': 'dags',

@@ -294,24 +294,27 @@ const WITHHELD: Record<string, Record<string, string>> = {
     'endpoint-url': 'for local testing; a deploy talks to AWS'
   },
   '.github/workflows/deploy-dags.yml → actions/deploy-mwaa': {
-    'requirements-key': 'the default key, the one infra/github-oidc.yaml grants by default',
-    'plugins-key': 'the default key, the one infra/github-oidc.yaml grants by default',
-    'startup-script-key': 'the default key, the one infra/github-oidc.yaml grants by default',
+    'requirements-key':
+      'the key the environment names; infra/github-oidc.yaml takes it as a parameter',
+    'plugins-key': 'the key the environment names; infra/github-oidc.yaml takes it as a parameter',
+    'startup-script-key':
+      'the key the environment names; infra/github-oidc.yaml takes it as a parameter',
     wait: 'the deploy is done only when the environment is available again',
     'poll-interval': 'the default suits an update of 10 to 30 minutes',
     'confirm-timeout': 'the default covers the scheduler parsing the changed files',
     'endpoint-url': 'for local testing; a deploy talks to AWS'
   },
   '.github/workflows/dags-check.yml → actions/deploy-mwaa': {
-    'requirements-key': 'the default key, as deploy-dags.yml uses it',
-    'plugins-key': 'the default key, as deploy-dags.yml uses it',
-    'startup-script-key': 'the default key, as deploy-dags.yml uses it',
+    'requirements-key': 'the key the environment names, as deploy-dags.yml uses it',
+    'plugins-key': 'the key the environment names, as deploy-dags.yml uses it',
+    'startup-script-key': 'the key the environment names, as deploy-dags.yml uses it',
     wait: 'a dry run starts no update to wait for',
     timeout: 'a dry run waits for nothing',
     'poll-interval': 'a dry run waits for nothing',
     'dag-changes': 'nothing is deployed, so there are no imports to confirm',
     'dag-source': 'nothing is deployed, so there are no imports to confirm',
     'confirm-timeout': 'nothing is deployed, so there are no imports to confirm',
+    'sync-wait': 'nothing is deployed, so there are no imports to confirm',
     'endpoint-url': 'for local testing; the plan reads the real environment'
   },
   '.github/workflows/dags-check.yml → actions/deploy-dags': {

@@ -64790,7 +64790,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2661);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4734);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -64800,7 +64800,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2661:
+/***/ 4734:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64811,326 +64811,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 19 modules
 var lib_core = __nccwpck_require__(9433);
-;// CONCATENATED MODULE: ./src/common/compare.ts
-/** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
-const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
-
-;// CONCATENATED MODULE: ./src/common/one-line.ts
-// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
-// message; an action's error is one annotation): these keep such a line short while saying how
-// much was left out.
-/** The text cut to `limit` characters, with … where it was cut. */
-function one_line_cap(text, limit) {
-    const chars = [...text];
-    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
-}
-/**
- * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
- * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
- */
-function one_line_joinWithinLimit(head, parts, limit) {
-    let line = head;
-    for (const [index, part] of parts.entries()) {
-        const separator = index === 0 ? '' : '; ';
-        const left = parts.length - index - 1;
-        // Room is kept for the count of the parts that do not fit.
-        const tail = left > 0 ? `; and ${left} more` : '';
-        if ((line + separator + part + tail).length > limit && index > 0) {
-            return `${line}; and ${parts.length - index} more`;
-        }
-        line += separator + part;
-    }
-    return line;
-}
-
-// EXTERNAL MODULE: external "node:buffer"
-var external_node_buffer_ = __nccwpck_require__(4573);
-;// CONCATENATED MODULE: ./src/common/untrusted.ts
-
-// Text that came from outside the workflow (a file name in the repository, an object key in the
-// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
-// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
-// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
-// string safe to put anywhere in a log line or a message; long output from someone else goes
-// through `untrustedOutput` in runner.ts, which switches commands off altogether.
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** True when the text holds a character that would break or hide a line in a log. */
-function untrusted_hasControlCharacter(text) {
-    return CONTROL.test(text);
-}
-/**
- * One line, readable, that no runner can take for a workflow command: controls become `\n`,
- * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
- * `:\x3a` and `##[` becomes `##\x5b`.
- */
-function untrusted_escapeText(text) {
-    let out = '';
-    for (const char of text) {
-        const code = char.codePointAt(0);
-        if (NAMED[char] !== undefined)
-            out += NAMED[char];
-        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
-            out += `\\x${hex(code, 2)}`;
-        else if (code === 0x2028 || code === 0x2029)
-            out += `\\u${hex(code, 4)}`;
-        else
-            out += char;
-    }
-    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
-}
-/**
- * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
- * shown as text, every byte that is not part of a valid sequence as `\xNN`.
- */
-function untrusted_escapeBytes(bytes) {
-    if (isUtf8(bytes))
-        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
-    let out = '';
-    let run = 0; // start of the current stretch of valid UTF-8
-    let index = 0;
-    const flush = (end) => {
-        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
-    };
-    while (index < bytes.length) {
-        const length = sequenceLength(bytes[index]);
-        const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
-            index += length;
-            continue;
-        }
-        flush(index);
-        out += `\\x${hex(bytes[index], 2)}`;
-        index += 1;
-        run = index;
-    }
-    flush(index);
-    return out;
-}
-function sequenceLength(lead) {
-    if (lead < 0x80)
-        return 1;
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-function hex(value, width) {
-    return value.toString(16).padStart(width, '0');
-}
-
-;// CONCATENATED MODULE: ./src/common/airflow-parse.ts
-
-
-
-// Whether Airflow parsed a deploy's changed DAG files, and with what import errors, whichever way
-// its REST API is reached: directly (the refresh function) or through MWAA's InvokeRestApi (the
-// deploy-mwaa action). The function bundle takes this module too: nothing of the Actions toolkit
-// may come in through it.
-/**
- * A failure to confirm with Airflow. Its message says what to look at and never holds
- * credentials, a token or a body Airflow answered with.
- */
-class AirflowError extends Error {
-    transient;
-    constructor(message, 
-    /** A server error or a lost connection while polling: the next poll may succeed. */
-    transient = false) {
-        super(message);
-        this.transient = transient;
-        this.name = 'AirflowError';
-    }
-}
-/** The changed files Airflow parses as DAG files, in path order, without repeats. */
-function checkedFiles(changedPaths) {
-    return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(compare_byText);
-}
-/**
- * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
- * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
- * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
- */
-function dagFolderPath(location, dagFolder) {
-    if (location.startsWith('/')) {
-        const folder = `${dagFolder.replace(/\/+$/, '')}/`;
-        return location.startsWith(folder) ? location.slice(folder.length) : undefined;
-    }
-    return location.replace(/^(\.\/)+/, '');
-}
-/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
-function judgeParse(input) {
-    const checked = new Set(input.checked);
-    const parsed = new Set();
-    for (const dag of input.dags) {
-        if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs)
-            continue;
-        for (const location of dag.locations) {
-            const path = dagFolderPath(location, input.dagFolder);
-            if (path !== undefined && checked.has(path))
-                parsed.add(path);
-        }
-    }
-    const failed = new Map();
-    const stale = new Map();
-    const preexisting = [];
-    for (const error of input.importErrors) {
-        const path = dagFolderPath(error.filename, input.dagFolder);
-        const problem = {
-            path: shownPath(path ?? error.filename),
-            message: errorSummary(error.stackTrace)
-        };
-        if (path === undefined || !checked.has(path))
-            preexisting.push(problem);
-        else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
-            failed.set(path, [...(failed.get(path) ?? []), problem]);
-        }
-        else
-            stale.set(path, [...(stale.get(path) ?? []), problem]);
-    }
-    const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path));
-    const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path));
-    // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
-    // says nothing about the deployed file.
-    for (const path of unconfirmed)
-        preexisting.push(...(stale.get(path) ?? []));
-    return {
-        confirmed: confirmed.map(shownPath),
-        unconfirmed: unconfirmed.map(shownPath),
-        importErrors: distinct([...failed.values()].flat()),
-        preexisting: distinct(preexisting)
-    };
-}
-const PATH_LIMIT = 200;
-const MESSAGE_LIMIT = 300;
-function shownPath(path) {
-    return one_line_cap(untrusted_escapeText(path), PATH_LIMIT);
-}
-function distinct(problems) {
-    const seen = new Set();
-    return problems
-        .filter((problem) => {
-        const key = `${problem.path}\n${problem.message}`;
-        if (seen.has(key))
-            return false;
-        seen.add(key);
-        return true;
-    })
-        .sort((a, b) => compare_byText(a.path, b.path) || compare_byText(a.message, b.message));
-}
-/**
- * The part of an import error worth a line: after a Python traceback, the exception (what
- * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
- */
-function errorSummary(stackTrace) {
-    const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd());
-    let start = 0;
-    const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line));
-    if (lastFrame >= 0) {
-        start = lastFrame + 1;
-        // The frame's source line and any ^^^ markers are indented; the exception is not.
-        while (start < lines.length && /^\s/.test(lines[start]))
-            start += 1;
-    }
-    const shown = lines.slice(start).filter((line) => line.trim() !== '');
-    const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
-        .slice(0, 3)
-        .map((line) => line.trim())
-        .join(' | ');
-    return one_line_cap(untrusted_escapeText(text === '' ? '(Airflow gave no error text)' : text), MESSAGE_LIMIT);
-}
-const IMPORT_ERROR_LINE_LIMIT = 600;
-/** One line naming the changed files that failed to import and why, or undefined when none did. */
-function importErrorLine(outcome) {
-    const failures = outcome.importErrors;
-    if (failures.length === 0)
-        return undefined;
-    const files = new Set(failures.map((failure) => failure.path)).size;
-    const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
-    const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
-    // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
-    return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1);
-}
-// ---------------------------------------------------------------------------------------------
-// Airflow's records.
-/** A DAG as Airflow 2 and 3 list it, reduced to where it came from and when it was parsed. */
-function dagRecord(entry) {
-    const record = isRecord(entry) ? entry : {};
-    const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
-    return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
-}
-/** An import error as Airflow 2 and 3 list it. */
-function importErrorRecord(entry) {
-    const record = isRecord(entry) ? entry : {};
-    return {
-        filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
-        stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
-        timestampMs: epochMs(record.timestamp)
-    };
-}
-/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
-function epochMs(text) {
-    if (typeof text !== 'string' || text === '')
-        return undefined;
-    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
-    const ms = Date.parse(zoned);
-    return Number.isNaN(ms) ? undefined : ms;
-}
-/**
- * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
- * A failure that is not transient ends it at once; a transient one is tried again at the next
- * poll and thrown when no poll succeeded by the deadline.
- */
-async function pollParse(options) {
-    const interval = options.pollIntervalMs;
-    const checked = checkedFiles(options.changedPaths);
-    const skipped = new Set((options.skipped ?? []).map(shownPath));
-    const awaited = (outcome) => ({
-        ...outcome,
-        unconfirmed: outcome.unconfirmed.filter((path) => !skipped.has(path))
-    });
-    let reader;
-    let outcome;
-    let lastProblem;
-    for (;;) {
-        try {
-            reader ??= await options.connect();
-            const [dags, importErrors] = await Promise.all([
-                reader.list('dags'),
-                reader.list('importErrors')
-            ]);
-            outcome = awaited(judgeParse({
-                checked,
-                dags: dags.map(dagRecord),
-                importErrors: importErrors.map(importErrorRecord),
-                dagFolder: options.dagFolder,
-                sinceMs: options.since.getTime()
-            }));
-            lastProblem = undefined;
-            if (outcome.unconfirmed.length === 0)
-                return outcome;
-        }
-        catch (error) {
-            if (!(error instanceof AirflowError) || !error.transient)
-                throw error;
-            lastProblem = error;
-        }
-        if (Date.now() + interval >= options.deadlineMs) {
-            if (outcome === undefined)
-                throw lastProblem ?? new AirflowError('Airflow gave no answer');
-            return outcome;
-        }
-        await new Promise((resolve) => setTimeout(resolve, interval));
-    }
-}
-function isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 // EXTERNAL MODULE: external "node:https"
@@ -65330,6 +65010,34 @@ var external_node_crypto_ = __nccwpck_require__(7598);
 var credential_provider_node_dist_cjs = __nccwpck_require__(5861);
 // EXTERNAL MODULE: ./node_modules/@smithy/signature-v4/dist-cjs/index.js
 var signature_v4_dist_cjs = __nccwpck_require__(5118);
+;// CONCATENATED MODULE: ./src/common/one-line.ts
+// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
+// message; an action's error is one annotation): these keep such a line short while saying how
+// much was left out.
+/** The text cut to `limit` characters, with … where it was cut. */
+function one_line_cap(text, limit) {
+    const chars = [...text];
+    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
+}
+/**
+ * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
+ * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
+ */
+function one_line_joinWithinLimit(head, parts, limit) {
+    let line = head;
+    for (const [index, part] of parts.entries()) {
+        const separator = index === 0 ? '' : '; ';
+        const left = parts.length - index - 1;
+        // Room is kept for the count of the parts that do not fit.
+        const tail = left > 0 ? `; and ${left} more` : '';
+        if ((line + separator + part + tail).length > limit && index > 0) {
+            return `${line}; and ${parts.length - index} more`;
+        }
+        line += separator + part;
+    }
+    return line;
+}
+
 ;// CONCATENATED MODULE: ./src/common/mwaa.ts
 // What this pack reads and asks of an Amazon MWAA environment, in its own terms. The calls are made
 // by mwaa-api.ts; the action and its tests only see these shapes.
@@ -65360,6 +65068,87 @@ class MwaaError extends Error {
     }
 }
 
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function untrusted_hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function untrusted_escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function untrusted_escapeBytes(bytes) {
+    if (isUtf8(bytes))
+        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/common/mwaa-api.ts
 
 
@@ -65381,18 +65170,22 @@ const OPERATIONS = {
         name: 'GetEnvironment',
         method: 'GET',
         hostPrefix: 'api.',
+        repeatable: true,
         path: (environment) => `/environments/${encodeURIComponent(environment)}`
     },
     updateEnvironment: {
         name: 'UpdateEnvironment',
         method: 'PATCH',
         hostPrefix: 'api.',
+        repeatable: false,
         path: (environment) => `/environments/${encodeURIComponent(environment)}`
     },
     invokeRestApi: {
         name: 'InvokeRestApi',
         method: 'POST',
         hostPrefix: 'env.',
+        // Only GETs of Airflow's REST API are sent.
+        repeatable: true,
         path: (environment) => `/restapi/${encodeURIComponent(environment)}`
     }
 };
@@ -65491,7 +65284,7 @@ function invokeRestApiBody(request) {
 }
 /** GetEnvironment's answer in the pack's terms. */
 function environmentFrom(body, requestedName) {
-    const environment = recordOf(mwaa_api_isRecord(body) ? body.Environment : undefined);
+    const environment = recordOf(isRecord(body) ? body.Environment : undefined);
     const files = {};
     for (const role of FILE_ROLES) {
         const key = mwaa_api_text(environment[UPDATE_FIELDS[role].path]);
@@ -65517,7 +65310,7 @@ function environmentFrom(body, requestedName) {
     const executionRoleArn = mwaa_api_text(environment.ExecutionRoleArn);
     if (executionRoleArn !== undefined)
         result.executionRoleArn = executionRoleArn;
-    if (mwaa_api_isRecord(environment.LastUpdate))
+    if (isRecord(environment.LastUpdate))
         result.lastUpdate = lastUpdateFrom(environment.LastUpdate);
     return result;
 }
@@ -65529,7 +65322,7 @@ function lastUpdateFrom(record) {
     const createdAt = timestamp(record.CreatedAt);
     if (createdAt !== undefined)
         update.createdAt = createdAt;
-    if (mwaa_api_isRecord(record.Error)) {
+    if (isRecord(record.Error)) {
         const error = {};
         const code = mwaa_api_text(record.Error.ErrorCode);
         const message = mwaa_api_text(record.Error.ErrorMessage);
@@ -65560,9 +65353,17 @@ const THROTTLING = new Set([
     'ProvisionedThroughputExceededException',
     'SlowDown'
 ]);
+/** A failure that shows the call was not acted on: throttled, or no connection was made. */
+function neverActedOn(failure) {
+    return (failure.httpStatus === 429 ||
+        THROTTLING.has(failure.code) ||
+        failure.code === 'ECONNREFUSED' ||
+        failure.code === 'ENOTFOUND' ||
+        failure.code === 'EAI_AGAIN');
+}
 /** The AWS error code of a failed answer: as the SDK reads rest-json errors. */
 function errorCode(answer, body) {
-    const record = mwaa_api_isRecord(body) ? body : {};
+    const record = isRecord(body) ? body : {};
     const raw = answer.errorType ?? mwaa_api_text(record.__type) ?? mwaa_api_text(record.code) ?? mwaa_api_text(record.Code);
     if (raw === undefined)
         return undefined;
@@ -65570,15 +65371,15 @@ function errorCode(answer, body) {
     const code = raw.split(':')[0]?.split('#').pop()?.trim();
     return code === undefined || code === '' ? undefined : code;
 }
-const mwaa_api_MESSAGE_LIMIT = 500;
+const MESSAGE_LIMIT = 500;
 /** The MwaaError for a failed answer; `doing` names the call and the environment. */
 function errorFromAnswer(answer, doing) {
     const body = parseJson(answer.text);
     const code = errorCode(answer, body) ?? 'UnknownError';
-    const record = mwaa_api_isRecord(body) ? body : {};
+    const record = isRecord(body) ? body : {};
     const message = mwaa_api_text(record.message) ?? mwaa_api_text(record.Message);
     const retryable = answer.status >= 500 || answer.status === 429 || THROTTLING.has(code);
-    const shown = message === undefined ? '' : `: ${one_line_cap(untrusted_escapeText(message), mwaa_api_MESSAGE_LIMIT)}`;
+    const shown = message === undefined ? '' : `: ${one_line_cap(untrusted_escapeText(message), MESSAGE_LIMIT)}`;
     return new MwaaError(`${doing} failed with ${untrusted_escapeText(code)} (HTTP ${answer.status})${shown}`, code, answer.status, retryable);
 }
 function parseJson(text) {
@@ -65648,10 +65449,10 @@ class SignedMwaaApi {
         (body, code) => code !== undefined && REST_API_ANSWERS.has(code)
             ? {
                 RestApiStatusCode: code === 'RestApiServerException' ? 500 : 400,
-                ...(mwaa_api_isRecord(body) ? body : {})
+                ...(isRecord(body) ? body : {})
             }
             : undefined);
-        const record = mwaa_api_isRecord(outcome) ? outcome : {};
+        const record = isRecord(outcome) ? outcome : {};
         const status = record.RestApiStatusCode;
         return {
             status: typeof status === 'number' && Number.isInteger(status) ? status : 200,
@@ -65696,6 +65497,8 @@ class SignedMwaaApi {
                 failure = error;
             }
             if (!failure.retryable || attempt >= this.settings.maxAttempts)
+                throw failure;
+            if (!operation.repeatable && !neverActedOn(failure))
                 throw failure;
             await sleep(this.backoffMs(attempt));
         }
@@ -65786,14 +65589,14 @@ async function credentialsOrError(credentials) {
     }
 }
 function networkCode(error) {
-    const code = mwaa_api_isRecord(error) ? error.code : undefined;
+    const code = isRecord(error) ? error.code : undefined;
     return typeof code === 'string' && /^[A-Za-z_]+$/.test(code) ? code : 'NetworkingError';
 }
 function networkProblem(error, timeoutMs) {
     const code = networkCode(error);
     if (code === 'TimeoutError')
         return `no answer within ${timeoutMs / 1000} s`;
-    const message = mwaa_api_isRecord(error) && typeof error.message === 'string' ? error.message : '';
+    const message = isRecord(error) && typeof error.message === 'string' ? error.message : '';
     return one_line_cap(untrusted_escapeText(code === 'NetworkingError' ? message || code : code), 120);
 }
 function sleep(ms) {
@@ -65823,9 +65626,9 @@ function mwaa_api_text(value) {
     return typeof value === 'string' && value !== '' ? value : undefined;
 }
 function recordOf(value) {
-    return mwaa_api_isRecord(value) ? value : {};
+    return isRecord(value) ? value : {};
 }
-function mwaa_api_isRecord(value) {
+function isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -66393,6 +66196,217 @@ async function deleteKeys(s3, bucket, keys) {
 
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
+;// CONCATENATED MODULE: ./src/common/compare.ts
+/** Orders strings by UTF-16 code units, the same on every machine (no locale collation). */
+const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+
+;// CONCATENATED MODULE: ./src/common/airflow-parse.ts
+
+
+
+// Whether Airflow parsed a deploy's changed DAG files, and with what import errors, whichever way
+// its REST API is reached: directly (the refresh function) or through MWAA's InvokeRestApi (the
+// deploy-mwaa action). The function bundle takes this module too: nothing of the Actions toolkit
+// may come in through it.
+/**
+ * A failure to confirm with Airflow. Its message says what to look at and never holds
+ * credentials, a token or a body Airflow answered with.
+ */
+class AirflowError extends Error {
+    transient;
+    constructor(message, 
+    /** A server error or a lost connection while polling: the next poll may succeed. */
+    transient = false) {
+        super(message);
+        this.transient = transient;
+        this.name = 'AirflowError';
+    }
+}
+/** The changed files Airflow parses as DAG files, in path order, without repeats. */
+function checkedFiles(changedPaths) {
+    return [...new Set(changedPaths.filter((path) => path.endsWith('.py')))].sort(compare_byText);
+}
+/**
+ * The path of a file Airflow reports, relative to the DAG folder, or undefined when it lies
+ * outside it. Airflow 2 reports absolute paths; Airflow 3 reports import errors (and
+ * relative_fileloc) relative to the DAG bundle, whose root is the DAG folder.
+ */
+function dagFolderPath(location, dagFolder) {
+    if (location.startsWith('/')) {
+        const folder = `${dagFolder.replace(/\/+$/, '')}/`;
+        return location.startsWith(folder) ? location.slice(folder.length) : undefined;
+    }
+    return location.replace(/^(\.\/)+/, '');
+}
+/** Sorts what Airflow reports into the outcome; every text from Airflow in it is escaped. */
+function judgeParse(input) {
+    const checked = new Set(input.checked);
+    const parsed = new Set();
+    for (const dag of input.dags) {
+        if (dag.lastParsedMs === undefined || dag.lastParsedMs < input.sinceMs)
+            continue;
+        for (const location of dag.locations) {
+            const path = dagFolderPath(location, input.dagFolder);
+            if (path !== undefined && checked.has(path))
+                parsed.add(path);
+        }
+    }
+    const failed = new Map();
+    const stale = new Map();
+    const preexisting = [];
+    for (const error of input.importErrors) {
+        const path = dagFolderPath(error.filename, input.dagFolder);
+        const problem = {
+            path: shownPath(path ?? error.filename),
+            message: errorSummary(error.stackTrace)
+        };
+        if (path === undefined || !checked.has(path))
+            preexisting.push(problem);
+        else if (error.timestampMs !== undefined && error.timestampMs >= input.sinceMs) {
+            failed.set(path, [...(failed.get(path) ?? []), problem]);
+        }
+        else
+            stale.set(path, [...(stale.get(path) ?? []), problem]);
+    }
+    const confirmed = input.checked.filter((path) => parsed.has(path) || failed.has(path));
+    const unconfirmed = input.checked.filter((path) => !parsed.has(path) && !failed.has(path));
+    // An older error of a file parsed cleanly since is gone in Airflow's next answer; until then it
+    // says nothing about the deployed file.
+    for (const path of unconfirmed)
+        preexisting.push(...(stale.get(path) ?? []));
+    return {
+        confirmed: confirmed.map(shownPath),
+        unconfirmed: unconfirmed.map(shownPath),
+        importErrors: distinct([...failed.values()].flat()),
+        preexisting: distinct(preexisting)
+    };
+}
+const PATH_LIMIT = 200;
+const airflow_parse_MESSAGE_LIMIT = 300;
+function shownPath(path) {
+    return one_line_cap(untrusted_escapeText(path), PATH_LIMIT);
+}
+function distinct(problems) {
+    const seen = new Set();
+    return problems
+        .filter((problem) => {
+        const key = `${problem.path}\n${problem.message}`;
+        if (seen.has(key))
+            return false;
+        seen.add(key);
+        return true;
+    })
+        .sort((a, b) => compare_byText(a.path, b.path) || compare_byText(a.message, b.message));
+}
+/**
+ * The part of an import error worth a line: after a Python traceback, the exception (what
+ * follows the last frame); otherwise the first lines. Escaped and within MESSAGE_LIMIT.
+ */
+function errorSummary(stackTrace) {
+    const lines = stackTrace.split(/\r\n|\r|\n/).map((line) => line.trimEnd());
+    let start = 0;
+    const lastFrame = lines.findLastIndex((line) => /^\s+File "/.test(line));
+    if (lastFrame >= 0) {
+        start = lastFrame + 1;
+        // The frame's source line and any ^^^ markers are indented; the exception is not.
+        while (start < lines.length && /^\s/.test(lines[start]))
+            start += 1;
+    }
+    const shown = lines.slice(start).filter((line) => line.trim() !== '');
+    const text = (shown.length > 0 ? shown : lines.filter((line) => line.trim() !== ''))
+        .slice(0, 3)
+        .map((line) => line.trim())
+        .join(' | ');
+    return one_line_cap(untrusted_escapeText(text === '' ? '(Airflow gave no error text)' : text), airflow_parse_MESSAGE_LIMIT);
+}
+const IMPORT_ERROR_LINE_LIMIT = 600;
+/** One line naming the changed files that failed to import and why, or undefined when none did. */
+function importErrorLine(outcome) {
+    const failures = outcome.importErrors;
+    if (failures.length === 0)
+        return undefined;
+    const files = new Set(failures.map((failure) => failure.path)).size;
+    const parts = failures.map((failure) => `${failure.path} (${failure.message})`);
+    const head = `Airflow failed to import ${files} changed DAG file${files === 1 ? '' : 's'}: `;
+    // Paths and messages are capped so that the first failure fits; this holds the limit regardless.
+    return cap(joinWithinLimit(head, parts, IMPORT_ERROR_LINE_LIMIT), IMPORT_ERROR_LINE_LIMIT - 1);
+}
+// ---------------------------------------------------------------------------------------------
+// Airflow's records.
+/** A DAG as Airflow 2 and 3 list it, reduced to where it came from and when it was parsed. */
+function dagRecord(entry) {
+    const record = airflow_parse_isRecord(entry) ? entry : {};
+    const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
+    return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
+}
+/** An import error as Airflow 2 and 3 list it. */
+function importErrorRecord(entry) {
+    const record = airflow_parse_isRecord(entry) ? entry : {};
+    return {
+        filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
+        stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
+        timestampMs: epochMs(record.timestamp)
+    };
+}
+/** Airflow's times carry an offset; one without is UTC, as Airflow stores every time. */
+function epochMs(text) {
+    if (typeof text !== 'string' || text === '')
+        return undefined;
+    const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(text) ? text : `${text}Z`;
+    const ms = Date.parse(zoned);
+    return Number.isNaN(ms) ? undefined : ms;
+}
+/**
+ * Polls Airflow until every changed DAG file was parsed after `since` or the deadline passes.
+ * A failure that is not transient ends it at once; a transient one is tried again at the next
+ * poll and thrown when no poll succeeded by the deadline.
+ */
+async function pollParse(options) {
+    const interval = options.pollIntervalMs;
+    const checked = checkedFiles(options.changedPaths);
+    const skipped = new Set((options.skipped ?? []).map(shownPath));
+    const awaited = (outcome) => ({
+        ...outcome,
+        unconfirmed: outcome.unconfirmed.filter((path) => !skipped.has(path))
+    });
+    let reader;
+    let outcome;
+    let lastProblem;
+    for (;;) {
+        try {
+            reader ??= await options.connect();
+            const [dags, importErrors] = await Promise.all([
+                reader.list('dags'),
+                reader.list('importErrors')
+            ]);
+            outcome = awaited(judgeParse({
+                checked,
+                dags: dags.map(dagRecord),
+                importErrors: importErrors.map(importErrorRecord),
+                dagFolder: options.dagFolder,
+                sinceMs: options.since.getTime()
+            }));
+            lastProblem = undefined;
+            if (outcome.unconfirmed.length === 0)
+                return outcome;
+        }
+        catch (error) {
+            if (!(error instanceof AirflowError) || !error.transient)
+                throw error;
+            lastProblem = error;
+        }
+        if (Date.now() + interval >= options.deadlineMs) {
+            if (outcome === undefined)
+                throw lastProblem ?? new AirflowError('Airflow gave no answer');
+            return outcome;
+        }
+        await new Promise((resolve) => setTimeout(resolve, interval));
+    }
+}
+function airflow_parse_isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
@@ -66933,6 +66947,7 @@ const deploy_mwaa_constants_Input = {
     DagChanges: 'dag-changes',
     DagSource: 'dag-source',
     ConfirmTimeout: 'confirm-timeout',
+    SyncWait: 'sync-wait',
     Region: 'region',
     EndpointUrl: 'endpoint-url'
 };
@@ -66963,6 +66978,219 @@ const ROLE_NAME = {
     plugins: 'plugins.zip',
     'startup-script': 'startup script'
 };
+
+;// CONCATENATED MODULE: ./src/deploy-mwaa/dag-changes.ts
+
+
+
+
+/** Reads the input: a JSON document when it starts with `{`, else the path of a changes file. */
+async function readDagChanges(value) {
+    const text = value.startsWith('{')
+        ? value
+        : await (0,promises_.readFile)(value, 'utf8').catch(() => {
+            throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `'${untrusted_escapeText(value)}' is neither a changes JSON document nor a readable file; pass deploy-dags' changes-file output`);
+        });
+    try {
+        return JSON.parse(text);
+    }
+    catch {
+        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `is not the JSON deploy-dags writes ({"uploaded": [...], "deleted": [...]})`);
+    }
+}
+/** Sorts the uploaded keys by whether they lie in the DAG folder `dagS3Path` (pure). */
+function dagChangesIn(document, dagS3Path) {
+    const record = typeof document === 'object' && document !== null && !Array.isArray(document)
+        ? document
+        : {};
+    const uploaded = record.uploaded;
+    if (!Array.isArray(uploaded) || !uploaded.every((key) => typeof key === 'string')) {
+        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, 'has no "uploaded" list of keys; pass deploy-dags\' changes-file output');
+    }
+    const folder = dagS3Path.replace(/^\/+|\/+$/g, '');
+    const prefix = folder === '' ? '' : `${folder}/`;
+    const inside = [];
+    const elsewhere = [];
+    for (const key of uploaded) {
+        if (key.startsWith(prefix) && key.length > prefix.length)
+            inside.push(key.slice(prefix.length));
+        else
+            elsewhere.push(key);
+    }
+    return { uploaded: inside, elsewhere, truncated: record.truncated === true };
+}
+
+;// CONCATENATED MODULE: ./src/deploy-mwaa/import-check.ts
+
+
+
+
+
+
+
+
+
+
+
+/** What dag-changes asks for; undefined when no DAG file is to be checked. */
+async function planImportCheck(settings, environment, env = process.env) {
+    const value = settings.dagChanges;
+    const changes = dagChangesIn(await readDagChanges(value), environment.dagS3Path ?? 'dags');
+    if (changes.truncated) {
+        lib_core/* warning */.$e(`${deploy_mwaa_constants_Input.DagChanges} holds a shortened list of changes; pass deploy-dags' changes-file output to check every changed file`);
+    }
+    if (changes.elsewhere.length > 0 && changes.uploaded.length === 0) {
+        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `none of the ${changes.elsewhere.length} uploaded key(s) is in ${untrusted_escapeText(environment.dagS3Path ?? 'dags')}/, the DAG folder of environment ${untrusted_escapeText(environment.name)}; check deploy-dags' prefix`);
+    }
+    // A re-run uploads nothing (the first attempt did), so its change list is empty: the check then
+    // covers the whole folder, or a failed check would turn green by running again.
+    const rerun = Number(env.GITHUB_RUN_ATTEMPT ?? '1') > 1;
+    const paths = rerun
+        ? checkedFiles([...changes.uploaded, ...(await pythonFilesUnder(settings.dagSource))])
+        : checkedFiles(changes.uploaded);
+    if (paths.length === 0)
+        return undefined;
+    const skipped = await filesAirflowSkips(settings.dagSource, paths, environment.airflowVersion);
+    // MWAA copies the bucket to the scheduler on its own schedule: a parse counts only once it may
+    // have seen the uploaded files.
+    const uploadedMs = value.startsWith('{')
+        ? Date.now()
+        : ((await (0,promises_.stat)(value).catch(() => undefined))?.mtimeMs ?? Date.now());
+    return {
+        paths,
+        skipped,
+        notBeforeMs: rerun ? 0 : Math.max(Date.now(), uploadedMs + settings.syncWaitMs),
+        rerun
+    };
+}
+/** Every .py file under the repository's DAG folder, as paths in it. */
+async function pythonFilesUnder(dagSource) {
+    const found = [];
+    const walk = async (relative) => {
+        const entries = await (0,promises_.readdir)((0,external_node_path_.join)(dagSource, relative), { withFileTypes: true }).catch(() => []);
+        for (const entry of entries) {
+            const path = relative === '' ? entry.name : external_node_path_.posix.join(relative, entry.name);
+            if (entry.isDirectory() && entry.name !== '__pycache__')
+                await walk(path);
+            else if (entry.isFile() && entry.name.endsWith('.py'))
+                found.push(path);
+        }
+    };
+    await walk('');
+    return found.sort(compare_byText);
+}
+/**
+ * The changed DAG files, as the repository holds them, that the scheduler does not parse: listed
+ * in an .airflowignore, or without the words its safe mode looks for. A file the repository does
+ * not hold (another source) is waited for.
+ */
+async function filesAirflowSkips(dagSource, paths, airflowVersion) {
+    const folders = new Set(['']);
+    for (const path of paths) {
+        const parts = path.split('/').slice(0, -1);
+        parts.forEach((_, index) => folders.add(parts.slice(0, index + 1).join('/')));
+    }
+    const ignoreFiles = [];
+    for (const folder of [...folders].sort()) {
+        const text = await (0,promises_.readFile)((0,external_node_path_.join)(dagSource, folder, '.airflowignore'), 'utf8').catch(() => undefined);
+        if (text !== undefined)
+            ignoreFiles.push({ folder, text });
+    }
+    const syntax = ignoreSyntaxOf(airflowVersion);
+    const skipped = [];
+    for (const path of paths) {
+        if (ignoredByAirflow(path, ignoreFiles, syntax)) {
+            skipped.push({ path, why: `.airflowignore lists it (${syntax} syntax)` });
+            continue;
+        }
+        const content = await (0,promises_.readFile)((0,external_node_path_.join)(dagSource, path)).catch(() => undefined);
+        if (content !== undefined && !mightHoldDag(content)) {
+            skipped.push({
+                path,
+                why: 'it lacks "airflow" or "dag", which the scheduler\'s safe mode looks for'
+            });
+        }
+    }
+    return skipped;
+}
+function readerOptions(api, environment, region) {
+    const account = /^arn:[^:]+:iam::(\d{12}):/.exec(environment.executionRoleArn ?? '')?.[1];
+    return {
+        api,
+        environment: environment.name,
+        ...(environment.airflowVersion !== undefined
+            ? { airflowVersion: environment.airflowVersion }
+            : {}),
+        // For the ARN the error names when IAM refuses InvokeRestApi.
+        region,
+        ...(account !== undefined ? { account } : {})
+    };
+}
+/**
+ * The import errors Airflow reports before an environment update, so that those the update
+ * brings (a provider upgrade breaking unchanged DAGs) are this deploy's. Asked before anything is
+ * changed: a refused InvokeRestApi fails the step while nothing is updated yet.
+ */
+async function importErrorsBefore(api, environment, region, deadlineMs) {
+    const reader = new MwaaAirflowReader({ ...readerOptions(api, environment, region), deadlineMs });
+    const records = (await reader.list('importErrors')).map(importErrorRecord);
+    return judgeParse({
+        checked: [],
+        dags: [],
+        importErrors: records,
+        dagFolder: MWAA_DAG_FOLDER,
+        sinceMs: 0
+    }).preexisting;
+}
+const problemKey = (problem) => `${problem.path}\n${problem.message}`;
+/**
+ * Waits for Airflow to parse the files and sorts its import errors. After an update, an import
+ * error of an unchanged file that Airflow did not report before the update is this deploy's too.
+ */
+async function runImportCheck(options) {
+    const { check, before } = options;
+    for (const { path, why } of options.check.skipped) {
+        lib_core/* info */.pq(`Not waited for: ${untrusted_escapeText(path)} (${why})`);
+    }
+    const since = new Date(check.notBeforeMs);
+    // A re-run judges the folder as Airflow has it now: one look, with a minute to read its pages.
+    const window = check.rerun ? Math.min(options.confirmTimeoutMs, 60_000) : options.confirmTimeoutMs;
+    const outcome = await confirmImports({
+        ...readerOptions(options.api, options.environment, options.region),
+        changedPaths: check.paths,
+        since,
+        deadlineMs: Math.max(Date.now(), check.notBeforeMs) + window,
+        pollIntervalMs: check.rerun ? window + 1 : options.pollIntervalMs,
+        skipped: check.skipped.map((file) => file.path)
+    });
+    if (before === undefined)
+        return outcome;
+    const known = new Set(before.map(problemKey));
+    const brokenByUpdate = outcome.preexisting.filter((problem) => !known.has(problemKey(problem)));
+    return {
+        ...outcome,
+        importErrors: [...outcome.importErrors, ...brokenByUpdate],
+        preexisting: outcome.preexisting.filter((problem) => known.has(problemKey(problem)))
+    };
+}
+/** Each import error on its file in the repository, so the pull request and the run show it there. */
+function annotate(outcome, dagSource) {
+    // Airflow names a file outside its DAG folder by its absolute path: no repository file to mark.
+    const where = (path) => (path.startsWith('/') ? {} : { file: `${dagSource}/${path}` });
+    for (const problem of outcome.importErrors) {
+        lib_core/* error */.z3(`Airflow failed to import this DAG file: ${problem.message}`, {
+            title: 'Import error after deploy',
+            ...where(problem.path)
+        });
+    }
+    for (const problem of outcome.preexisting) {
+        lib_core/* warning */.$e(`Import error from before this deploy, not caused by it (${problem.path}): ${problem.message}`, { title: 'Existing import error', ...where(problem.path) });
+    }
+    for (const path of outcome.unconfirmed) {
+        lib_core/* warning */.$e('Airflow had not parsed this file by confirm-timeout (a module without DAGs is never listed as parsed)', { title: 'Not confirmed', ...where(path) });
+    }
+    lib_core/* info */.pq(`${outcome.confirmed.length} changed DAG file(s) parsed, ${outcome.importErrors.length} import error(s), ${outcome.unconfirmed.length} not confirmed, ${outcome.preexisting.length} older import error(s) elsewhere`);
+}
 
 ;// CONCATENATED MODULE: ./src/deploy-mwaa/plan.ts
 
@@ -67131,47 +67359,6 @@ async function readStoredStates(s3, bucket, local, environment) {
         states.set(artifact.role, state);
     }));
     return states;
-}
-
-;// CONCATENATED MODULE: ./src/deploy-mwaa/dag-changes.ts
-
-
-
-
-/** Reads the input: a JSON document when it starts with `{`, else the path of a changes file. */
-async function readDagChanges(value) {
-    const text = value.startsWith('{')
-        ? value
-        : await (0,promises_.readFile)(value, 'utf8').catch(() => {
-            throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `'${untrusted_escapeText(value)}' is neither a changes JSON document nor a readable file; pass deploy-dags' changes-file output`);
-        });
-    try {
-        return JSON.parse(text);
-    }
-    catch {
-        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `is not the JSON deploy-dags writes ({"uploaded": [...], "deleted": [...]})`);
-    }
-}
-/** Sorts the uploaded keys by whether they lie in the DAG folder `dagS3Path` (pure). */
-function dagChangesIn(document, dagS3Path) {
-    const record = typeof document === 'object' && document !== null && !Array.isArray(document)
-        ? document
-        : {};
-    const uploaded = record.uploaded;
-    if (!Array.isArray(uploaded) || !uploaded.every((key) => typeof key === 'string')) {
-        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, 'has no "uploaded" list of keys; pass deploy-dags\' changes-file output');
-    }
-    const folder = dagS3Path.replace(/^\/+|\/+$/g, '');
-    const prefix = folder === '' ? '' : `${folder}/`;
-    const inside = [];
-    const elsewhere = [];
-    for (const key of uploaded) {
-        if (key.startsWith(prefix) && key.length > prefix.length)
-            inside.push(key.slice(prefix.length));
-        else
-            elsewhere.push(key);
-    }
-    return { uploaded: inside, elsewhere, truncated: record.truncated === true };
 }
 
 // EXTERNAL MODULE: ./node_modules/yazl/index.js
@@ -67426,8 +67613,11 @@ function headline(result) {
             ? `${name}: merging would start an environment update (${changedNames(result.plan)}); MWAA takes 10 to 30 minutes for it`
             : `${name}: merging would not start an environment update; every file is already in effect`;
     }
-    if (!result.updated)
-        return `${name}: no update; every file is already in effect`;
+    if (!result.updated) {
+        return result.plan.update
+            ? `${name}: nothing was updated`
+            : `${name}: no update; every file is already in effect`;
+    }
     switch (result.updateEnd) {
         case 'succeeded':
             return `${name}: updated (${changedNames(result.plan)}) in ${formatDuration(result.updateMs ?? 0)}`;
@@ -67534,6 +67724,7 @@ async function readSettings() {
     const pollIntervalMs = decimalInput(deploy_mwaa_constants_Input.PollInterval, 30, { min: 0.1, max: 300, unit: 'seconds' }) * 1000;
     const dryRun = booleanInput(deploy_mwaa_constants_Input.DryRun, false);
     const confirmTimeoutMs = integerInput(deploy_mwaa_constants_Input.ConfirmTimeout, 10, { min: 1, max: 60 }) * 60_000;
+    const syncWaitMs = integerInput(deploy_mwaa_constants_Input.SyncWait, 60, { min: 0, max: 600 }) * 1000;
     const dagChanges = optionalString(deploy_mwaa_constants_Input.DagChanges);
     const dagSource = (optionalString(deploy_mwaa_constants_Input.DagSource) ?? 'dags').replace(/^\.\/+|\/+$/g, '');
     const target = readAwsTarget();
@@ -67552,6 +67743,7 @@ async function readSettings() {
         ...(dagChanges !== undefined ? { dagChanges } : {}),
         dagSource,
         confirmTimeoutMs,
+        syncWaitMs,
         target
     };
 }
@@ -67789,11 +67981,6 @@ async function pause(watch, environment, timeoutMessage) {
 
 
 
-
-
-
-
-
 /**
  * deploy-mwaa: give the environment the repository's requirements, plugins and startup script,
  * with one UpdateEnvironment only when one of them changed, and confirm a DAG deploy with
@@ -67836,6 +68023,17 @@ async function deploy(settings, local, api, s3, result) {
     if (readinessOf(environment.status) === 'broken') {
         throw new EnvironmentBroken(brokenReason(environment), environment);
     }
+    const watch = {
+        api,
+        name: settings.environment,
+        deadlineMs,
+        pollIntervalMs: settings.pollIntervalMs,
+        log: (line) => lib_core/* info */.pq(line)
+    };
+    // Read before anything is written: a dag-changes input that cannot be right fails first.
+    const check = settings.dagChanges !== undefined && !settings.dryRun
+        ? await planImportCheck(settings, environment)
+        : undefined;
     if (local.length > 0) {
         // Both only read: the plan is known before anything is written.
         await requireVersioning(s3, bucket).catch((error) => {
@@ -67847,19 +68045,19 @@ async function deploy(settings, local, api, s3, result) {
             throw s3Failure(error, `Reading s3://${bucket}`, bucket);
         }));
         result.plan = plan;
-        result.updated = plan.update;
         logPlan(plan, settings.dryRun);
         recordVersions(result, plan);
-        if (settings.dryRun)
+        if (settings.dryRun) {
+            result.updated = plan.update;
             return;
+        }
         if (plan.update) {
-            const watch = {
-                api,
-                name: settings.environment,
-                deadlineMs,
-                pollIntervalMs: settings.pollIntervalMs,
-                log: (line) => lib_core/* info */.pq(line)
-            };
+            // What Airflow reports before the update, so that what the update breaks is told apart.
+            const before = check !== undefined
+                ? await importErrorsBefore(api, environment, settings.target.region, deadlineMs)
+                : undefined;
+            if (before !== undefined)
+                result.importErrorsBefore = before;
             const applied = await applyUpdate(watch, local, s3, bucket, environment, result);
             environment = applied.environment;
             result.status = environment.status;
@@ -67877,7 +68075,7 @@ async function deploy(settings, local, api, s3, result) {
         return;
     }
     if (settings.dagChanges !== undefined) {
-        await checkImports(settings, api, environment, result);
+        await checkImports(settings, watch, environment, check, result);
     }
 }
 async function describeEnvironment(api, name) {
@@ -67934,7 +68132,9 @@ function recordVersions(result, plan) {
  * names, and the files not in this deploy must keep the versions it has then.
  */
 async function applyUpdate(watch, local, s3, bucket, first, result) {
+    // By role and key: after a wait the environment may name another key for a role.
     const uploaded = new Map();
+    const uploadedKey = (role, key) => `${role}\n${key}`;
     let environment = first;
     for (;;) {
         if (readinessOf(environment.status) !== 'ready') {
@@ -67947,12 +68147,11 @@ async function applyUpdate(watch, local, s3, bucket, first, result) {
         result.plan = plan;
         if (!plan.update) {
             lib_core/* info */.pq('The environment already runs every file of this deploy: no update');
-            result.updated = false;
             recordVersions(result, plan);
             return { environment, before: null, calledMs: Date.now() };
         }
         for (const file of plan.files) {
-            if (file.action !== 'upload' || uploaded.has(file.role))
+            if (file.action !== 'upload' || uploaded.has(uploadedKey(file.role, file.key)))
                 continue;
             const artifact = local.find((candidate) => candidate.role === file.role);
             const versionId = await uploadArtifact(s3, bucket, file.key, artifact).catch((error) => {
@@ -67960,10 +68159,16 @@ async function applyUpdate(watch, local, s3, bucket, first, result) {
                     AccessDenied: `access denied; the job role needs s3:PutObject on arn:aws:s3:::${bucket}/${untrusted_escapeText(file.key)} (and kms:GenerateDataKey when the bucket's key is a customer managed KMS key)`
                 });
             });
-            uploaded.set(file.role, versionId);
+            uploaded.set(uploadedKey(file.role, file.key), versionId);
             lib_core/* info */.pq(`Uploaded ${untrusted_escapeText(file.given)} to s3://${bucket}/${untrusted_escapeText(file.key)}, version ${untrusted_escapeText(versionId)}`);
         }
-        const request = updateRequest(environment, plan, uploaded);
+        const versions = new Map();
+        for (const file of plan.files) {
+            const versionId = uploaded.get(uploadedKey(file.role, file.key));
+            if (versionId !== undefined)
+                versions.set(file.role, versionId);
+        }
+        const request = updateRequest(environment, plan, versions);
         const before = environment.lastUpdate?.createdAt;
         const calledMs = Date.now();
         try {
@@ -67979,7 +68184,11 @@ async function applyUpdate(watch, local, s3, bucket, first, result) {
                 }
                 throw new Error(`MWAA refused to update environment ${untrusted_escapeText(watch.name)}: ${error.message}`);
             }
-            throw error;
+            if (error instanceof MwaaError && !error.retryable)
+                throw error;
+            // The call may have reached MWAA: it is not sent again, which could start a second update.
+            const now = await watch.api.getEnvironment(watch.name).catch(() => undefined);
+            throw new Error(`${(0,errors/* errorMessage */.gJ)(error)}. The update may have started all the same: environment ${untrusted_escapeText(watch.name)} is ${untrusted_escapeText(now?.status ?? 'unknown')}; look at its last update before running again`);
         }
         for (const file of plan.files) {
             const given = request[file.role];
@@ -68022,108 +68231,42 @@ async function followToEnd(watch, before, calledMs, result) {
         throw error;
     }
 }
-async function checkImports(settings, api, environment, result) {
-    const changes = dagChangesIn(await readDagChanges(settings.dagChanges), environment.dagS3Path ?? 'dags');
-    if (changes.truncated) {
-        lib_core/* warning */.$e(`${deploy_mwaa_constants_Input.DagChanges} holds a shortened list of changes; pass deploy-dags' changes-file output to check every changed file`);
-    }
-    if (changes.elsewhere.length > 0 && changes.uploaded.length === 0) {
-        throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.DagChanges, `none of the ${changes.elsewhere.length} uploaded key(s) is in ${untrusted_escapeText(environment.dagS3Path ?? 'dags')}/, the DAG folder of environment ${untrusted_escapeText(environment.name)}; check deploy-dags' prefix`);
-    }
-    const checked = checkedFiles(changes.uploaded);
-    if (checked.length === 0) {
+async function checkImports(settings, watch, first, check, result) {
+    if (check === undefined) {
         lib_core/* info */.pq('No DAG file (.py) was uploaded: nothing for Airflow to confirm');
         return;
     }
+    let environment = first;
     if (readinessOf(environment.status) !== 'ready') {
-        const skipped = `the environment is ${environment.status}; Airflow is asked once it is AVAILABLE (wait: true)`;
-        lib_core/* warning */.$e(`Airflow import check skipped: ${untrusted_escapeText(skipped)}`);
-        result.imports = {
-            outcome: { confirmed: [], unconfirmed: [], importErrors: [], preexisting: [] },
-            dagSource: settings.dagSource,
-            skipped
-        };
-        return;
+        if (!settings.wait) {
+            const skipped = `the environment is ${environment.status} and wait is false; Airflow is asked once it is AVAILABLE`;
+            lib_core/* warning */.$e(`Airflow import check skipped: ${untrusted_escapeText(skipped)}`);
+            result.imports = {
+                outcome: { confirmed: [], unconfirmed: [], importErrors: [], preexisting: [] },
+                dagSource: settings.dagSource,
+                skipped
+            };
+            return;
+        }
+        // Someone else's update: Airflow restarts at its end, so the check waits for it.
+        environment = await waitUntilReady(watch, environment);
+        result.status = environment.status;
     }
-    const skipped = await filesAirflowSkips(settings.dagSource, checked, environment.airflowVersion);
-    for (const { path, why } of skipped) {
-        lib_core/* info */.pq(`Not waited for: ${untrusted_escapeText(path)} (${why})`);
-    }
-    // Only a parse after this moment counts: the files are in S3 and any update has ended.
-    const since = new Date();
-    const outcome = await lib_core/* group */.Os(`Ask Airflow about ${checked.length} changed DAG file(s)`, () => confirmImports({
-        api,
-        environment: environment.name,
-        airflowVersion: environment.airflowVersion ?? '',
-        // For the ARN the error names when IAM refuses InvokeRestApi.
+    const outcome = await lib_core/* group */.Os(`Ask Airflow about ${check.paths.length} DAG file(s)${check.rerun ? ' (a re-run: the whole folder)' : ''}`, () => runImportCheck({
+        api: watch.api,
+        environment,
         region: settings.target.region,
-        ...accountOf(environment),
-        changedPaths: changes.uploaded,
-        since,
-        deadlineMs: since.getTime() + settings.confirmTimeoutMs,
-        pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000),
-        skipped: skipped.map((file) => file.path)
+        check,
+        before: result.importErrorsBefore,
+        confirmTimeoutMs: settings.confirmTimeoutMs,
+        pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000)
     }));
     result.imports = { outcome, dagSource: settings.dagSource };
     annotate(outcome, settings.dagSource);
     if (outcome.importErrors.length > 0) {
         const files = new Set(outcome.importErrors.map((problem) => problem.path)).size;
-        throw new Error(`Airflow in environment ${untrusted_escapeText(environment.name)} failed to import ${files} changed DAG file(s): ${outcome.importErrors.map((problem) => `${settings.dagSource}/${problem.path}`).join(', ')}`);
+        throw new Error(`Airflow in environment ${untrusted_escapeText(environment.name)} failed to import ${files} DAG file(s) after this deploy: ${outcome.importErrors.map((problem) => (problem.path.startsWith('/') ? problem.path : `${settings.dagSource}/${problem.path}`)).join(', ')}`);
     }
-}
-/**
- * The changed DAG files, as the repository holds them, that the scheduler does not parse: listed
- * in an .airflowignore, or without the words its safe mode looks for. A file the repository does
- * not hold (another source) is waited for.
- */
-async function filesAirflowSkips(dagSource, paths, airflowVersion) {
-    const folders = new Set(['']);
-    for (const path of paths) {
-        const parts = path.split('/').slice(0, -1);
-        parts.forEach((_, index) => folders.add(parts.slice(0, index + 1).join('/')));
-    }
-    const ignoreFiles = [];
-    for (const folder of [...folders].sort()) {
-        const file = (0,external_node_path_.join)(dagSource, folder, '.airflowignore');
-        const text = await (0,promises_.readFile)(file, 'utf8').catch(() => undefined);
-        if (text !== undefined)
-            ignoreFiles.push({ folder, text });
-    }
-    const syntax = ignoreSyntaxOf(airflowVersion);
-    const skipped = [];
-    for (const path of paths) {
-        if (ignoredByAirflow(path, ignoreFiles, syntax)) {
-            skipped.push({ path, why: `.airflowignore lists it (${syntax} syntax)` });
-            continue;
-        }
-        const content = await (0,promises_.readFile)((0,external_node_path_.join)(dagSource, path)).catch(() => undefined);
-        if (content !== undefined && !mightHoldDag(content)) {
-            skipped.push({ path, why: 'it lacks "airflow" or "dag", which the scheduler\'s safe mode looks for' });
-        }
-    }
-    return skipped;
-}
-function accountOf(environment) {
-    const account = /^arn:[^:]+:iam::(\d{12}):/.exec(environment.executionRoleArn ?? '')?.[1];
-    return account !== undefined ? { account } : {};
-}
-/** Each import error on its file in the repository, so the pull request and the run show it there. */
-function annotate(outcome, dagSource) {
-    // Airflow names a file outside its DAG folder by its absolute path: no repository file to mark.
-    const where = (path) => (path.startsWith('/') ? {} : { file: `${dagSource}/${path}` });
-    for (const problem of outcome.importErrors) {
-        lib_core/* error */.z3(`Airflow failed to import this DAG file: ${problem.message}`, {
-            title: 'Import error after deploy',
-            ...where(problem.path)
-        });
-    }
-    for (const problem of outcome.preexisting) {
-        lib_core/* warning */.$e(`Import error from before this deploy, not caused by it (${problem.path}): ${problem.message}`, { title: 'Existing import error', ...where(problem.path) });
-    }
-    for (const path of outcome.unconfirmed) {
-        lib_core/* warning */.$e('Airflow had not parsed this file by confirm-timeout (a module without DAGs is never listed as parsed)', { title: 'Not confirmed', ...where(path) });
-    }
-    lib_core/* info */.pq(`${outcome.confirmed.length} changed DAG file(s) parsed, ${outcome.importErrors.length} import error(s), ${outcome.unconfirmed.length} not confirmed, ${outcome.preexisting.length} older import error(s) elsewhere`);
 }
 
 

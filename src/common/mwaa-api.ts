@@ -33,6 +33,12 @@ export interface Operation {
   hostPrefix: 'api.' | 'env.'
   /** The request path for an environment, with the name escaped. */
   path(environment: string): string
+  /**
+   * Whether sending the call twice does no harm. An UpdateEnvironment whose answer was lost may
+   * have started the update: sent again, it is refused as a collision with itself, or starts a
+   * second update after the first failed.
+   */
+  repeatable: boolean
 }
 
 export const OPERATIONS = {
@@ -40,18 +46,22 @@ export const OPERATIONS = {
     name: 'GetEnvironment',
     method: 'GET',
     hostPrefix: 'api.',
+    repeatable: true,
     path: (environment) => `/environments/${encodeURIComponent(environment)}`
   },
   updateEnvironment: {
     name: 'UpdateEnvironment',
     method: 'PATCH',
     hostPrefix: 'api.',
+    repeatable: false,
     path: (environment) => `/environments/${encodeURIComponent(environment)}`
   },
   invokeRestApi: {
     name: 'InvokeRestApi',
     method: 'POST',
     hostPrefix: 'env.',
+    // Only GETs of Airflow's REST API are sent.
+    repeatable: true,
     path: (environment) => `/restapi/${encodeURIComponent(environment)}`
   }
 } as const satisfies Record<string, Operation>
@@ -253,6 +263,17 @@ const THROTTLING = new Set([
   'SlowDown'
 ])
 
+/** A failure that shows the call was not acted on: throttled, or no connection was made. */
+function neverActedOn(failure: MwaaError): boolean {
+  return (
+    failure.httpStatus === 429 ||
+    THROTTLING.has(failure.code) ||
+    failure.code === 'ECONNREFUSED' ||
+    failure.code === 'ENOTFOUND' ||
+    failure.code === 'EAI_AGAIN'
+  )
+}
+
 /** The AWS error code of a failed answer: as the SDK reads rest-json errors. */
 export function errorCode(answer: RawAnswer, body: unknown): string | undefined {
   const record = isRecord(body) ? body : {}
@@ -453,6 +474,7 @@ class SignedMwaaApi implements MwaaApi {
         failure = error
       }
       if (!failure.retryable || attempt >= this.settings.maxAttempts) throw failure
+      if (!operation.repeatable && !neverActedOn(failure)) throw failure
       await sleep(this.backoffMs(attempt))
     }
   }

@@ -17,6 +17,7 @@ export const Input = {
   DagChanges: 'dag-changes',
   DagSource: 'dag-source',
   ConfirmTimeout: 'confirm-timeout',
+  SyncWait: 'sync-wait',
   Region: 'region',
   EndpointUrl: 'endpoint-url'
 } as const

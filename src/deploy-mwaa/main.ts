@@ -1,19 +1,20 @@
 import * as core from '@actions/core'
 import type { S3Client } from '@aws-sdk/client-s3'
-import { checkedFiles, type ParseOutcome } from '../common/airflow-parse.js'
 import { describeAwsFailure } from '../common/aws.js'
 import { errorMessage, InputError } from '../common/errors.js'
 import { createMwaaApi } from '../common/mwaa-api.js'
 import { MwaaError, type FileRole, type MwaaApi, type MwaaEnvironment } from '../common/mwaa.js'
 import { escapeText } from '../common/untrusted.js'
 import { createS3Client } from '../deploy-dags/bucket.js'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { ignoredByAirflow, ignoreSyntaxOf, mightHoldDag, type IgnoreFile } from './airflow-files.js'
-import { confirmImports } from './airflow-mwaa.js'
+import {
+  annotate,
+  importErrorsBefore,
+  planImportCheck,
+  runImportCheck,
+  type ImportCheck
+} from './import-check.js'
 import { readStoredStates, requireVersioning, uploadArtifact } from './artifacts.js'
 import { Input, ROLE_NAME } from './constants.js'
-import { dagChangesIn, readDagChanges } from './dag-changes.js'
 import { readLocalArtifacts } from './local.js'
 import { planEnvironment, updateRequest, type EnvironmentPlan, type LocalArtifact } from './plan.js'
 import { writeReport, type DeployResult } from './report.js'
@@ -70,6 +71,18 @@ async function deploy(
   if (readinessOf(environment.status) === 'broken') {
     throw new EnvironmentBroken(brokenReason(environment), environment)
   }
+  const watch: Watch = {
+    api,
+    name: settings.environment,
+    deadlineMs,
+    pollIntervalMs: settings.pollIntervalMs,
+    log: (line) => core.info(line)
+  }
+  // Read before anything is written: a dag-changes input that cannot be right fails first.
+  const check =
+    settings.dagChanges !== undefined && !settings.dryRun
+      ? await planImportCheck(settings, environment)
+      : undefined
 
   if (local.length > 0) {
     // Both only read: the plan is known before anything is written.
@@ -86,19 +99,20 @@ async function deploy(
       })
     )
     result.plan = plan
-    result.updated = plan.update
     logPlan(plan, settings.dryRun)
     recordVersions(result, plan)
-    if (settings.dryRun) return
+    if (settings.dryRun) {
+      result.updated = plan.update
+      return
+    }
 
     if (plan.update) {
-      const watch: Watch = {
-        api,
-        name: settings.environment,
-        deadlineMs,
-        pollIntervalMs: settings.pollIntervalMs,
-        log: (line) => core.info(line)
-      }
+      // What Airflow reports before the update, so that what the update breaks is told apart.
+      const before =
+        check !== undefined
+          ? await importErrorsBefore(api, environment, settings.target.region, deadlineMs)
+          : undefined
+      if (before !== undefined) result.importErrorsBefore = before
       const applied = await applyUpdate(watch, local, s3, bucket, environment, result)
       environment = applied.environment
       result.status = environment.status
@@ -115,7 +129,7 @@ async function deploy(
   }
 
   if (settings.dagChanges !== undefined) {
-    await checkImports(settings, api, environment, result)
+    await checkImports(settings, watch, environment, check, result)
   }
 }
 
@@ -203,7 +217,9 @@ async function applyUpdate(
   first: MwaaEnvironment,
   result: DeployResult
 ): Promise<Applied> {
-  const uploaded = new Map<FileRole, string>()
+  // By role and key: after a wait the environment may name another key for a role.
+  const uploaded = new Map<string, string>()
+  const uploadedKey = (role: FileRole, key: string) => `${role}\n${key}`
   let environment = first
   for (;;) {
     if (readinessOf(environment.status) !== 'ready') {
@@ -222,12 +238,11 @@ async function applyUpdate(
     result.plan = plan
     if (!plan.update) {
       core.info('The environment already runs every file of this deploy: no update')
-      result.updated = false
       recordVersions(result, plan)
       return { environment, before: null, calledMs: Date.now() }
     }
     for (const file of plan.files) {
-      if (file.action !== 'upload' || uploaded.has(file.role)) continue
+      if (file.action !== 'upload' || uploaded.has(uploadedKey(file.role, file.key))) continue
       const artifact = local.find((candidate) => candidate.role === file.role) as LocalArtifact
       const versionId = await uploadArtifact(s3, bucket, file.key, artifact).catch(
         (error: unknown) => {
@@ -236,12 +251,17 @@ async function applyUpdate(
           })
         }
       )
-      uploaded.set(file.role, versionId)
+      uploaded.set(uploadedKey(file.role, file.key), versionId)
       core.info(
         `Uploaded ${escapeText(file.given)} to s3://${bucket}/${escapeText(file.key)}, version ${escapeText(versionId)}`
       )
     }
-    const request = updateRequest(environment, plan, uploaded)
+    const versions = new Map<FileRole, string>()
+    for (const file of plan.files) {
+      const versionId = uploaded.get(uploadedKey(file.role, file.key))
+      if (versionId !== undefined) versions.set(file.role, versionId)
+    }
+    const request = updateRequest(environment, plan, versions)
     const before = environment.lastUpdate?.createdAt
     const calledMs = Date.now()
     try {
@@ -258,7 +278,12 @@ async function applyUpdate(
           `MWAA refused to update environment ${escapeText(watch.name)}: ${error.message}`
         )
       }
-      throw error
+      if (error instanceof MwaaError && !error.retryable) throw error
+      // The call may have reached MWAA: it is not sent again, which could start a second update.
+      const now = await watch.api.getEnvironment(watch.name).catch(() => undefined)
+      throw new Error(
+        `${errorMessage(error)}. The update may have started all the same: environment ${escapeText(watch.name)} is ${escapeText(now?.status ?? 'unknown')}; look at its last update before running again`
+      )
     }
     for (const file of plan.files) {
       const given = request[file.role]
@@ -316,138 +341,50 @@ async function followToEnd(
 
 async function checkImports(
   settings: MwaaSettings,
-  api: MwaaApi,
-  environment: MwaaEnvironment,
+  watch: Watch,
+  first: MwaaEnvironment,
+  check: ImportCheck | undefined,
   result: DeployResult
 ): Promise<void> {
-  const changes = dagChangesIn(
-    await readDagChanges(settings.dagChanges as string),
-    environment.dagS3Path ?? 'dags'
-  )
-  if (changes.truncated) {
-    core.warning(
-      `${Input.DagChanges} holds a shortened list of changes; pass deploy-dags' changes-file output to check every changed file`
-    )
-  }
-  if (changes.elsewhere.length > 0 && changes.uploaded.length === 0) {
-    throw new InputError(
-      Input.DagChanges,
-      `none of the ${changes.elsewhere.length} uploaded key(s) is in ${escapeText(environment.dagS3Path ?? 'dags')}/, the DAG folder of environment ${escapeText(environment.name)}; check deploy-dags' prefix`
-    )
-  }
-  const checked = checkedFiles(changes.uploaded)
-  if (checked.length === 0) {
+  if (check === undefined) {
     core.info('No DAG file (.py) was uploaded: nothing for Airflow to confirm')
     return
   }
+  let environment = first
   if (readinessOf(environment.status) !== 'ready') {
-    const skipped = `the environment is ${environment.status}; Airflow is asked once it is AVAILABLE (wait: true)`
-    core.warning(`Airflow import check skipped: ${escapeText(skipped)}`)
-    result.imports = {
-      outcome: { confirmed: [], unconfirmed: [], importErrors: [], preexisting: [] },
-      dagSource: settings.dagSource,
-      skipped
+    if (!settings.wait) {
+      const skipped = `the environment is ${environment.status} and wait is false; Airflow is asked once it is AVAILABLE`
+      core.warning(`Airflow import check skipped: ${escapeText(skipped)}`)
+      result.imports = {
+        outcome: { confirmed: [], unconfirmed: [], importErrors: [], preexisting: [] },
+        dagSource: settings.dagSource,
+        skipped
+      }
+      return
     }
-    return
+    // Someone else's update: Airflow restarts at its end, so the check waits for it.
+    environment = await waitUntilReady(watch, environment)
+    result.status = environment.status
   }
-  const skipped = await filesAirflowSkips(settings.dagSource, checked, environment.airflowVersion)
-  for (const { path, why } of skipped) {
-    core.info(`Not waited for: ${escapeText(path)} (${why})`)
-  }
-  // Only a parse after this moment counts: the files are in S3 and any update has ended.
-  const since = new Date()
-  const outcome = await core.group(`Ask Airflow about ${checked.length} changed DAG file(s)`, () =>
-    confirmImports({
-      api,
-      environment: environment.name,
-      airflowVersion: environment.airflowVersion ?? '',
-      // For the ARN the error names when IAM refuses InvokeRestApi.
-      region: settings.target.region,
-      ...accountOf(environment),
-      changedPaths: changes.uploaded,
-      since,
-      deadlineMs: since.getTime() + settings.confirmTimeoutMs,
-      pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000),
-      skipped: skipped.map((file) => file.path)
-    })
+  const outcome = await core.group(
+    `Ask Airflow about ${check.paths.length} DAG file(s)${check.rerun ? ' (a re-run: the whole folder)' : ''}`,
+    () =>
+      runImportCheck({
+        api: watch.api,
+        environment,
+        region: settings.target.region,
+        check,
+        before: result.importErrorsBefore,
+        confirmTimeoutMs: settings.confirmTimeoutMs,
+        pollIntervalMs: Math.min(settings.pollIntervalMs, 15_000)
+      })
   )
   result.imports = { outcome, dagSource: settings.dagSource }
   annotate(outcome, settings.dagSource)
   if (outcome.importErrors.length > 0) {
     const files = new Set(outcome.importErrors.map((problem) => problem.path)).size
     throw new Error(
-      `Airflow in environment ${escapeText(environment.name)} failed to import ${files} changed DAG file(s): ${outcome.importErrors.map((problem) => `${settings.dagSource}/${problem.path}`).join(', ')}`
+      `Airflow in environment ${escapeText(environment.name)} failed to import ${files} DAG file(s) after this deploy: ${outcome.importErrors.map((problem) => (problem.path.startsWith('/') ? problem.path : `${settings.dagSource}/${problem.path}`)).join(', ')}`
     )
   }
-}
-
-/**
- * The changed DAG files, as the repository holds them, that the scheduler does not parse: listed
- * in an .airflowignore, or without the words its safe mode looks for. A file the repository does
- * not hold (another source) is waited for.
- */
-async function filesAirflowSkips(
-  dagSource: string,
-  paths: readonly string[],
-  airflowVersion: string | undefined
-): Promise<Array<{ path: string; why: string }>> {
-  const folders = new Set([''])
-  for (const path of paths) {
-    const parts = path.split('/').slice(0, -1)
-    parts.forEach((_, index) => folders.add(parts.slice(0, index + 1).join('/')))
-  }
-  const ignoreFiles: IgnoreFile[] = []
-  for (const folder of [...folders].sort()) {
-    const file = join(dagSource, folder, '.airflowignore')
-    const text = await readFile(file, 'utf8').catch(() => undefined)
-    if (text !== undefined) ignoreFiles.push({ folder, text })
-  }
-  const syntax = ignoreSyntaxOf(airflowVersion)
-  const skipped: Array<{ path: string; why: string }> = []
-  for (const path of paths) {
-    if (ignoredByAirflow(path, ignoreFiles, syntax)) {
-      skipped.push({ path, why: `.airflowignore lists it (${syntax} syntax)` })
-      continue
-    }
-    const content = await readFile(join(dagSource, path)).catch(() => undefined)
-    if (content !== undefined && !mightHoldDag(content)) {
-      skipped.push({
-        path,
-        why: 'it lacks "airflow" or "dag", which the scheduler\'s safe mode looks for'
-      })
-    }
-  }
-  return skipped
-}
-
-function accountOf(environment: MwaaEnvironment): { account?: string } {
-  const account = /^arn:[^:]+:iam::(\d{12}):/.exec(environment.executionRoleArn ?? '')?.[1]
-  return account !== undefined ? { account } : {}
-}
-
-/** Each import error on its file in the repository, so the pull request and the run show it there. */
-function annotate(outcome: ParseOutcome, dagSource: string): void {
-  // Airflow names a file outside its DAG folder by its absolute path: no repository file to mark.
-  const where = (path: string) => (path.startsWith('/') ? {} : { file: `${dagSource}/${path}` })
-  for (const problem of outcome.importErrors) {
-    core.error(`Airflow failed to import this DAG file: ${problem.message}`, {
-      title: 'Import error after deploy',
-      ...where(problem.path)
-    })
-  }
-  for (const problem of outcome.preexisting) {
-    core.warning(
-      `Import error from before this deploy, not caused by it (${problem.path}): ${problem.message}`,
-      { title: 'Existing import error', ...where(problem.path) }
-    )
-  }
-  for (const path of outcome.unconfirmed) {
-    core.warning(
-      'Airflow had not parsed this file by confirm-timeout (a module without DAGs is never listed as parsed)',
-      { title: 'Not confirmed', ...where(path) }
-    )
-  }
-  core.info(
-    `${outcome.confirmed.length} changed DAG file(s) parsed, ${outcome.importErrors.length} import error(s), ${outcome.unconfirmed.length} not confirmed, ${outcome.preexisting.length} older import error(s) elsewhere`
-  )
 }

@@ -1,5 +1,5 @@
 import * as core from '@actions/core'
-import type { ParseOutcome } from '../common/airflow-parse.js'
+import type { FileProblem, ParseOutcome } from '../common/airflow-parse.js'
 import { FILE_ROLES, type FileRole } from '../common/mwaa.js'
 import { writeJobSummary } from '../common/runner.js'
 import { formatBytes, formatDuration, markdownCode } from '../common/summary.js'
@@ -26,6 +26,8 @@ export interface DeployResult {
   updateEnd?: 'succeeded' | 'failed' | 'timed out' | 'not followed' | 'broken'
   /** Set when the step fails: the one line it fails with. */
   failure?: string
+  /** Airflow's import errors before the environment update, when the check follows one. */
+  importErrorsBefore?: FileProblem[]
   /** The Airflow check, when dag-changes was given and it ran. */
   imports?: { outcome: ParseOutcome; dagSource: string; skipped?: string }
   durationMs: number
@@ -74,7 +76,11 @@ export function headline(result: DeployResult): string {
       ? `${name}: merging would start an environment update (${changedNames(result.plan)}); MWAA takes 10 to 30 minutes for it`
       : `${name}: merging would not start an environment update; every file is already in effect`
   }
-  if (!result.updated) return `${name}: no update; every file is already in effect`
+  if (!result.updated) {
+    return result.plan.update
+      ? `${name}: nothing was updated`
+      : `${name}: no update; every file is already in effect`
+  }
   switch (result.updateEnd) {
     case 'succeeded':
       return `${name}: updated (${changedNames(result.plan)}) in ${formatDuration(result.updateMs ?? 0)}`

@@ -37,6 +37,8 @@ export interface MwaaSettings {
   dagChanges?: string
   dagSource: string
   confirmTimeoutMs: number
+  /** How long MWAA may take to copy the bucket to its scheduler. */
+  syncWaitMs: number
   target: AwsTarget
 }
 
@@ -64,6 +66,7 @@ export async function readSettings(): Promise<MwaaSettings> {
     decimalInput(Input.PollInterval, 30, { min: 0.1, max: 300, unit: 'seconds' }) * 1000
   const dryRun = booleanInput(Input.DryRun, false)
   const confirmTimeoutMs = integerInput(Input.ConfirmTimeout, 10, { min: 1, max: 60 }) * 60_000
+  const syncWaitMs = integerInput(Input.SyncWait, 60, { min: 0, max: 600 }) * 1000
   const dagChanges = optionalString(Input.DagChanges)
   const dagSource = (optionalString(Input.DagSource) ?? 'dags').replace(/^\.\/+|\/+$/g, '')
   const target = readAwsTarget()
@@ -86,6 +89,7 @@ export async function readSettings(): Promise<MwaaSettings> {
     ...(dagChanges !== undefined ? { dagChanges } : {}),
     dagSource,
     confirmTimeoutMs,
+    syncWaitMs,
     target
   }
 }
