@@ -192,9 +192,8 @@ describe('examples/workflows/deploy-dags-mwaa.yml → deploy-dags.yml', () => {
     expect(operations('UpdateEnvironment')).toHaveLength(before)
   })
 
-  test("a pull request's plan says that merging a new requirements file starts an update", async () => {
-    const changed = mwaaRepository('apache-airflow-providers-amazon==9.3.0\n')
-    const caller = join(changed, 'check.yml')
+  function checkCaller(checkout: string): string {
+    const caller = join(checkout, 'check.yml')
     writeFileSync(
       caller,
       [
@@ -217,6 +216,12 @@ describe('examples/workflows/deploy-dags-mwaa.yml → deploy-dags.yml', () => {
         ''
       ].join('\n')
     )
+    return caller
+  }
+
+  test("a pull request's plan says that merging a new requirements file starts an update", async () => {
+    const changed = mwaaRepository('apache-airflow-providers-amazon==9.3.0\n')
+    const caller = checkCaller(changed)
     const versions = { ...environment.files }
     const updates = operations('UpdateEnvironment').length
     const result = await run(caller, changed, 'pull_request')
@@ -230,6 +235,17 @@ describe('examples/workflows/deploy-dags-mwaa.yml → deploy-dags.yml', () => {
     // Read-only: nothing uploaded, nothing updated.
     expect(operations('UpdateEnvironment')).toHaveLength(updates)
     expect(environment.files).toEqual(versions)
+  })
+
+  test("a pull request's plan says that merging the deployed files starts no update", async () => {
+    const same = mwaaRepository()
+    const result = await run(checkCaller(same), same, 'pull_request')
+    expectSuccess(result)
+    const check = called(result, 'check')
+    expect(check.outputs['mwaa-updated']).toBe('false')
+    expect(check.jobs.plan?.summary).toContain(
+      `Merging starts no update of the environment \`${ENVIRONMENT}\``
+    )
   })
 })
 
