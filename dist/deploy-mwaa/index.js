@@ -65632,10 +65632,6 @@ function isRecord(value) {
     return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __nccwpck_require__(1455);
-// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
-var client_s3_dist_cjs = __nccwpck_require__(3711);
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
 
 // Where the DAGs live in S3, checked the same way wherever it is named: by deploy-dags' inputs and
@@ -65687,6 +65683,10 @@ function s3_location_decodeListedKey(key) {
     return decodeURIComponent(key.replace(/\+/g, ' '));
 }
 
+// EXTERNAL MODULE: external "node:fs/promises"
+var promises_ = __nccwpck_require__(1455);
+// EXTERNAL MODULE: ./node_modules/@aws-sdk/client-s3/dist-cjs/index.js
+var client_s3_dist_cjs = __nccwpck_require__(3711);
 ;// CONCATENATED MODULE: ./src/common/s3-listing.ts
 
 
@@ -67981,6 +67981,7 @@ async function pause(watch, environment, timeoutMessage) {
 
 
 
+
 /**
  * deploy-mwaa: give the environment the repository's requirements, plugins and startup script,
  * with one UpdateEnvironment only when one of them changed, and confirm a DAG deploy with
@@ -68101,12 +68102,16 @@ function environmentBucket(settings, environment) {
     if (configured === undefined || configured === '') {
         throw new errors/* InputError */.dz(deploy_mwaa_constants_Input.Bucket, `environment ${untrusted_escapeText(environment.name)} names no source bucket; give the bucket input`);
     }
+    // Checked like an input: the name is printed and put in requests from here on.
+    if (bucketNameProblem(configured) !== undefined) {
+        throw new Error(`environment ${untrusted_escapeText(environment.name)} names '${untrusted_escapeText(configured)}' as its source bucket, which is not a bucket name`);
+    }
     return configured;
 }
 function s3Failure(error, doing, bucket) {
     return describeAwsFailure(error, doing, {
         NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region)`,
-        AccessDenied: `access denied; the job role needs s3:GetBucketVersioning, s3:GetObject and s3:GetObjectVersion on the artifacts in ${bucket}`
+        AccessDenied: `access denied; the job role needs s3:GetBucketVersioning on ${bucket}, s3:ListBucketVersions on it for the files' keys, and s3:GetObject and s3:GetObjectVersion on the files`
     });
 }
 function logPlan(plan, dryRun) {

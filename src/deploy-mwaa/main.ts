@@ -4,6 +4,7 @@ import { describeAwsFailure } from '../common/aws.js'
 import { errorMessage, InputError } from '../common/errors.js'
 import { createMwaaApi } from '../common/mwaa-api.js'
 import { MwaaError, type FileRole, type MwaaApi, type MwaaEnvironment } from '../common/mwaa.js'
+import { bucketNameProblem } from '../common/s3-location.js'
 import { escapeText } from '../common/untrusted.js'
 import { createS3Client } from '../deploy-dags/bucket.js'
 import {
@@ -165,13 +166,19 @@ function environmentBucket(settings: MwaaSettings, environment: MwaaEnvironment)
       `environment ${escapeText(environment.name)} names no source bucket; give the bucket input`
     )
   }
+  // Checked like an input: the name is printed and put in requests from here on.
+  if (bucketNameProblem(configured) !== undefined) {
+    throw new Error(
+      `environment ${escapeText(environment.name)} names '${escapeText(configured)}' as its source bucket, which is not a bucket name`
+    )
+  }
   return configured
 }
 
 function s3Failure(error: unknown, doing: string, bucket: string): Error {
   return describeAwsFailure(error, doing, {
     NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region)`,
-    AccessDenied: `access denied; the job role needs s3:GetBucketVersioning, s3:GetObject and s3:GetObjectVersion on the artifacts in ${bucket}`
+    AccessDenied: `access denied; the job role needs s3:GetBucketVersioning on ${bucket}, s3:ListBucketVersions on it for the files' keys, and s3:GetObject and s3:GetObjectVersion on the files`
   })
 }
 
