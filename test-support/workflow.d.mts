@@ -133,6 +133,10 @@ export interface StatusFunctions {
   cancelled(): boolean
 }
 
+/**
+ * Runs a workflow file. It rejects, before any step runs, a workflow GitHub's workflow parser
+ * rejects (each problem with its line and column), as GitHub does not start such a run.
+ */
 export function runWorkflow(options: WorkflowOptions): Promise<WorkflowRun>
 /** One expression, without `${{ }}`; `status` makes success(), failure() and cancelled() known. */
 export function evaluateExpression(

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { defuse } from './output-guard.mjs'
+import { workflowProblems } from './workflow-validation.mjs'
 import {
   createFileCommandFiles,
   parseFileCommands,
@@ -593,10 +594,15 @@ const mask = (text, masks) =>
     .sort((a, b) => b.length - a.length)
     .reduce((masked, value) => masked.split(value).join('***'), text)
 
-function loadWorkflow(file) {
-  const workflow = parseYaml(readFileSync(file, 'utf8'))
-  if (!workflow || typeof workflow.jobs !== 'object') throw new Error(`${file} has no jobs`)
-  return workflow
+/** The workflow as GitHub loads it: a key or expression its parser rejects is an error here. */
+async function loadWorkflow(file) {
+  const text = readFileSync(file, 'utf8')
+  const problems = await workflowProblems(file, text)
+  if (problems.length > 0) {
+    throw new Error(`GitHub's workflow parser rejects the workflow:\n${problems.join('\n')}`)
+  }
+  // The model runs the plain document; the parser's template tokens only validate it.
+  return parseYaml(text)
 }
 
 /** `on: push`, `on: [push, pull_request]` and the mapping form, as a mapping. */
@@ -827,7 +833,7 @@ export async function runWorkflow(options) {
   const home = mkdtempSync(join(tmpdir(), 'workflow-'))
   try {
     const file = resolve(options.file)
-    const workflow = loadWorkflow(file)
+    const workflow = await loadWorkflow(file)
     const event = options.event ?? 'workflow_call'
     const workspace = options.workspace ?? options.github?.workspace ?? join(home, 'workspace')
     mkdirSync(workspace, { recursive: true })
@@ -1174,7 +1180,7 @@ async function runCalledWorkflow(run, wf, job, contexts, record, where, id) {
     : wf.identity
   const nested = await runWorkflowFile(run, {
     file: resolve(resolution.file),
-    workflow: loadWorkflow(resolve(resolution.file)),
+    workflow: await loadWorkflow(resolve(resolution.file)),
     call,
     jobs: undefined,
     identity,

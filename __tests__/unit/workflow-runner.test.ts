@@ -557,13 +557,32 @@ describe('jobs', () => {
     await expect(run({ file: matrix })).rejects.toThrow(/jobs\.many\.strategy is not supported/)
   })
 
+  it('rejects a key GitHub does not know, where it stands, before any step runs', async () => {
+    const file = write(
+      'workflows/unknown-key.yml',
+      [
+        'on: push',
+        'jobs:',
+        '  build:',
+        '    runs-on: ubuntu-latest',
+        '    timeout: 5',
+        '    steps:',
+        '      - run: "true"',
+        ''
+      ].join('\n')
+    )
+    await expect(run({ file })).rejects.toThrow(
+      /unknown-key\.yml \(Line: 5, Col: 5\): Unexpected value 'timeout'/
+    )
+  })
+
   it('rejects secrets in an if, as GitHub rejects such a workflow', async () => {
     const file = workflow({
       on: 'push',
       jobs: { check: job([{ if: "secrets.TOKEN != ''", run: 'true' }]) }
     })
     await expect(run({ file, secrets: { TOKEN: 't' } })).rejects.toThrow(
-      /steps\[0\]\.if: Unrecognized named-value: 'secrets'/
+      /\(Line: 6, Col: 13\): Unrecognized named-value: 'secrets'/
     )
   })
 })
@@ -802,7 +821,7 @@ describe('concurrency', () => {
       jobs: { deploy: job([{ run: 'true' }], { concurrency: '${{ secrets.TOKEN }}' }) }
     })
     await expect(run({ file })).rejects.toThrow(
-      /jobs\.deploy\.concurrency\.group: Unrecognized named-value: 'secrets'/
+      /\(Line: 5, Col: 18\): Unrecognized named-value: 'secrets'/
     )
   })
 })
