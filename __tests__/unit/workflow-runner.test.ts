@@ -118,10 +118,37 @@ describe('expressions', () => {
     ['github.ref ==', /Unexpected end of expression/],
     ["format('{0}')", /more arguments than were supplied/],
     ["format('{x}', 1)", /format string is invalid/],
-    ["hashFiles('**/*.py')", /not supported/],
-    ['github.*.ref', /not modelled/]
+    ["hashFiles('**/*.py')", /not supported/]
   ])('rejects %s', (expression, error) => {
     expect(() => evaluateExpression(expression, contexts)).toThrow(error)
+  })
+
+  // Run over a batch of edge cases (loose equality, number coercion, NaN, case, object equality,
+  // null dereference, format escapes, JSON round trips, filters, contains, startsWith), the former
+  // hand-written evaluator and @actions/expressions differed in these, among others.
+  describe('as GitHub evaluates them, where the former hand-written evaluator did not', () => {
+    const event = {
+      commits: [{ message: 'Fix the DAG' }, { message: 'Add a DAG' }],
+      labels: [{ name: 'deploy' }, { name: 'docs' }]
+    }
+    it.each<[string, unknown]>([
+      // The * object filter, which GitHub's documentation uses for event payloads, was refused.
+      ['github.event.commits.*.message', ['Fix the DAG', 'Add a DAG']],
+      ["contains(github.event.labels.*.name, 'DEPLOY')", true],
+      ["join(github.event.commits.*.message, '; ')", 'Fix the DAG; Add a DAG'],
+      // A filter of a filter keeps only what each element has: strings have no `name`.
+      ['github.event.labels.*.name.*.name', []],
+      // The runner compares ignoring case as .NET's OrdinalIgnoreCase does, which leaves the
+      // dotless ı alone; JavaScript's toUpperCase made it an I.
+      ["'ı' == 'I'", false],
+      ["startsWith('ıd', 'I')", false]
+    ])('%s', (expression, expected) => {
+      expect(evaluateExpression(expression, { github: { event } })).toEqual(expected)
+    })
+
+    it("unescapes every '' of a string literal, not only the first as the library's lexer does", () => {
+      expect(evaluateExpression("'a''b''c'", {})).toBe("a'b'c")
+    })
   })
 
   it('interpolates each ${{ }} as text, a }} inside a string literal included', () => {
