@@ -3,7 +3,11 @@
 export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // @actions/workflow-parser's schema import lacks `with { type: 'json' }`: see the target.
+    '^\\.\\./workflow-v1\\.0\\.min\\.json$': '<rootDir>/test-support/workflow-schema.mjs'
+  },
   transform: {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }]
   },

@@ -133,8 +133,16 @@ export interface StatusFunctions {
   cancelled(): boolean
 }
 
+/**
+ * Runs a workflow file. It rejects, before any step runs, a workflow GitHub's workflow parser
+ * rejects (each problem with its line and column), as GitHub does not start such a run.
+ */
 export function runWorkflow(options: WorkflowOptions): Promise<WorkflowRun>
-/** One expression, without `${{ }}`; `status` makes success(), failure() and cancelled() known. */
+/**
+ * One expression, without `${{ }}`, evaluated by @actions/expressions: the result as JSON-like
+ * data (objects, arrays, strings, numbers, booleans, null). `status` makes success(), failure(),
+ * cancelled() and always() known; hashFiles() is an error.
+ */
 export function evaluateExpression(
   expression: string,
   contexts: ExpressionContexts,

@@ -1,17 +1,24 @@
 // A local model of how GitHub Actions runs a workflow file, so tests can run our reusable workflows
-// and the example callers end to end against moto_server and sshd. It follows the runner
-// (actions/runner) and GitHub's documented rules: jobs in `needs` order with job-level status
-// functions over the ancestor jobs, steps with `if`, `continue-on-error`, the file commands, the
-// expression language with its loose comparisons, workflow_call inputs and secrets, reusable
-// workflow jobs and composite actions. Where it deviates it says so, in the comments and in
-// workflow.d.mts; anything it cannot model (a matrix, containers) is an error, never ignored.
+// and the example callers end to end against moto_server and sshd. What GitHub publishes, it
+// uses: each workflow is first loaded by GitHub's workflow parser (workflow-validation.mjs), and
+// every expression is evaluated by GitHub's @actions/expressions. The rest is the runner's own
+// behaviour, which no published library covers, written here after actions/runner and GitHub's
+// documented rules: jobs in `needs` order with job-level status functions over the ancestor jobs,
+// steps with `if` and `continue-on-error`, the file commands, workflow_call inputs and secrets,
+// reusable workflow jobs, composite actions and concurrency groups. Where it deviates it says so,
+// in the comments and in workflow.d.mts; anything it cannot model (a matrix, containers) is an
+// error, never ignored.
 import { spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { basename, join, resolve } from 'node:path'
+import { Evaluator, Lexer, Parser, data } from '@actions/expressions'
+import { TokenType } from '@actions/expressions/lexer'
+import { falsy } from '@actions/expressions/result'
 import { parse as parseYaml } from 'yaml'
 import { defuse } from './output-guard.mjs'
+import { workflowProblems } from './workflow-validation.mjs'
 import {
   createFileCommandFiles,
   parseFileCommands,
@@ -20,454 +27,99 @@ import {
 } from './runner.mjs'
 
 // ---------------------------------------------------------------------------------------------
-// Expressions
+// Expressions: GitHub's own lexer, parser and evaluator (@actions/expressions, the one behind its
+// Actions language service), so loose comparisons, coercions, filters and functions are GitHub's.
 // ---------------------------------------------------------------------------------------------
 
-/** Parameter counts, keyed by the lower-cased name: function names are case-insensitive. */
-const FUNCTIONS = {
-  contains: [2, 2],
-  startswith: [2, 2],
-  endswith: [2, 2],
-  format: [1, 255],
-  join: [1, 2],
-  tojson: [1, 1],
-  fromjson: [1, 1],
-  hashfiles: [1, 255],
-  success: [0, 0],
-  failure: [0, 0],
-  cancelled: [0, 0],
-  always: [0, 0]
-}
 const STATUS_FUNCTIONS = ['success', 'failure', 'cancelled', 'always']
-const OPERATORS = ['==', '!=', '<=', '>=', '&&', '||', '(', ')', '[', ']', ',', '!', '<', '>', '*']
-const BOUNDARY = '()[],.!><=&|'
 
-const isBoundary = (c) => BOUNDARY.includes(c) || /\s/.test(c)
-
-/** The runner's string-to-number rules (those of JavaScript's Number(), plus 0x and 0o). */
-function parseNumber(text) {
-  const trimmed = text.trim()
-  if (trimmed === '') return 0
-  if (/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(trimmed)) return Number(trimmed)
-  if (/^0x[0-9a-fA-F]+$/.test(trimmed)) return parseInt(trimmed.slice(2), 16)
-  if (/^0o[0-7]+$/.test(trimmed)) return parseInt(trimmed.slice(2), 8)
-  if (trimmed === 'Infinity') return Infinity
-  if (trimmed === '-Infinity') return -Infinity
-  return NaN
-}
-
-function tokenize(source) {
-  const tokens = []
-  const unexpected = (text, at) => {
-    throw new Error(
-      `Unexpected symbol: '${text}'. Located at position ${at + 1} within expression: ${source}`
+/**
+ * The functions the runner supplies: @actions/expressions only knows the ones that need nothing
+ * but their arguments. The status functions read the job's state; hashFiles would read the
+ * workspace, which no workflow here asks for, so it fails loudly rather than hash nothing.
+ */
+function runnerFunctions(status) {
+  const known = (name, minArgs, maxArgs, call) => ({ name, minArgs, maxArgs, call })
+  const statusFunction = (name, check) => known(name, 0, 0, () => new data.BooleanData(check()))
+  const functions = [
+    known('hashFiles', 1, 255, () => {
+      throw new Error('hashFiles() is not supported by the local workflow model')
+    })
+  ]
+  if (status) {
+    functions.push(
+      statusFunction('success', status.success),
+      statusFunction('failure', status.failure),
+      statusFunction('cancelled', status.cancelled),
+      statusFunction('always', () => true)
     )
   }
-  let i = 0
-  while (i < source.length) {
-    const c = source[i]
-    const start = i
-    if (/\s/.test(c)) {
-      i++
-      continue
-    }
-    const operator = OPERATORS.find((op) => source.startsWith(op, i))
-    if (operator) {
-      tokens.push({ type: operator })
-      i += operator.length
-      continue
-    }
-    const previous = tokens.at(-1)?.type
-    if (c === '.' && ['identifier', ']', ')', '*'].includes(previous)) {
-      tokens.push({ type: '.' })
-      i++
-      continue
-    }
-    if (c === "'") {
-      i++
-      while (i < source.length && (source[i] !== "'" || source[i + 1] === "'")) {
-        i += source[i] === "'" ? 2 : 1
-      }
-      if (i >= source.length) unexpected(source.slice(start), start)
-      i++
-      tokens.push({ type: 'literal', value: source.slice(start + 1, i - 1).replaceAll("''", "'") })
-      continue
-    }
-    if (/[0-9.+-]/.test(c)) {
-      // Like the runner, a number runs to the next boundary, dots included (1.5, -2, 0xff).
-      while (i < source.length && (!isBoundary(source[i]) || source[i] === '.')) i++
-      const value = parseNumber(source.slice(start, i))
-      if (Number.isNaN(value)) unexpected(source.slice(start, i), start)
-      tokens.push({ type: 'literal', value })
-      continue
-    }
-    while (i < source.length && !isBoundary(source[i])) i++
-    const word = source.slice(start, i)
-    const keywords = { true: true, false: false, null: null, NaN: NaN, Infinity: Infinity }
-    if (previous !== '.' && word in keywords) {
-      tokens.push({ type: 'literal', value: keywords[word] })
-    } else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(word)) {
-      tokens.push({ type: 'identifier', value: word })
-    } else {
-      unexpected(word, start)
+  return functions
+}
+
+/** A JavaScript value as the library's data: objects become its case-insensitive dictionaries. */
+function toData(value) {
+  if (value === null || value === undefined) return new data.Null()
+  if (typeof value === 'boolean') return new data.BooleanData(value)
+  if (typeof value === 'number') return new data.NumberData(value)
+  if (typeof value === 'string') return new data.StringData(value)
+  if (Array.isArray(value)) return new data.Array(...value.map(toData))
+  return new data.Dictionary(
+    ...Object.entries(value).map(([key, item]) => ({ key, value: toData(item) }))
+  )
+}
+
+function fromData(value) {
+  switch (value.kind) {
+    case data.Kind.Null:
+      return null
+    case data.Kind.Array:
+      return value.values().map(fromData)
+    case data.Kind.Dictionary:
+      return Object.fromEntries(value.pairs().map((pair) => [pair.key, fromData(pair.value)]))
+    default:
+      return value.value
+  }
+}
+
+/** How a value reads when interpolated or formatted: null is '', objects 'Object', arrays 'Array'. */
+export const toExpressionString = (value) => toData(value).coerceString()
+
+const truthy = (value) => !falsy(toData(value))
+
+function lex(source) {
+  const { tokens } = new Lexer(source).lex()
+  for (const token of tokens) {
+    // The library's lexer unescapes only the first '' of a string literal (String.replace with a
+    // string pattern); the runner unescapes every one.
+    if (token.type === TokenType.STRING) {
+      token.value = token.lexeme.slice(1, -1).replaceAll("''", "'")
     }
   }
   return tokens
 }
 
 /**
- * Parses with GitHub's precedence (`!`, then `< <= > >=`, then `== !=`, then `&&`, then `||`).
- * Unknown contexts and functions are errors here, before anything runs, as GitHub rejects such a
- * workflow when it loads it: `contexts` are the ones available where the expression stands.
+ * Parses one expression. Unknown contexts and functions are errors here, before anything runs, as
+ * GitHub rejects such a workflow when it loads it: `contexts` are the ones available where the
+ * expression stands. The runner adds `success() &&` to a condition without a status function;
+ * `usesStatus` says whether it has one.
  */
-function parseExpression(source, contexts, allowStatus) {
-  const tokens = tokenize(source)
-  let position = 0
-  const peek = () => tokens[position]
-  const accept = (...types) => {
-    const token = peek()
-    if (token && types.includes(token.type)) {
-      position++
-      return token
-    }
-    return undefined
-  }
-  const fail = () => {
-    const token = peek()
-    if (!token) throw new Error(`Unexpected end of expression: ${source}`)
-    const text = token.type === 'literal' || token.type === 'identifier' ? token.value : token.type
-    throw new Error(`Unexpected symbol: '${text}' within expression: ${source}`)
-  }
-  const expect = (type) => accept(type) ?? fail()
-  const known = new Set(Object.keys(contexts).map((name) => name.toLowerCase()))
-
-  const binary = (next, operators, type) => () => {
-    let node = next()
-    let token
-    while ((token = accept(...operators))) {
-      node = { type, operator: token.type, left: node, right: next() }
-    }
-    return node
-  }
-  const unary = () => (accept('!') ? { type: 'not', operand: unary() } : postfix())
-  const comparison = binary(unary, ['<', '<=', '>', '>='], 'compare')
-  const equality = binary(comparison, ['==', '!='], 'compare')
-  const and = binary(equality, ['&&'], 'logical')
-  const or = binary(and, ['||'], 'logical')
-
-  function postfix() {
-    let node = primary()
-    // Only a context, a call or a parenthesised expression can be dereferenced.
-    if (!['context', 'call', 'group'].includes(node.type)) return node
-    for (;;) {
-      if (accept('[')) {
-        if (peek()?.type === '*') throw new Error(`the * filter is not modelled: ${source}`)
-        const index = or()
-        expect(']')
-        node = { type: 'index', object: node, index }
-      } else if (accept('.')) {
-        if (peek()?.type === '*') throw new Error(`the .* filter is not modelled: ${source}`)
-        const name = expect('identifier')
-        node = { type: 'index', object: node, index: { type: 'literal', value: name.value } }
-      } else {
-        return node
-      }
-    }
-  }
-
-  function primary() {
-    const token = accept('literal', 'identifier', '(') ?? fail()
-    if (token.type === 'literal') return { type: 'literal', value: token.value }
-    if (token.type === '(') {
-      const inner = or()
-      expect(')')
-      return { type: 'group', inner }
-    }
-    const name = token.value.toLowerCase()
-    if (accept('(')) {
-      const args = []
-      while (!accept(')')) {
-        args.push(or())
-        if (peek()?.type !== ')') expect(',')
-      }
-      const counts = FUNCTIONS[name]
-      if (!counts || (STATUS_FUNCTIONS.includes(name) && !allowStatus)) {
-        throw new Error(
-          `Unrecognized function: '${token.value}'. Located within expression: ${source}`
-        )
-      }
-      if (args.length < counts[0] || args.length > counts[1]) {
-        throw new Error(`Wrong number of parameters for '${token.value}' in expression: ${source}`)
-      }
-      return { type: 'call', name, args }
-    }
-    if (!known.has(name)) {
-      throw new Error(
-        `Unrecognized named-value: '${token.value}'. Located within expression: ${source}`
-      )
-    }
-    return { type: 'context', name: token.value }
-  }
-
-  if (tokens.length === 0) throw new Error('An expression was expected')
-  const tree = or()
-  if (position < tokens.length) fail()
-  return tree
-}
-
-function kindOf(value) {
-  if (value === null || value === undefined) return 'null'
-  if (Array.isArray(value)) return 'array'
-  if (['boolean', 'number', 'string'].includes(typeof value)) return typeof value
-  return 'object'
-}
-
-const isPrimitive = (value) => !['array', 'object'].includes(kindOf(value))
-
-function toNumber(value) {
-  switch (kindOf(value)) {
-    case 'null':
-      return 0
-    case 'boolean':
-      return value ? 1 : 0
-    case 'number':
-      return value
-    case 'string':
-      return parseNumber(value)
-    default:
-      return NaN
-  }
-}
-
-/** How a value reads when interpolated or formatted (the runner's ConvertToString). */
-export function toExpressionString(value) {
-  switch (kindOf(value)) {
-    case 'null':
-      return ''
-    case 'boolean':
-      return value ? 'true' : 'false'
-    case 'number':
-      // The runner formats numbers with .NET's G15: 15 significant digits, no trailing zeros.
-      return Object.is(value, -0) ? '0' : String(Number(value.toPrecision(15)))
-    case 'string':
-      return value
-    case 'array':
-      return 'Array'
-    default:
-      return 'Object'
-  }
-}
-
-function truthy(value) {
-  switch (kindOf(value)) {
-    case 'null':
-      return false
-    case 'boolean':
-      return value
-    case 'number':
-      return value !== 0 && !Number.isNaN(value)
-    case 'string':
-      return value !== ''
-    default:
-      return true
-  }
-}
-
-/** The runner's CoerceTypes: when kinds differ, null, booleans and strings become numbers. */
-function coerce(left, right) {
-  const leftKind = kindOf(left)
-  const rightKind = kindOf(right)
-  if (leftKind === rightKind) return [left, right]
-  if (leftKind === 'number' && rightKind === 'string') return [left, toNumber(right)]
-  if (leftKind === 'string' && rightKind === 'number') return [toNumber(left), right]
-  if (leftKind === 'boolean' || leftKind === 'null') return coerce(toNumber(left), right)
-  if (rightKind === 'boolean' || rightKind === 'null') return coerce(left, toNumber(right))
-  return [left, right]
-}
-
-const upper = (text) => text.toUpperCase()
-
-function looseEquals(a, b) {
-  const [left, right] = coerce(a, b)
-  if (kindOf(left) !== kindOf(right)) return false
-  if (kindOf(left) === 'null') return true
-  if (kindOf(left) === 'string') return upper(left) === upper(right)
-  // Numbers (NaN equals nothing), booleans, and objects and arrays by identity.
-  return left === right
-}
-
-function greaterThan(a, b) {
-  const [left, right] = coerce(a, b)
-  if (kindOf(left) !== kindOf(right)) return false
-  switch (kindOf(left)) {
-    case 'number':
-      return left > right
-    case 'string':
-      return upper(left) > upper(right)
-    case 'boolean':
-      return left && !right
-    default:
-      return false
-  }
-}
-
-const lessThan = (a, b) => greaterThan(b, a)
-
-function compare(operator, left, right) {
-  switch (operator) {
-    case '==':
-      return looseEquals(left, right)
-    case '!=':
-      return !looseEquals(left, right)
-    case '<':
-      return lessThan(left, right)
-    case '<=':
-      return looseEquals(left, right) || lessThan(left, right)
-    case '>':
-      return greaterThan(left, right)
-    default:
-      return looseEquals(left, right) || greaterThan(left, right)
-  }
-}
-
-/** Property names are case-insensitive in expressions; an exact match wins. */
-function property(object, key) {
-  if (Object.hasOwn(object, key)) return object[key] ?? null
-  const found = Object.keys(object).find((name) => name.toLowerCase() === key.toLowerCase())
-  return found === undefined ? null : (object[found] ?? null)
-}
-
-function indexInto(object, index) {
-  if (kindOf(object) === 'array') {
-    const position = Math.floor(toNumber(index))
-    return position >= 0 && position < object.length ? (object[position] ?? null) : null
-  }
-  if (kindOf(object) === 'object' && isPrimitive(index)) {
-    return property(object, toExpressionString(index))
-  }
-  return null
-}
-
-function format(pattern, args) {
-  const invalid = () => new Error(`The following format string is invalid: ${pattern}`)
-  let result = ''
-  let i = 0
-  while (i < pattern.length) {
-    const c = pattern[i]
-    if ((c === '{' || c === '}') && pattern[i + 1] === c) {
-      result += c
-      i += 2
-    } else if (c === '{') {
-      const close = pattern.indexOf('}', i)
-      const digits = close < 0 ? '' : pattern.slice(i + 1, close)
-      if (!/^\d+$/.test(digits)) throw invalid()
-      if (Number(digits) >= args.length) {
-        throw new Error(
-          `The format string references more arguments than were supplied: ${pattern}`
-        )
-      }
-      result += toExpressionString(args[Number(digits)])
-      i = close + 1
-    } else if (c === '}') {
-      throw invalid()
-    } else {
-      result += c
-      i++
-    }
-  }
-  return result
-}
-
-function callFunction(name, args, status) {
-  const [first, second] = args
-  switch (name) {
-    case 'contains':
-      if (kindOf(first) === 'array') return first.some((item) => looseEquals(item, second))
-      return (
-        isPrimitive(first) &&
-        isPrimitive(second) &&
-        upper(toExpressionString(first)).includes(upper(toExpressionString(second)))
-      )
-    case 'startswith':
-      return (
-        isPrimitive(first) &&
-        isPrimitive(second) &&
-        upper(toExpressionString(first)).startsWith(upper(toExpressionString(second)))
-      )
-    case 'endswith':
-      return (
-        isPrimitive(first) &&
-        isPrimitive(second) &&
-        upper(toExpressionString(first)).endsWith(upper(toExpressionString(second)))
-      )
-    case 'format':
-      return format(toExpressionString(first), args.slice(1))
-    case 'join': {
-      if (kindOf(first) === 'array') {
-        const separator = args.length > 1 && isPrimitive(second) ? toExpressionString(second) : ','
-        return first.map(toExpressionString).join(separator)
-      }
-      return isPrimitive(first) ? toExpressionString(first) : ''
-    }
-    case 'tojson':
-      return JSON.stringify(first ?? null, null, 2)
-    case 'fromjson':
-      return JSON.parse(toExpressionString(first))
-    case 'hashfiles':
-      throw new Error('hashFiles() is not supported by the local workflow model')
-    case 'always':
-      return true
-    default:
-      // success, failure, cancelled: the parser only lets them through where `status` is given.
-      return status[name]()
-  }
-}
-
-function evaluateTree(node, contexts, status) {
-  const evaluate = (child) => evaluateTree(child, contexts, status)
-  switch (node.type) {
-    case 'literal':
-      return node.value
-    case 'group':
-      return evaluate(node.inner)
-    case 'context':
-      return property(contexts, node.name)
-    case 'index':
-      return indexInto(evaluate(node.object), evaluate(node.index))
-    case 'not':
-      return !truthy(evaluate(node.operand))
-    case 'logical': {
-      // Like JavaScript, && and || return an operand, not a boolean.
-      const left = evaluate(node.left)
-      if (node.operator === '&&') return truthy(left) ? evaluate(node.right) : left
-      return truthy(left) ? left : evaluate(node.right)
-    }
-    case 'compare':
-      return compare(node.operator, evaluate(node.left), evaluate(node.right))
-    default:
-      return callFunction(
-        node.name,
-        node.args.map((arg) => evaluate(arg)),
-        status
-      )
-  }
-}
-
-function usesStatusFunction(node) {
-  switch (node.type) {
-    case 'call':
-      return STATUS_FUNCTIONS.includes(node.name) || node.args.some(usesStatusFunction)
-    case 'group':
-      return usesStatusFunction(node.inner)
-    case 'not':
-      return usesStatusFunction(node.operand)
-    case 'index':
-      return usesStatusFunction(node.object) || usesStatusFunction(node.index)
-    case 'logical':
-    case 'compare':
-      return usesStatusFunction(node.left) || usesStatusFunction(node.right)
-    default:
-      return false
+function parseExpression(source, contexts, status) {
+  const tokens = lex(source)
+  const functions = runnerFunctions(status)
+  const tree = new Parser(tokens, Object.keys(contexts), functions).parse()
+  if (tree === undefined) throw new Error('An expression was expected')
+  const usesStatus = tokens.some(
+    (token, index) =>
+      token.type === TokenType.IDENTIFIER &&
+      tokens[index + 1]?.type === TokenType.LEFT_PAREN &&
+      STATUS_FUNCTIONS.includes(token.lexeme.toLowerCase())
+  )
+  const byName = new Map(functions.map((f) => [f.name.toLowerCase(), f]))
+  return {
+    usesStatus,
+    evaluate: () => new Evaluator(tree, toData(contexts), byName).evaluate()
   }
 }
 
@@ -476,10 +128,14 @@ function usesStatusFunction(node) {
  * cancelled(); without it those functions are unknown, as outside `if:`.
  */
 export function evaluateExpression(expression, contexts, status) {
-  return evaluateTree(parseExpression(expression, contexts, status !== undefined), contexts, status)
+  return fromData(parseExpression(expression, contexts, status).evaluate())
 }
 
-/** Splits a string into literal text and the `${{ }}` expressions in it. */
+/**
+ * Splits a string into literal text and the `${{ }}` expressions in it. The library evaluates one
+ * expression; the workflow parser splits `${{ }}` only inside its own token tree, not in the plain
+ * strings the model evaluates (composite action files, stand-ins' inputs, the tests' templates).
+ */
 function splitTemplate(text) {
   const parts = []
   let i = 0
@@ -556,14 +212,14 @@ function evaluateCondition(condition, contexts, status, where) {
     const parts = splitTemplate(text === '' ? 'success()' : text)
     if (parts.length === 1) {
       const source = parts[0].expression ?? parts[0].text
-      const tree = parseExpression(source, contexts, true)
-      if (!usesStatusFunction(tree) && !status.success()) return false
-      return truthy(evaluateTree(tree, contexts, status))
+      const parsed = parseExpression(source, contexts, status)
+      if (!parsed.usesStatus && !status.success()) return false
+      return !falsy(parsed.evaluate())
     }
-    const trees = parts.flatMap((part) =>
-      part.expression === undefined ? [] : [parseExpression(part.expression, contexts, true)]
+    const parsed = parts.flatMap((part) =>
+      part.expression === undefined ? [] : [parseExpression(part.expression, contexts, status)]
     )
-    if (!trees.some(usesStatusFunction) && !status.success()) return false
+    if (!parsed.some((expression) => expression.usesStatus) && !status.success()) return false
     const interpolated = parts
       .map((part) =>
         part.expression === undefined
@@ -576,7 +232,9 @@ function evaluateCondition(condition, contexts, status, where) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Workflows
+// Workflows. Written by hand: what follows is the runner's and the Actions service's run-time
+// behaviour (contexts, inputs and secrets of a call, concurrency, the job graph, steps, processes,
+// file commands). GitHub publishes parsers and evaluators for the language, not its runtime.
 // ---------------------------------------------------------------------------------------------
 
 const asList = (value) => (value === undefined || value === null ? [] : [value].flat())
@@ -593,10 +251,15 @@ const mask = (text, masks) =>
     .sort((a, b) => b.length - a.length)
     .reduce((masked, value) => masked.split(value).join('***'), text)
 
-function loadWorkflow(file) {
-  const workflow = parseYaml(readFileSync(file, 'utf8'))
-  if (!workflow || typeof workflow.jobs !== 'object') throw new Error(`${file} has no jobs`)
-  return workflow
+/** The workflow as GitHub loads it: a key or expression its parser rejects is an error here. */
+async function loadWorkflow(file) {
+  const text = readFileSync(file, 'utf8')
+  const problems = await workflowProblems(file, text)
+  if (problems.length > 0) {
+    throw new Error(`GitHub's workflow parser rejects the workflow:\n${problems.join('\n')}`)
+  }
+  // The model runs the plain document; the parser's template tokens only validate it.
+  return parseYaml(text)
 }
 
 /** `on: push`, `on: [push, pull_request]` and the mapping form, as a mapping. */
@@ -711,7 +374,7 @@ function typedInput(value, spec, name, where) {
       throw invalid()
     case 'number': {
       if (value === undefined) return 0
-      const number = typeof value === 'number' ? value : parseNumber(String(value))
+      const number = typeof value === 'number' ? value : toData(String(value)).number()
       if (typeof value === 'boolean' || Number.isNaN(number)) throw invalid()
       return number
     }
@@ -719,7 +382,7 @@ function typedInput(value, spec, name, where) {
     case 'choice':
     case 'environment': {
       if (value === undefined) return ''
-      if (!isPrimitive(value)) throw invalid()
+      if (!toData(value).primitive) throw invalid()
       const text = toExpressionString(value)
       if (type === 'choice' && !asList(spec.options).map(String).includes(text)) throw invalid()
       return text
@@ -729,7 +392,11 @@ function typedInput(value, spec, name, where) {
   }
 }
 
-/** The inputs context of a called or dispatched workflow: declared, typed, defaults applied. */
+/**
+ * The inputs context of a called or dispatched workflow: declared, typed, defaults applied. By
+ * hand: the parser checks the declarations and a caller's `with:` keys, but the typing of the
+ * values given at run time is the Actions service's.
+ */
 function typedInputs(declared, given, contexts, where) {
   for (const name of Object.keys(given)) {
     if (!(name in declared)) throw new Error(`${where}: input ${name} is not declared`)
@@ -763,7 +430,8 @@ function calledSecrets(declared, call, where) {
 
 /**
  * A workflow's or job's `concurrency:` (a group name, or group and cancel-in-progress), evaluated
- * with the contexts GitHub allows there; undefined when there is none.
+ * with the contexts GitHub allows there; undefined when there is none. By hand: groups are held
+ * and waited for by the Actions service, which publishes no model of them.
  */
 function concurrencyOf(value, contexts, where) {
   if (value === undefined || value === null) return undefined
@@ -781,6 +449,10 @@ function concurrencyOf(value, contexts, where) {
 const deadlock = (group, holder, waiter) =>
   `Canceling since a deadlock was detected for concurrency group: '${group}' between ${holder} and '${waiter}'`
 
+/**
+ * The jobs to run, each after its needs. By hand: the parser checks the graph (unknown needs,
+ * cycles) but scheduling it is the Actions service's; this runs one job at a time.
+ */
 function jobOrder(jobs, wanted, where) {
   const ids = Object.keys(jobs)
   const selected = new Set()
@@ -827,7 +499,7 @@ export async function runWorkflow(options) {
   const home = mkdtempSync(join(tmpdir(), 'workflow-'))
   try {
     const file = resolve(options.file)
-    const workflow = loadWorkflow(file)
+    const workflow = await loadWorkflow(file)
     const event = options.event ?? 'workflow_call'
     const workspace = options.workspace ?? options.github?.workspace ?? join(home, 'workspace')
     mkdirSync(workspace, { recursive: true })
@@ -1143,6 +815,10 @@ async function runJobSteps(
   return record
 }
 
+/**
+ * A job that calls a reusable workflow. By hand: handing inputs, secrets and outputs across the
+ * call, and job.workflow_* identity, is the Actions service's plumbing, in no published library.
+ */
 async function runCalledWorkflow(run, wf, job, contexts, record, where, id) {
   const resolution = run.options.resolveUses?.(job.uses, 'job')
   if (!resolution || typeof resolution.file !== 'string') {
@@ -1174,7 +850,7 @@ async function runCalledWorkflow(run, wf, job, contexts, record, where, id) {
     : wf.identity
   const nested = await runWorkflowFile(run, {
     file: resolve(resolution.file),
-    workflow: loadWorkflow(resolve(resolution.file)),
+    workflow: await loadWorkflow(resolve(resolution.file)),
     call,
     jobs: undefined,
     identity,
@@ -1321,6 +997,10 @@ function createFileCommands(job) {
   return createFileCommandFiles(join(job.jobHome, 'file-commands', randomUUID()))
 }
 
+/**
+ * What a step wrote to GITHUB_OUTPUT, GITHUB_ENV, GITHUB_PATH and GITHUB_STEP_SUMMARY. By hand (in
+ * runner.mjs too): the runner reads these files; @actions/core only writes them.
+ */
 function readFileCommands(files) {
   const read = (file) => readFileSync(file, 'utf8')
   return {

