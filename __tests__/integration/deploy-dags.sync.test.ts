@@ -223,10 +223,12 @@ describe('deploy-dags options (node24)', () => {
     expect(refused.errors[0]).toContain('max-delete-percent')
     expect(refused.summary).toContain('DAG deploy refused (nothing changed)')
     expect(refused.outputs).toMatchObject({ changed: 'false', uploaded: '0', deleted: '0' })
+    expect(refused.outputs.refusal).toContain('Refusing to delete 8 of 10 objects')
     expect(await bucketContents(s3, bucket)).toEqual(before)
 
     const allowed = await deploy(workspace, bucket, { 'max-delete-percent': '100' })
     expect(allowed.exitCode).toBe(0)
+    expect(allowed.outputs.refusal).toBe('')
     expect(Object.keys(withoutManifest(await bucketContents(s3, bucket))).sort()).toEqual([
       'dags/brand_new.py',
       'dags/dag_0.py',

@@ -64430,7 +64430,8 @@ const Output = {
     UploadedBytes: 'uploaded-bytes',
     Changes: 'changes',
     ChangesFile: 'changes-file',
-    S3Uri: 's3-uri'
+    S3Uri: 's3-uri',
+    Refusal: 'refusal'
 };
 /**
  * Per-prefix record of what this action uploaded: key → SHA-256, size and the ETag S3 returned.
@@ -64985,6 +64986,7 @@ function setOutputs(report, changesFile) {
     core/* setOutput */.uH(Output.Changes, report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan));
     core/* setOutput */.uH(Output.ChangesFile, changesFile);
     core/* setOutput */.uH(Output.S3Uri, report.uri);
+    core/* setOutput */.uH(Output.Refusal, report.refusal ?? '');
 }
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
 function summaryMarkdown(report) {

@@ -49351,7 +49351,8 @@ const Output = {
     UploadedBytes: 'uploaded-bytes',
     Changes: 'changes',
     ChangesFile: 'changes-file',
-    S3Uri: 's3-uri'
+    S3Uri: 's3-uri',
+    Refusal: 'refusal'
 };
 /**
  * Per-prefix record of what this action uploaded: key → SHA-256, size and the ETag S3 returned.

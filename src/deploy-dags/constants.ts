@@ -26,7 +26,8 @@ export const Output = {
   UploadedBytes: 'uploaded-bytes',
   Changes: 'changes',
   ChangesFile: 'changes-file',
-  S3Uri: 's3-uri'
+  S3Uri: 's3-uri',
+  Refusal: 'refusal'
 } as const
 
 /**

@@ -67,6 +67,7 @@ export function setOutputs(report: Report, changesFile: string): void {
   )
   core.setOutput(Output.ChangesFile, changesFile)
   core.setOutput(Output.S3Uri, report.uri)
+  core.setOutput(Output.Refusal, report.refusal ?? '')
 }
 
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
