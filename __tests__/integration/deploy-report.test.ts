@@ -300,6 +300,12 @@ describe('deploy-report plan', () => {
       '- `@octo-org/admins fix #1`'
     ])
     expect(lines[0]).toBe(MARKER)
+    // A key that spells another target's marker does not make this comment that target's.
+    await report({ target: 's3://other/', changes: changes(['x.py']) }, { pull: 10 })
+    expect(api.commentsOn(REPO, 10).map((c) => c.body.split('\n')[0])).toEqual([
+      MARKER,
+      '<!-- airflow-aws-deploy-actions:plan s3://other/ -->'
+    ])
   })
 })
 

@@ -34626,7 +34626,9 @@ function isFailing(report) {
 }
 /** Whether an earlier plan comment showed a failing check (its state line says so). */
 function showedFailure(previousBody) {
-    return previousBody?.split('\n').slice(0, 3).includes(STATE_FAILING) ?? false;
+    // A body edited in GitHub's editor comes back with CRLF line ends.
+    const head = previousBody?.split('\n', 3).map((line) => line.replace(/\r$/, ''));
+    return head?.includes(STATE_FAILING) ?? false;
 }
 function runUrl(run) {
     const base = `${run.serverUrl}/${run.repository}/actions/runs/${run.runId}`;

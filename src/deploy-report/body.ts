@@ -86,7 +86,9 @@ export function isFailing(
 
 /** Whether an earlier plan comment showed a failing check (its state line says so). */
 export function showedFailure(previousBody: string | undefined): boolean {
-  return previousBody?.split('\n').slice(0, 3).includes(STATE_FAILING) ?? false
+  // A body edited in GitHub's editor comes back with CRLF line ends.
+  const head = previousBody?.split('\n', 3).map((line) => line.replace(/\r$/, ''))
+  return head?.includes(STATE_FAILING) ?? false
 }
 
 export function runUrl(run: RunLink): string {

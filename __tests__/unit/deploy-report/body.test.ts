@@ -106,6 +106,7 @@ describe('planBody', () => {
     const passing = planBody(report(), failing)
     expect(passing).toContain('✅ **The checks pass again.**')
     expect(planBody(report(), passing)).not.toContain('pass again')
+    expect(planBody(report(), failing.replace(/\n/g, '\r\n'))).toContain('pass again')
     expect(planBody(report({ validation: 'failure' }), failing)).not.toContain('pass again')
   })
 
