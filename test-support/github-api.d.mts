@@ -12,6 +12,8 @@ export interface RecordedRequest {
   /** The JSON the client sent, parsed; undefined when it sent none. */
   body: ({ body?: string } & Record<string, unknown>) | undefined
   status: number
+  /** owner/repo#number of the issue a comment request was about, when the stand-in knows it. */
+  issue?: string
   /** Date.now() when the request arrived. */
   at: number
 }
@@ -34,6 +36,7 @@ export interface GitHubApi {
   requests: RecordedRequest[]
   addPullRequest(repository: string, number: number): void
   removePullRequest(repository: string, number: number): void
+  deleteComment(id: number): void
   addComment(
     repository: string,
     issue: number,

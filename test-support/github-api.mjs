@@ -70,6 +70,7 @@ export async function startGitHubApi(options = {}) {
       const issue = Number(number)
       if (!pulls.get(repository)?.has(issue)) return json(res, 404, { message: 'Not Found' })
       const issueKey = `${repository}#${issue}`
+      entry.issue = issueKey
       if (entry.method === 'GET') {
         const all = [...comments.values()].filter((c) => c.issueKey === issueKey)
         const perPage = Math.min(Number(entry.query.get('per_page') ?? 30) || 30, maxPerPage)
@@ -94,6 +95,7 @@ export async function startGitHubApi(options = {}) {
     if ((match = /^\/repos\/([^/]+)\/([^/]+)\/issues\/comments\/(\d+)$/.exec(entry.path))) {
       const comment = comments.get(Number(match[3]))
       if (comment === undefined) return json(res, 404, { message: 'Not Found' })
+      entry.issue = comment.issueKey
       if (entry.method === 'PATCH') {
         if (typeof entry.body?.body !== 'string')
           return json(res, 422, { message: 'body is missing' })
@@ -187,6 +189,8 @@ export async function startGitHubApi(options = {}) {
     addComment: (repository, issue, comment) =>
       publicComment(addComment(repository, issue, comment)),
     removePullRequest: (repository, number) => pulls.get(repository)?.delete(number),
+    /** Deletes a comment, as someone on GitHub may at any moment. */
+    deleteComment: (id) => comments.delete(id),
     /** The comments on an issue, oldest first, as GitHub lists them. */
     commentsOn: (repository, issue) =>
       [...comments.values()]

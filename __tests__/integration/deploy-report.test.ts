@@ -79,11 +79,7 @@ function report(
 const onIssue = (issue: number) => (request: RecordedRequest) =>
   request.path.startsWith(`/repos/${REPO}/issues/${issue}/`)
 const writesTo = (issue: number) =>
-  api.requests.filter(
-    (r) =>
-      r.method !== 'GET' &&
-      (onIssue(issue)(r) || (r.path.includes('/issues/comments/') && r.body?.body !== undefined))
-  )
+  api.requests.filter((r) => r.method !== 'GET' && r.issue === `${REPO}#${issue}`)
 
 describe('deploy-report plan', () => {
   it('posts the first plan comment with the marker, deletes first, and writes the summary', async () => {
@@ -173,6 +169,33 @@ describe('deploy-report plan', () => {
     expect(left[2]?.body).toBe('unrelated')
     // Five comments at two a page: the third page was read.
     await api.waitFor((r) => onIssue(4)(r) && r.query.get('page') === '3')
+  })
+
+  it('posts a new comment when the one it found was deleted before the update', async () => {
+    api.addPullRequest(REPO, 12)
+    const first = await report({ changes: changes(['dags/a.py']) }, { pull: 12 })
+    // Someone deletes it right after the step listed the comments, before its update.
+    const id = Number(first.outputs['comment-id'])
+    const before = api.requests.length
+    void api
+      .waitFor((r) => r.method === 'GET' && onIssue(12)(r) && api.requests.indexOf(r) >= before)
+      .then(() => api.deleteComment(id))
+    const second = await report({ changes: changes(['dags/b.py']) }, { pull: 12 })
+    expect(second.exitCode).toBe(0)
+    expect(second.outputs.result).toBe('created')
+    expect(second.outputs['comment-id']).not.toBe(String(id))
+    expect(
+      api.requests
+        .slice(before)
+        .map((r) => `${r.method} ${r.path.replace(/\d+$/, 'N')} ${r.status}`)
+    ).toEqual([
+      `GET /repos/${REPO}/issues/12/comments 200`,
+      `PATCH /repos/${REPO}/issues/comments/N 404`,
+      `POST /repos/${REPO}/issues/12/comments 201`
+    ])
+    expect(api.commentsOn(REPO, 12).map((c) => c.body)).toEqual([
+      expect.stringContaining('`dags/b.py`')
+    ])
   })
 
   it('says the checks pass again after a failing plan', async () => {
@@ -350,14 +373,13 @@ describe('deploy-report deployed', () => {
 
   it('posts nothing when the commit came without a pull request', async () => {
     const sha = '0123456789abcdef0123456789abcdef01234567'
-    const run = await deployed().then(() =>
-      report({ mode: 'deployed' }, { event: 'push', env: { GITHUB_SHA: sha } })
-    )
+    const before = api.requests.length
+    const run = await report({ mode: 'deployed' }, { event: 'push', env: { GITHUB_SHA: sha } })
     expect(run.exitCode).toBe(0)
     expect(run.outputs.result).toBe('no-pull-request')
     expect(run.stdout).toContain(`No merged pull request for commit ${sha}`)
-    expect(api.requests.filter((r) => r.method === 'POST' && r.body?.body?.includes(sha))).toEqual(
-      []
-    )
+    expect(api.requests.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+      `GET /repos/${REPO}/commits/${sha}/pulls`
+    ])
   })
 })
