@@ -371,6 +371,18 @@ describe('deploy-report deployed', () => {
     await api.waitFor((r) => r.path === `/repos/${REPO}/commits/${SHA}/pulls`)
   })
 
+  it('draws the deploy chain in the job summary, and with comment false calls nothing', async () => {
+    const before = api.requests.length
+    const run = await deployed({ comment: 'false', 'function-name': 'airflow-refresh-workers' })
+    expect(run.errors).toEqual([])
+    expect(run.outputs.result).toBe('summary-only')
+    expect(api.requests.slice(before)).toEqual([])
+    expect(run.summary).toContain('#### The deploy chain')
+    expect(run.summary).toContain('```mermaid')
+    expect(run.summary).toContain('i-0abc')
+    expect(run.summary).toContain('airflow-refresh-workers')
+  })
+
   it('posts nothing when the commit came without a pull request', async () => {
     const sha = '0123456789abcdef0123456789abcdef01234567'
     const before = api.requests.length

@@ -29286,7 +29286,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4400);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6281);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -29296,7 +29296,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4400:
+/***/ 6281:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34311,64 +34311,32 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: external "node:fs/promises"
-const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: external "node:path"
-const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
-;// CONCATENATED MODULE: ./src/common/runner.ts
-
-
-
-
-
-/**
- * The most a step output should carry inline. Outputs often become another step's `with:`
- * input, which reaches that action as one environment variable, and Linux refuses to start a
- * process with a variable over 128 KiB (E2BIG). Anything larger goes to a file as well.
- */
-const INLINE_OUTPUT_LIMIT = (/* unused pure expression or super */ null && (64 * 1024));
-async function writeJobSummary(markdown) {
-    if (process.env.GITHUB_STEP_SUMMARY)
-        await lib_core/* summary */.z.addRaw(markdown, true).write();
+;// CONCATENATED MODULE: ./src/common/one-line.ts
+// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
+// message; an action's error is one annotation): these keep such a line short while saying how
+// much was left out.
+/** The text cut to `limit` characters, with … where it was cut. */
+function cap(text, limit) {
+    const chars = [...text];
+    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
 }
 /**
- * Switches workflow commands off until `end()`, for text someone else wrote (a function's log, a
- * remote script's output): a line such as `::add-mask::` or `::error::` in it is shown, not
- * obeyed. The token is random, so that text cannot switch them back on.
+ * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
+ * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
  */
-function untrustedOutput() {
-    const token = randomUUID();
-    let open = true;
-    process.stdout.write(`::stop-commands::${token}\n`);
-    return {
-        print: (line) => process.stdout.write(`${line}\n`),
-        end: () => {
-            if (open)
-                process.stdout.write(`::${token}::\n`);
-            open = false;
+function joinWithinLimit(head, parts, limit) {
+    let line = head;
+    for (const [index, part] of parts.entries()) {
+        const separator = index === 0 ? '' : '; ';
+        const left = parts.length - index - 1;
+        // Room is kept for the count of the parts that do not fit.
+        const tail = left > 0 ? `; and ${left} more` : '';
+        if ((line + separator + part + tail).length > limit && index > 0) {
+            return `${line}; and ${parts.length - index} more`;
         }
-    };
-}
-async function printUntrusted(write) {
-    const output = untrustedOutput();
-    try {
-        await write(output.print);
+        line += separator + part;
     }
-    finally {
-        output.end();
-    }
-}
-/** Writes a file under RUNNER_TEMP (emptied by the runner after the job) and returns its path. */
-async function writeRunnerTempFile(folder, name, content) {
-    const dir = join(process.env.RUNNER_TEMP || tmpdir(), folder);
-    await mkdir(dir, { recursive: true });
-    const path = join(dir, name.replace(/[^\w.-]/g, '_'));
-    await writeFile(path, content);
-    return path;
+    return line;
 }
 
 // EXTERNAL MODULE: external "node:buffer"
@@ -34490,6 +34458,333 @@ function markdownCode(text) {
     return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 }
 
+;// CONCATENATED MODULE: ./src/common/deploy-chain.ts
+
+
+
+// The deploy summary's picture of where the commit went: the repository, the bucket, then either
+// the refresh function and its workers or the MWAA environment. Job summaries render ```mermaid
+// blocks. Every label from outside (names, keys, instance ids, the function's answer) is written
+// as a quoted label whose every character outside a small safe set is one of Mermaid's entity
+// codes (#34; for "), so that it cannot end the label, start a statement on a new line, open a
+// %%{init}%% directive, turn into a Markdown string with a backtick or close the code fence.
+/** Beyond this many workers, the picture shows counts and a table lists the workers. */
+const WORKERS_IN_PICTURE = 12;
+/** Rows of the worker table; the rest are counted. */
+const WORKERS_IN_TABLE = 100;
+const NAME_LIMIT = 100;
+const REASON_LIMIT = 160;
+const MESSAGE_LIMIT = 300;
+const STATUSES = ['refreshed', 'failed', 'timed-out', 'offline'];
+const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
+const count = (value) => typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
+/**
+ * Reads invoke-lambda's `response` output. The answer is the function's to give, and a function
+ * that is not ours, or an older one, may answer anything: nothing in it is trusted to have a shape.
+ */
+function readRefreshResponse(response, functionError) {
+    if (response === undefined || response.trim() === '') {
+        return {
+            kind: 'unreadable',
+            why: 'the response is empty (too large to pass inline, or the function was not invoked)'
+        };
+    }
+    let parsed;
+    try {
+        parsed = JSON.parse(response);
+    }
+    catch {
+        return { kind: 'unreadable', why: 'the response is not JSON' };
+    }
+    if (!isRecord(parsed))
+        return { kind: 'unreadable', why: 'the response is no JSON object' };
+    if (typeof parsed.errorMessage === 'string' || (functionError ?? '') !== '') {
+        return {
+            kind: 'error',
+            errorType: typeof parsed.errorType === 'string' ? parsed.errorType : functionError || 'Unhandled',
+            errorMessage: typeof parsed.errorMessage === 'string' ? parsed.errorMessage : 'no error message'
+        };
+    }
+    if (typeof parsed.ok !== 'boolean' || !Array.isArray(parsed.workers)) {
+        return { kind: 'unreadable', why: 'the response has no ok and workers of a refresh result' };
+    }
+    const workers = [];
+    let unreadable = 0;
+    for (const entry of parsed.workers) {
+        const worker = readWorker(entry);
+        if (worker === undefined)
+            unreadable += 1;
+        else
+            workers.push(worker);
+    }
+    return {
+        kind: 'result',
+        ok: parsed.ok,
+        workers,
+        unreadable,
+        ...(typeof parsed.error === 'string' ? { error: parsed.error } : {})
+    };
+}
+function readWorker(entry) {
+    if (!isRecord(entry) || typeof entry.instanceId !== 'string' || entry.instanceId === '') {
+        return undefined;
+    }
+    const status = STATUSES.find((known) => known === entry.status) ?? 'unknown';
+    const durationMs = count(entry.durationMs);
+    const filesVerified = count(entry.filesVerified);
+    return {
+        instanceId: entry.instanceId,
+        status,
+        ...(durationMs !== undefined ? { durationMs } : {}),
+        ...(filesVerified !== undefined ? { filesVerified } : {}),
+        ...(typeof entry.reason === 'string' ? { reason: entry.reason } : {})
+    };
+}
+const SAFE = /[A-Za-z0-9 _.,/@+()-]/;
+/**
+ * Text from outside as the inside of a quoted Mermaid label: one line (escapeText), at most
+ * `limit` characters, and every character outside a small safe set as a decimal entity code.
+ * The colon is coded too: Mermaid drops the last `;` of a line matching `style.*:\S*#.*;`
+ * before parsing, which would cut an entity code short.
+ */
+function mermaidText(text, limit) {
+    let out = '';
+    for (const char of cap(escapeText(text), limit)) {
+        out += SAFE.test(char) ? char : `#${char.codePointAt(0)};`;
+    }
+    return out;
+}
+const TONE_OF = {
+    refreshed: 'good',
+    failed: 'bad',
+    'timed-out': 'bad',
+    offline: 'pending',
+    unknown: 'pending'
+};
+// Our own words, coded like the rest: they may hold a colon (see mermaidText).
+const own = (text) => mermaidText(text, 1000);
+/** The chain as a Mermaid flowchart, then the worker table when there are too many to draw. */
+function deployChainMarkdown(input) {
+    const nodes = [];
+    const edges = [];
+    const add = (node, from) => {
+        nodes.push(node);
+        if (from !== undefined)
+            edges.push([from, node.id]);
+    };
+    add({
+        id: 'repository',
+        lines: [
+            `${mermaidText(input.repository, NAME_LIMIT)}@${mermaidText([...input.sha].slice(0, 7).join(''), 40)}`
+        ]
+    });
+    const prefix = input.prefix === '' ? '' : `${input.prefix.replace(/\/+$/, '')}/`;
+    add({
+        id: 'bucket',
+        lines: [
+            own('s3://') + mermaidText(`${input.bucket}/${prefix}`, NAME_LIMIT),
+            own(`${input.uploaded} uploaded, ${input.deleted} deleted`)
+        ]
+    }, 'repository');
+    let table = [];
+    if (input.refresh !== undefined)
+        table = addRefresh(input.refresh, add);
+    if (input.mwaa !== undefined)
+        addMwaa(input.mwaa, add);
+    const diagram = [
+        '```mermaid',
+        'flowchart LR',
+        ...nodes.map((node) => `  ${node.id}["${node.lines.join('<br/>')}"]`),
+        ...edges.map(([from, to]) => `  ${from} --> ${to}`),
+        '  classDef good fill:#dcfce7,stroke:#15803d',
+        '  classDef bad fill:#fee2e2,stroke:#b91c1c',
+        '  classDef pending fill:#fef9c3,stroke:#a16207',
+        ...['good', 'bad', 'pending'].flatMap((tone) => {
+            const ids = nodes.filter((node) => node.tone === tone).map((node) => node.id);
+            return ids.length === 0 ? [] : [`  class ${ids.join(',')} ${tone}`];
+        }),
+        '```'
+    ];
+    return [...diagram, ...(table.length > 0 ? ['', ...table] : []), ''].join('\n');
+}
+function addRefresh(step, add) {
+    const reading = readRefreshResponse(step.response, step.functionError);
+    const name = mermaidText(step.functionName, NAME_LIMIT);
+    if (reading.kind === 'unreadable') {
+        add({ id: 'refresh', lines: [name, own('refresh function')], tone: 'pending' }, 'bucket');
+        add({ id: 'answer', lines: [own(`the response could not be read: ${reading.why}`)], tone: 'bad' }, 'refresh');
+        return [];
+    }
+    if (reading.kind === 'error') {
+        add({
+            id: 'refresh',
+            lines: [name, own('failed (') + mermaidText(reading.errorType, 60) + own(')')],
+            tone: 'bad'
+        }, 'bucket');
+        add({ id: 'answer', lines: [mermaidText(reading.errorMessage, MESSAGE_LIMIT)], tone: 'bad' }, 'refresh');
+        return [];
+    }
+    add({
+        id: 'refresh',
+        lines: [name, own(reading.ok ? 'succeeded' : 'failed')],
+        tone: reading.ok ? 'good' : 'bad'
+    }, 'bucket');
+    if (!reading.ok && reading.error !== undefined) {
+        add({ id: 'answer', lines: [mermaidText(reading.error, MESSAGE_LIMIT)], tone: 'bad' }, 'refresh');
+    }
+    if (reading.unreadable > 0) {
+        add({
+            id: 'unread',
+            lines: [
+                own(`${reading.unreadable} worker entr${reading.unreadable === 1 ? 'y' : 'ies'} could not be read`)
+            ],
+            tone: 'pending'
+        }, 'refresh');
+    }
+    const { workers } = reading;
+    if (workers.length === 0 && reading.unreadable === 0) {
+        add({ id: 'workers', lines: [own('no worker in service')] }, 'refresh');
+        return [];
+    }
+    if (workers.length <= WORKERS_IN_PICTURE) {
+        workers.forEach((worker, index) => add({ id: `worker${index + 1}`, lines: workerLines(worker), tone: TONE_OF[worker.status] }, 'refresh'));
+        return [];
+    }
+    for (const status of [...STATUSES, 'unknown']) {
+        const many = workers.filter((worker) => worker.status === status).length;
+        if (many > 0) {
+            add({
+                id: `status${status.replace('-', '')}`,
+                lines: [own(`${many} ${status === 'unknown' ? 'of unknown status' : status}`)],
+                tone: TONE_OF[status]
+            }, 'refresh');
+        }
+    }
+    return workerTable(workers);
+}
+function workerLines(worker) {
+    const lines = [mermaidText(worker.instanceId, NAME_LIMIT)];
+    const details = [worker.status === 'unknown' ? 'unknown status' : worker.status];
+    if (worker.status === 'refreshed' && worker.filesVerified !== undefined) {
+        details.push(`${worker.filesVerified} file${worker.filesVerified === 1 ? '' : 's'} verified`);
+    }
+    if (worker.durationMs !== undefined && worker.status !== 'offline') {
+        details.push(formatDuration(worker.durationMs));
+    }
+    lines.push(own(details.join(', ')));
+    if (worker.reason !== undefined)
+        lines.push(mermaidText(worker.reason, REASON_LIMIT));
+    return lines;
+}
+/** Workers not refreshed first: they are what the reader came for. */
+function workerTable(workers) {
+    const ordered = [
+        ...workers.filter((worker) => worker.status !== 'refreshed'),
+        ...workers.filter((worker) => worker.status === 'refreshed')
+    ];
+    const shown = ordered.slice(0, WORKERS_IN_TABLE);
+    const rows = shown.map((worker) => {
+        const cells = [
+            markdownCode(cap(escapeText(worker.instanceId), NAME_LIMIT)),
+            worker.status === 'unknown' ? 'unknown' : worker.status,
+            worker.filesVerified !== undefined ? String(worker.filesVerified) : '',
+            worker.durationMs !== undefined ? formatDuration(worker.durationMs) : '',
+            worker.reason !== undefined ? markdownCode(cap(escapeText(worker.reason), REASON_LIMIT)) : ''
+        ];
+        return `| ${cells.join(' | ')} |`;
+    });
+    const left = ordered.length - shown.length;
+    const allRefreshed = ordered.slice(shown.length).every((worker) => worker.status === 'refreshed');
+    return [
+        '| Worker | Status | Files verified | Duration | Reason |',
+        '| --- | --- | --- | --- | --- |',
+        ...rows,
+        ...(left > 0
+            ? [
+                '',
+                `…and ${left} more worker${left === 1 ? '' : 's'}${allRefreshed ? ', all refreshed' : ''}.`
+            ]
+            : [])
+    ];
+}
+function addMwaa(step, add) {
+    const status = step.status === '' ? 'status unknown' : step.status;
+    const tone = /FAILED|ERROR|DELET/.test(step.status)
+        ? 'bad'
+        : step.status === 'AVAILABLE'
+            ? 'good'
+            : 'pending';
+    add({
+        id: 'environment',
+        lines: [
+            own('MWAA ') + mermaidText(step.environment, NAME_LIMIT),
+            own(step.updated ? 'update started' : 'no update needed'),
+            mermaidText(status, 40)
+        ],
+        tone
+    }, 'bucket');
+}
+
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
+;// CONCATENATED MODULE: external "node:fs/promises"
+const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
+;// CONCATENATED MODULE: external "node:path"
+const external_node_path_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:path");
+;// CONCATENATED MODULE: ./src/common/runner.ts
+
+
+
+
+
+/**
+ * The most a step output should carry inline. Outputs often become another step's `with:`
+ * input, which reaches that action as one environment variable, and Linux refuses to start a
+ * process with a variable over 128 KiB (E2BIG). Anything larger goes to a file as well.
+ */
+const INLINE_OUTPUT_LIMIT = (/* unused pure expression or super */ null && (64 * 1024));
+async function writeJobSummary(markdown) {
+    if (process.env.GITHUB_STEP_SUMMARY)
+        await lib_core/* summary */.z.addRaw(markdown, true).write();
+}
+/**
+ * Switches workflow commands off until `end()`, for text someone else wrote (a function's log, a
+ * remote script's output): a line such as `::add-mask::` or `::error::` in it is shown, not
+ * obeyed. The token is random, so that text cannot switch them back on.
+ */
+function untrustedOutput() {
+    const token = randomUUID();
+    let open = true;
+    process.stdout.write(`::stop-commands::${token}\n`);
+    return {
+        print: (line) => process.stdout.write(`${line}\n`),
+        end: () => {
+            if (open)
+                process.stdout.write(`::${token}::\n`);
+            open = false;
+        }
+    };
+}
+async function printUntrusted(write) {
+    const output = untrustedOutput();
+    try {
+        await write(output.print);
+    }
+    finally {
+        output.end();
+    }
+}
+/** Writes a file under RUNNER_TEMP (emptied by the runner after the job) and returns its path. */
+async function writeRunnerTempFile(folder, name, content) {
+    const dir = join(process.env.RUNNER_TEMP || tmpdir(), folder);
+    await mkdir(dir, { recursive: true });
+    const path = join(dir, name.replace(/[^\w.-]/g, '_'));
+    await writeFile(path, content);
+    return path;
+}
+
 ;// CONCATENATED MODULE: ./src/deploy-report/constants.ts
 const Input = {
     Mode: 'mode',
@@ -34501,6 +34796,10 @@ const Input = {
     MwaaEnvironment: 'mwaa-environment',
     MwaaUpdated: 'mwaa-updated',
     RefreshResponse: 'refresh-response',
+    FunctionName: 'function-name',
+    FunctionError: 'function-error',
+    MwaaStatus: 'mwaa-status',
+    Comment: 'comment',
     GithubToken: 'github-token'
 };
 const Output = {
@@ -34514,34 +34813,6 @@ const MODES = ['plan', 'deployed'];
 const CHECK_RESULTS = ['success', 'failure', 'cancelled', 'skipped'];
 /** Every marker starts with this, so comments of this pack are told from anyone else's. */
 const MARKER_PREFIX = 'airflow-aws-deploy-actions';
-
-;// CONCATENATED MODULE: ./src/common/one-line.ts
-// Failures often reach a reader as one line (invoke-lambda shows the refresh function's error
-// message; an action's error is one annotation): these keep such a line short while saying how
-// much was left out.
-/** The text cut to `limit` characters, with … where it was cut. */
-function cap(text, limit) {
-    const chars = [...text];
-    return chars.length <= limit ? text : `${chars.slice(0, limit).join('')}…`;
-}
-/**
- * `head`, then as many of `parts` as fit within `limit` characters, separated by "; ", and
- * "; and N more" counting the rest. The first part is always there: cap the parts so it fits.
- */
-function joinWithinLimit(head, parts, limit) {
-    let line = head;
-    for (const [index, part] of parts.entries()) {
-        const separator = index === 0 ? '' : '; ';
-        const left = parts.length - index - 1;
-        // Room is kept for the count of the parts that do not fit.
-        const tail = left > 0 ? `; and ${left} more` : '';
-        if ((line + separator + part + tail).length > limit && index > 0) {
-            return `${line}; and ${parts.length - index} more`;
-        }
-        line += separator + part;
-    }
-    return line;
-}
 
 ;// CONCATENATED MODULE: ./src/deploy-report/markdown.ts
 
@@ -34751,12 +35022,12 @@ function deployedBody(report) {
     };
     inline('Deleted', changes.deleted, changes.deletedCount);
     inline('Uploaded', changes.uploaded, changes.uploadedCount);
-    lines.push(...workerLines(report.refresh));
+    lines.push(...body_workerLines(report.refresh));
     lines.push(...mwaaLine(report.mwaa, 'deployed'));
     lines.push(runLine(report.run), '');
     return lines.join('\n');
 }
-function workerLines(refresh) {
+function body_workerLines(refresh) {
     if (refresh === undefined)
         return [];
     const { workers } = refresh;
@@ -34961,18 +35232,18 @@ function requiredString(name, hint = '') {
     }
     return value;
 }
-const TRUE_VALUES = (/* unused pure expression or super */ null && (['true', 'True', 'TRUE']));
-const FALSE_VALUES = (/* unused pure expression or super */ null && (['false', 'False', 'FALSE']));
+const TRUE_VALUES = ['true', 'True', 'TRUE'];
+const FALSE_VALUES = ['false', 'False', 'FALSE'];
 /** YAML 1.2 booleans only: `yes`, `1` or a typo is an error, never a silent `false`. */
 function booleanInput(name, fallback) {
-    const value = core.getInput(name).trim();
+    const value = lib_core/* getInput */.V4(name).trim();
     if (value === '')
         return fallback;
     if (TRUE_VALUES.includes(value))
         return true;
     if (FALSE_VALUES.includes(value))
         return false;
-    throw new InputError(name, `must be true or false, got '${value}'`);
+    throw new errors/* InputError */.dz(name, `must be true or false, got '${value}'`);
 }
 function integerInput(name, fallback, range) {
     const value = core.getInput(name).trim();
@@ -35092,8 +35363,8 @@ function parseChanges(text) {
     return {
         uploaded,
         deleted,
-        uploadedCount: truncated ? count(record.uploadedCount, uploaded.length) : uploaded.length,
-        deletedCount: truncated ? count(record.deletedCount, deleted.length) : deleted.length,
+        uploadedCount: truncated ? changes_count(record.uploadedCount, uploaded.length) : uploaded.length,
+        deletedCount: truncated ? changes_count(record.deletedCount, deleted.length) : deleted.length,
         truncated
     };
 }
@@ -35105,54 +35376,29 @@ function changes_keyList(value) {
     return value;
 }
 /** A count the document gives, never fewer than the keys it lists. */
-function count(value, listed) {
+function changes_count(value, listed) {
     return typeof value === 'number' && Number.isSafeInteger(value) && value >= listed
         ? value
         : listed;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-report/refresh.ts
-// The refresh function's JSON result (src/refresh-workers/result.ts), read defensively: it passes
-// through a workflow output, may be empty (no refresh ran) or come from an older function.
-/** undefined when no refresh result was given or it is not a JSON object. */
-function parseRefreshResponse(text) {
-    if (text.trim() === '')
-        return undefined;
-    let document;
-    try {
-        document = JSON.parse(text);
+
+/** undefined when no refresh answer was given or it cannot be read. */
+function parseRefreshResponse(text, functionError) {
+    const reading = readRefreshResponse(text, functionError);
+    switch (reading.kind) {
+        case 'result':
+            return {
+                ok: reading.ok,
+                workers: reading.workers,
+                ...(reading.error !== undefined ? { error: reading.error } : {})
+            };
+        case 'error':
+            return { ok: false, workers: [], error: `${reading.errorType}: ${reading.errorMessage}` };
+        case 'unreadable':
+            return undefined;
     }
-    catch {
-        return undefined;
-    }
-    if (typeof document !== 'object' || document === null || Array.isArray(document))
-        return undefined;
-    const record = document;
-    const workers = Array.isArray(record.workers) ? record.workers.flatMap(workerLine) : [];
-    return {
-        ...(typeof record.ok === 'boolean' ? { ok: record.ok } : {}),
-        workers,
-        ...(typeof record.error === 'string' ? { error: record.error } : {})
-    };
-}
-function workerLine(value) {
-    if (typeof value !== 'object' || value === null)
-        return [];
-    const worker = value;
-    if (typeof worker.instanceId !== 'string')
-        return [];
-    const number = (field) => typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field : undefined;
-    const durationMs = number(worker.durationMs);
-    const filesVerified = number(worker.filesVerified);
-    return [
-        {
-            instanceId: worker.instanceId,
-            status: typeof worker.status === 'string' ? worker.status : 'unknown',
-            ...(durationMs !== undefined ? { durationMs } : {}),
-            ...(filesVerified !== undefined ? { filesVerified } : {}),
-            ...(typeof worker.reason === 'string' ? { reason: worker.reason } : {})
-        }
-    ];
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-report/settings.ts
@@ -35182,7 +35428,11 @@ function readSettings() {
         throw new errors/* InputError */.dz(Input.MwaaUpdated, 'is given without mwaa-environment; give both');
     }
     const refreshText = lib_core/* getInput */.V4(Input.RefreshResponse);
-    const refresh = parseRefreshResponse(refreshText);
+    const functionError = optionalString(Input.FunctionError);
+    const functionName = optionalString(Input.FunctionName);
+    const mwaaStatus = optionalString(Input.MwaaStatus);
+    const comment = booleanInput(Input.Comment, true);
+    const refresh = parseRefreshResponse(refreshText, functionError);
     if (refresh === undefined && refreshText.trim() !== '') {
         // A result that is not JSON is still a deploy to report: the note says nothing of workers.
         lib_core/* warning */.$e(`${Input.RefreshResponse} is not the refresh function's JSON result; workers are not reported`);
@@ -35203,6 +35453,11 @@ function readSettings() {
             }
             : {}),
         ...(refresh !== undefined ? { refresh } : {}),
+        ...(functionName !== undefined ? { functionName } : {}),
+        ...(functionError !== undefined ? { functionError } : {}),
+        ...(mwaaStatus !== undefined ? { mwaaStatus } : {}),
+        refreshResponse: refreshText,
+        comment,
         token,
         repository: readRepository(),
         run: {
@@ -35246,6 +35501,7 @@ function readRepository() {
 
 
 
+
 /** deploy-report: the plan on the pull request, or the deploy on the merged pull request. */
 async function run() {
     const settings = readSettings();
@@ -35265,6 +35521,11 @@ async function reportPlan(settings) {
         ...(headSha !== undefined ? { sha: headSha } : {})
     }, previous);
     const issue = typeof pull?.number === 'number' ? pull.number : undefined;
+    if (!settings.comment) {
+        lib_core/* info */.pq('comment is false: the plan is in the job summary only');
+        await finish(build(undefined), { result: 'summary-only' });
+        return;
+    }
     if (issue === undefined) {
         lib_core/* info */.pq(`No pull request in this ${github_context.eventName || 'unknown'} event: the plan is in the job summary only`);
         await finish(build(undefined), { result: 'no-pull-request' });
@@ -35283,6 +35544,12 @@ async function reportDeployed(settings) {
         ...pick(settings, 'refresh', 'mwaa'),
         run: settings.run
     });
+    const chain = chainSection(settings);
+    if (!settings.comment) {
+        lib_core/* info */.pq('comment is false: the deploy is in the job summary only');
+        await finish(body, { result: 'summary-only' }, chain);
+        return;
+    }
     const client = createClient(settings.token);
     let issue;
     try {
@@ -35292,27 +35559,55 @@ async function reportDeployed(settings) {
         if (!(error instanceof GitHubRefused) || ![403, 404, 422].includes(error.status))
             throw error;
         lib_core/* warning */.$e(`${error.message}; the deploy is in the job summary only`);
-        await finish(body, { result: error.status === 403 ? 'summary-only' : 'not-found' });
+        await finish(body, { result: error.status === 403 ? 'summary-only' : 'not-found' }, chain);
         return;
     }
     if (issue === undefined) {
         lib_core/* info */.pq(`No merged pull request for commit ${settings.sha}: the deploy is in the job summary only`);
-        await finish(body, { result: 'no-pull-request' });
+        await finish(body, { result: 'no-pull-request' }, chain);
         return;
     }
-    await post(settings, issue, deployedMarker(settings.target, settings.sha), () => body, 'deploy note', client);
+    await post(settings, issue, deployedMarker(settings.target, settings.sha), () => body, 'deploy note', client, chain);
+}
+/** The deploy as a picture, from the repository to the workers or the MWAA environment. */
+function chainSection(settings) {
+    const [, bucket = '', prefix = ''] = /^s3:\/\/([^/]+)\/(.*?)\/?$/.exec(settings.target) ?? [];
+    const { mwaa } = settings;
+    const picture = deployChainMarkdown({
+        repository: `${settings.repository.owner}/${settings.repository.repo}`,
+        sha: settings.sha,
+        bucket,
+        prefix,
+        uploaded: settings.changes.uploadedCount,
+        deleted: settings.changes.deletedCount,
+        ...(mwaa !== undefined
+            ? {
+                mwaa: {
+                    environment: mwaa.environment,
+                    updated: mwaa.updated === true,
+                    status: settings.mwaaStatus ?? ''
+                }
+            }
+            : settings.functionName !== undefined
+                ? {
+                    refresh: {
+                        functionName: settings.functionName,
+                        response: settings.refreshResponse,
+                        ...(settings.functionError !== undefined
+                            ? { functionError: settings.functionError }
+                            : {})
+                    }
+                }
+                : {})
+    });
+    return `\n\n#### The deploy chain\n\n${picture}\n`;
 }
 /** Posts or updates the marked comment; a refusal GitHub gives for a reason leaves the step green. */
-async function post(settings, issue, marker, build, what, client = createClient(settings.token)) {
+async function post(settings, issue, marker, build, what, client = createClient(settings.token), summaryExtra = '') {
     try {
         const written = await upsertSticky(client, settings.repository, issue, marker, build);
         lib_core/* info */.pq(`The ${what} comment on #${issue} was ${written.result}: ${written.url}`);
-        await finish(written.body, {
-            result: written.result,
-            id: written.id,
-            url: written.url,
-            issue
-        });
+        await finish(written.body, { result: written.result, id: written.id, url: written.url, issue }, summaryExtra);
     }
     catch (error) {
         if (!(error instanceof GitHubRefused))
@@ -35321,19 +35616,19 @@ async function post(settings, issue, marker, build, what, client = createClient(
             // A pull request from a fork runs with a read-only token, whatever the workflow asks for.
             lib_core/* notice */.lm(`The ${what} is in the job summary, not on pull request #${issue}: the token may not comment there ` +
                 `(a fork's pull request gets a read-only token; otherwise give the job pull-requests: write). ${error.message}`);
-            await finish(build(undefined), { result: 'summary-only', issue });
+            await finish(build(undefined), { result: 'summary-only', issue }, summaryExtra);
             return;
         }
         if (error.status === 404) {
             lib_core/* warning */.$e(`The ${what} was not posted: pull request #${issue} or its comment is gone. ${error.message}`);
-            await finish(build(undefined), { result: 'not-found', issue });
+            await finish(build(undefined), { result: 'not-found', issue }, summaryExtra);
             return;
         }
         throw error;
     }
 }
-async function finish(body, outcome) {
-    await writeJobSummary(body);
+async function finish(body, outcome, summaryExtra = '') {
+    await writeJobSummary(body + summaryExtra);
     lib_core/* setOutput */.uH(Output.Result, outcome.result);
     lib_core/* setOutput */.uH(Output.CommentId, outcome.id === undefined ? '' : String(outcome.id));
     lib_core/* setOutput */.uH(Output.CommentUrl, outcome.url ?? '');

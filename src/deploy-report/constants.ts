@@ -8,6 +8,10 @@ export const Input = {
   MwaaEnvironment: 'mwaa-environment',
   MwaaUpdated: 'mwaa-updated',
   RefreshResponse: 'refresh-response',
+  FunctionName: 'function-name',
+  FunctionError: 'function-error',
+  MwaaStatus: 'mwaa-status',
+  Comment: 'comment',
   GithubToken: 'github-token'
 } as const
 

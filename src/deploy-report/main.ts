@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
 import { context } from '@actions/github'
+import { deployChainMarkdown } from '../common/deploy-chain.js'
 import { writeJobSummary } from '../common/runner.js'
 import { deployedBody, deployedMarker, planBody, planMarker } from './body.js'
 import { Output, type ReportResult } from './constants.js'
@@ -29,6 +30,11 @@ async function reportPlan(settings: ReportSettings): Promise<void> {
       previous
     )
   const issue = typeof pull?.number === 'number' ? pull.number : undefined
+  if (!settings.comment) {
+    core.info('comment is false: the plan is in the job summary only')
+    await finish(build(undefined), { result: 'summary-only' })
+    return
+  }
   if (issue === undefined) {
     core.info(
       `No pull request in this ${context.eventName || 'unknown'} event: the plan is in the job summary only`
@@ -52,6 +58,12 @@ async function reportDeployed(settings: ReportSettings): Promise<void> {
     ...pick(settings, 'refresh', 'mwaa'),
     run: settings.run
   })
+  const chain = chainSection(settings)
+  if (!settings.comment) {
+    core.info('comment is false: the deploy is in the job summary only')
+    await finish(body, { result: 'summary-only' }, chain)
+    return
+  }
   const client = createClient(settings.token)
   let issue: number | undefined
   try {
@@ -59,14 +71,14 @@ async function reportDeployed(settings: ReportSettings): Promise<void> {
   } catch (error) {
     if (!(error instanceof GitHubRefused) || ![403, 404, 422].includes(error.status)) throw error
     core.warning(`${error.message}; the deploy is in the job summary only`)
-    await finish(body, { result: error.status === 403 ? 'summary-only' : 'not-found' })
+    await finish(body, { result: error.status === 403 ? 'summary-only' : 'not-found' }, chain)
     return
   }
   if (issue === undefined) {
     core.info(
       `No merged pull request for commit ${settings.sha}: the deploy is in the job summary only`
     )
-    await finish(body, { result: 'no-pull-request' })
+    await finish(body, { result: 'no-pull-request' }, chain)
     return
   }
   await post(
@@ -75,8 +87,43 @@ async function reportDeployed(settings: ReportSettings): Promise<void> {
     deployedMarker(settings.target, settings.sha),
     () => body,
     'deploy note',
-    client
+    client,
+    chain
   )
+}
+
+/** The deploy as a picture, from the repository to the workers or the MWAA environment. */
+function chainSection(settings: ReportSettings): string {
+  const [, bucket = '', prefix = ''] = /^s3:\/\/([^/]+)\/(.*?)\/?$/.exec(settings.target) ?? []
+  const { mwaa } = settings
+  const picture = deployChainMarkdown({
+    repository: `${settings.repository.owner}/${settings.repository.repo}`,
+    sha: settings.sha,
+    bucket,
+    prefix,
+    uploaded: settings.changes.uploadedCount,
+    deleted: settings.changes.deletedCount,
+    ...(mwaa !== undefined
+      ? {
+          mwaa: {
+            environment: mwaa.environment,
+            updated: mwaa.updated === true,
+            status: settings.mwaaStatus ?? ''
+          }
+        }
+      : settings.functionName !== undefined
+        ? {
+            refresh: {
+              functionName: settings.functionName,
+              response: settings.refreshResponse,
+              ...(settings.functionError !== undefined
+                ? { functionError: settings.functionError }
+                : {})
+            }
+          }
+        : {})
+  })
+  return `\n\n#### The deploy chain\n\n${picture}\n`
 }
 
 /** Posts or updates the marked comment; a refusal GitHub gives for a reason leaves the step green. */
@@ -86,17 +133,17 @@ async function post(
   marker: string,
   build: (previous: string | undefined) => string,
   what: string,
-  client = createClient(settings.token)
+  client = createClient(settings.token),
+  summaryExtra = ''
 ): Promise<void> {
   try {
     const written = await upsertSticky(client, settings.repository, issue, marker, build)
     core.info(`The ${what} comment on #${issue} was ${written.result}: ${written.url}`)
-    await finish(written.body, {
-      result: written.result,
-      id: written.id,
-      url: written.url,
-      issue
-    })
+    await finish(
+      written.body,
+      { result: written.result, id: written.id, url: written.url, issue },
+      summaryExtra
+    )
   } catch (error) {
     if (!(error instanceof GitHubRefused)) throw error
     if (error.status === 403) {
@@ -105,14 +152,14 @@ async function post(
         `The ${what} is in the job summary, not on pull request #${issue}: the token may not comment there ` +
           `(a fork's pull request gets a read-only token; otherwise give the job pull-requests: write). ${error.message}`
       )
-      await finish(build(undefined), { result: 'summary-only', issue })
+      await finish(build(undefined), { result: 'summary-only', issue }, summaryExtra)
       return
     }
     if (error.status === 404) {
       core.warning(
         `The ${what} was not posted: pull request #${issue} or its comment is gone. ${error.message}`
       )
-      await finish(build(undefined), { result: 'not-found', issue })
+      await finish(build(undefined), { result: 'not-found', issue }, summaryExtra)
       return
     }
     throw error
@@ -121,9 +168,10 @@ async function post(
 
 async function finish(
   body: string,
-  outcome: { result: ReportResult; id?: number; url?: string; issue?: number }
+  outcome: { result: ReportResult; id?: number; url?: string; issue?: number },
+  summaryExtra = ''
 ): Promise<void> {
-  await writeJobSummary(body)
+  await writeJobSummary(body + summaryExtra)
   core.setOutput(Output.Result, outcome.result)
   core.setOutput(Output.CommentId, outcome.id === undefined ? '' : String(outcome.id))
   core.setOutput(Output.CommentUrl, outcome.url ?? '')

@@ -1,13 +1,9 @@
-// The refresh function's JSON result (src/refresh-workers/result.ts), read defensively: it passes
-// through a workflow output, may be empty (no refresh ran) or come from an older function.
+import { readRefreshResponse, type ReadWorker } from '../common/deploy-chain.js'
 
-export interface WorkerLine {
-  instanceId: string
-  status: string
-  durationMs?: number
-  filesVerified?: number
-  reason?: string
-}
+// The refresh function's answer as the deploy note tells it: read by the one reader of that
+// answer (src/common/deploy-chain.ts), which also draws it in the deploy summary.
+
+export type WorkerLine = ReadWorker
 
 export interface RefreshSummary {
   ok?: boolean
@@ -15,40 +11,22 @@ export interface RefreshSummary {
   error?: string
 }
 
-/** undefined when no refresh result was given or it is not a JSON object. */
-export function parseRefreshResponse(text: string): RefreshSummary | undefined {
-  if (text.trim() === '') return undefined
-  let document: unknown
-  try {
-    document = JSON.parse(text)
-  } catch {
-    return undefined
+/** undefined when no refresh answer was given or it cannot be read. */
+export function parseRefreshResponse(
+  text: string,
+  functionError?: string
+): RefreshSummary | undefined {
+  const reading = readRefreshResponse(text, functionError)
+  switch (reading.kind) {
+    case 'result':
+      return {
+        ok: reading.ok,
+        workers: reading.workers,
+        ...(reading.error !== undefined ? { error: reading.error } : {})
+      }
+    case 'error':
+      return { ok: false, workers: [], error: `${reading.errorType}: ${reading.errorMessage}` }
+    case 'unreadable':
+      return undefined
   }
-  if (typeof document !== 'object' || document === null || Array.isArray(document)) return undefined
-  const record = document as Record<string, unknown>
-  const workers = Array.isArray(record.workers) ? record.workers.flatMap(workerLine) : []
-  return {
-    ...(typeof record.ok === 'boolean' ? { ok: record.ok } : {}),
-    workers,
-    ...(typeof record.error === 'string' ? { error: record.error } : {})
-  }
-}
-
-function workerLine(value: unknown): WorkerLine[] {
-  if (typeof value !== 'object' || value === null) return []
-  const worker = value as Record<string, unknown>
-  if (typeof worker.instanceId !== 'string') return []
-  const number = (field: unknown) =>
-    typeof field === 'number' && Number.isFinite(field) && field >= 0 ? field : undefined
-  const durationMs = number(worker.durationMs)
-  const filesVerified = number(worker.filesVerified)
-  return [
-    {
-      instanceId: worker.instanceId,
-      status: typeof worker.status === 'string' ? worker.status : 'unknown',
-      ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(filesVerified !== undefined ? { filesVerified } : {}),
-      ...(typeof worker.reason === 'string' ? { reason: worker.reason } : {})
-    }
-  ]
 }

@@ -1,6 +1,6 @@
 import * as core from '@actions/core'
 import { InputError } from '../common/errors.js'
-import { choiceInput, optionalString, requiredString } from '../common/inputs.js'
+import { booleanInput, choiceInput, optionalString, requiredString } from '../common/inputs.js'
 import { bucketNameProblem, normalisePrefix } from '../common/s3-location.js'
 import { escapeText } from '../common/untrusted.js'
 import type { RunLink } from './body.js'
@@ -18,6 +18,14 @@ export interface ReportSettings {
   refusal?: string
   mwaa?: { environment: string; updated?: boolean }
   refresh?: RefreshSummary
+  /** The refresh function's answer as given, for the picture of the chain. */
+  refreshResponse: string
+  /** deployed mode: the refresh step and the environment's status, for the picture of the chain. */
+  functionName?: string
+  functionError?: string
+  mwaaStatus?: string
+  /** false: the job summary only. */
+  comment: boolean
   token: string
   repository: { owner: string; repo: string }
   run: RunLink
@@ -44,7 +52,11 @@ export function readSettings(): ReportSettings {
     throw new InputError(Input.MwaaUpdated, 'is given without mwaa-environment; give both')
   }
   const refreshText = core.getInput(Input.RefreshResponse)
-  const refresh = parseRefreshResponse(refreshText)
+  const functionError = optionalString(Input.FunctionError)
+  const functionName = optionalString(Input.FunctionName)
+  const mwaaStatus = optionalString(Input.MwaaStatus)
+  const comment = booleanInput(Input.Comment, true)
+  const refresh = parseRefreshResponse(refreshText, functionError)
   if (refresh === undefined && refreshText.trim() !== '') {
     // A result that is not JSON is still a deploy to report: the note says nothing of workers.
     core.warning(
@@ -67,6 +79,11 @@ export function readSettings(): ReportSettings {
         }
       : {}),
     ...(refresh !== undefined ? { refresh } : {}),
+    ...(functionName !== undefined ? { functionName } : {}),
+    ...(functionError !== undefined ? { functionError } : {}),
+    ...(mwaaStatus !== undefined ? { mwaaStatus } : {}),
+    refreshResponse: refreshText,
+    comment,
     token,
     repository: readRepository(),
     run: {
