@@ -2,7 +2,8 @@
 // bucket and a group of two Airflow workers, and runs the bundled actions on examples/ exactly as
 // the GitHub runner would, printing each step's outputs and job summary. The worker-refresh
 // function is the real one (dist/refresh-workers), run in-process; SSM Run Command, which moto
-// cannot run, is played locally with two folders standing in for the two workers. Leaves nothing
+// cannot run, is played locally with two folders standing in for the two workers; GitHub's REST
+// API, where the deploy report looks for the merged pull request, is a local stand-in too. Leaves nothing
 // behind: no server, no key, no temporary folder, also when a step fails or is interrupted.
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { cpSync, mkdtempSync, readdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs'
@@ -11,6 +12,7 @@ import { join, relative, resolve } from 'node:path'
 import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { createEchoFunction, useLambdaWithoutDocker } from '../test-support/lambda.mjs'
 import { createWorkerGroup, startRefreshStandIn } from '../test-support/refresh-stand-in.mjs'
+import { startGitHubApi } from '../test-support/github-api.mjs'
 import { startMoto } from '../test-support/moto.mjs'
 import { defuse } from '../test-support/output-guard.mjs'
 import { packResolver } from '../test-support/pack-uses.mjs'
@@ -262,6 +264,14 @@ try {
   callerS3.destroy()
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers', { region })
   const fleet = await standInWorkers(region, 'my-airflow-dags')
+  const github = await startGitHubApi()
+  undo.push(() => github.stop())
+  // The commit is the merge of pull request 12, which gets the deploy note.
+  const commit = 'ffac537e6cbbf934b08745a378932722df287a53'
+  github.addPullRequest('octo-org/airflow', 12)
+  github.setCommitPulls(commit, [
+    { number: 12, merged_at: '2026-11-30T12:00:00Z', merge_commit_sha: commit }
+  ])
   const checkout = temporaryFolder('demo-checkout-')
   cpSync(join(root, 'examples', 'dags'), join(checkout, 'dags'), { recursive: true })
   stopIfInterrupted()
@@ -274,10 +284,11 @@ try {
       resolveUses: packResolver({ endpoint: fleet.endpoint, packSha: 'local' }),
       github: {
         repository: 'octo-org/airflow',
-        sha: 'ffac537e6cbbf934b08745a378932722df287a53',
+        sha: commit,
         ref: 'refs/heads/main',
         run_id: '1',
-        run_attempt: '1'
+        run_attempt: '1',
+        api_url: github.url
       }
     })
     const called = run.jobs.deploy?.workflow
@@ -290,6 +301,9 @@ try {
     }
     show(`\n${(called?.summary ?? '').trim().replace(/^/gm, '  │ ')}`)
     showWorkers(fleet.folders)
+    const [note] = github.commentsOn('octo-org/airflow', 12)
+    show(`  the note on pull request #12 (local GitHub API stand-in):`)
+    show((note?.body ?? '(none)').trim().replace(/^/gm, '  │ '))
     if (run.result !== 'success') {
       failed = true
       show(`  step failed: the workflow ended in ${run.result}\n${run.log}`)

@@ -12,8 +12,10 @@ import { createServer } from 'node:http'
  * }} options
  */
 export async function startGitHubApi(options = {}) {
+  // The job tokens of the runner model (runner.mjs) and the workflow model (workflow.mjs).
   const tokens = options.tokens ?? {
-    ghs_runner_model_token: { login: 'github-actions[bot]', type: 'Bot' }
+    ghs_runner_model_token: { login: 'github-actions[bot]', type: 'Bot' },
+    ghs_workflow_model_token: { login: 'github-actions[bot]', type: 'Bot' }
   }
   const maxPerPage = options.maxPerPage ?? 100
   /** @type {Map<string, Set<number>>} owner/repo → pull request numbers that exist */

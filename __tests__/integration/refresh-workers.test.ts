@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
+import { startGitHubApi, type GitHubApi } from '../../test-support/github-api.mjs'
 import { checksOut, packResolver } from '../../test-support/pack-uses.mjs'
 import {
   createWorkerGroup,
@@ -40,6 +41,7 @@ const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' }
 const COMMIT = 'ffac537e6cbbf934b08745a378932722df287a53'
 
 let moto: Moto
+let github: GitHubApi
 let standIn: RefreshStandIn
 let checkout: string
 let instanceIds: string[]
@@ -50,6 +52,7 @@ const client = <T>(Client: new (config: object) => T, endpoint = moto.endpoint):
   new Client({ endpoint, region: REGION, credentials, forcePathStyle: true })
 
 beforeAll(async () => {
+  github = await startGitHubApi()
   moto = await startMoto()
   await useLambdaWithoutDocker(moto.endpoint)
   // invoke-lambda reads the function's configuration from moto; its invocation runs the real one.
@@ -92,6 +95,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
+  await github?.stop()
   await standIn?.stop()
   await moto?.stop()
   for (const dir of temporary) rmSync(dir, { recursive: true, force: true })
@@ -129,7 +133,9 @@ function deploy(runId: string): Promise<WorkflowRun> {
       sha: COMMIT,
       ref: 'refs/heads/main',
       run_id: runId,
-      run_attempt: '1'
+      run_attempt: '1',
+      // The deploy report asks GitHub for the pull request merged as the commit: none here.
+      api_url: github.url
     }
   })
 }

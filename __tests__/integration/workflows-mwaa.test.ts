@@ -14,6 +14,7 @@ import {
   type MwaaStandIn,
   type StandInEnvironment
 } from '../../test-support/mwaa.mjs'
+import { startGitHubApi, type GitHubApi } from '../../test-support/github-api.mjs'
 import { checksOut, packResolver } from '../../test-support/pack-uses.mjs'
 import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { runWorkflow, type WorkflowRun } from '../../test-support/workflow.mjs'
@@ -29,11 +30,18 @@ const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' }
 
 let moto: Moto
 let mwaa: MwaaStandIn
+/** GitHub's REST API for the jobs that comment, with the models' job tokens as a bot's. */
+let github: GitHubApi
 let environment: StandInEnvironment
 let airflow: ScriptedAirflow
 const folders: string[] = []
 
 beforeAll(async () => {
+  const bot = { login: 'github-actions[bot]', type: 'Bot' as const }
+  github = await startGitHubApi({
+    tokens: { ghs_workflow_model_token: bot, ghs_runner_model_token: bot }
+  })
+  github.addPullRequest('octo-org/airflow', 7)
   moto = await startMoto()
   mwaa = await startMwaaStandIn({ s3Endpoint: moto.endpoint, region: REGION })
   const s3 = new S3Client({ endpoint: moto.endpoint, region: REGION, credentials })
@@ -55,6 +63,7 @@ beforeAll(async () => {
 }, 60_000)
 
 afterAll(async () => {
+  await github?.stop()
   await mwaa?.stop()
   await moto?.stop()
   for (const folder of folders) rmSync(folder, { recursive: true, force: true })
@@ -94,6 +103,7 @@ function run(file: string, checkout: string, event: string) {
       ref: 'refs/heads/main',
       run_id: '4343',
       run_attempt: '1',
+      api_url: github.url,
       ...pullRequest
     }
   })
@@ -181,6 +191,9 @@ describe('examples/workflows/deploy-dags-mwaa.yml → deploy-dags.yml', () => {
     // The DAG sync's changes reached the import check, which asked Airflow through InvokeRestApi.
     expect(operations('InvokeRestApi').length).toBeGreaterThan(0)
     expect(pipeline.jobs.deploy?.log).toContain('1 changed DAG file(s) parsed, 0 import error(s)')
+    // The picture of the deploy ends at the environment, not at a refresh function.
+    expect(pipeline.jobs.report?.summary).toContain('```mermaid')
+    expect(pipeline.jobs.report?.summary).toContain(ENVIRONMENT)
   })
 
   test('the same commit again starts no update', async () => {

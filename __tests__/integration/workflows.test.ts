@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { createEchoFunction, useLambdaWithoutDocker } from '../../test-support/lambda.mjs'
 import { startMoto } from '../../test-support/moto.mjs'
+import { startGitHubApi, type GitHubApi } from '../../test-support/github-api.mjs'
 import { expectNoSecret } from '../../test-support/output-guard.mjs'
 import { nodeRuntimes } from '../../test-support/runner.mjs'
 import { makeClientKey, startSshd, type Sshd } from '../../test-support/sshd.mjs'
@@ -48,15 +49,27 @@ const REGION = 'eu-west-1' // the example callers' region
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' } // as packResolver hands out
 
 let moto: Awaited<ReturnType<typeof startMoto>>
+/** GitHub's REST API for the jobs that comment; the model's job token is a bot's, as on GitHub. */
+let github: GitHubApi
 const workspaces: string[] = []
+const ORIGIN = 'octo-org/airflow'
 
 beforeAll(async () => {
+  // The workflow model's job token, and the runner model's, which resolves an action's
+  // `${{ github.token }}` default.
+  const bot = { login: 'github-actions[bot]', type: 'Bot' as const }
+  github = await startGitHubApi({
+    tokens: { ghs_workflow_model_token: bot, ghs_runner_model_token: bot }
+  })
+  github.addPullRequest(ORIGIN, 7)
+  github.addPullRequest(ORIGIN, 8)
   moto = await startMoto()
   await useLambdaWithoutDocker(moto.endpoint)
   await createEchoFunction(moto.endpoint, 'airflow-refresh-workers', { region: REGION })
 }, 60_000)
 
 afterAll(async () => {
+  await github?.stop()
   await moto?.stop()
   for (const dir of workspaces) rmSync(dir, { recursive: true, force: true })
 })
@@ -135,6 +148,7 @@ async function run(
       ref: 'refs/heads/main',
       run_id: '4242',
       run_attempt: '1',
+      api_url: github.url,
       ...options.github
     }
   })
@@ -164,6 +178,11 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
   })
 
   test('a push validates, deploys and refreshes the workers with the change list', async () => {
+    // The commit is the merge of pull request 5, which gets the deploy note.
+    github.addPullRequest(ORIGIN, 5)
+    github.setCommitPulls(COMMIT, [
+      { number: 5, merged_at: '2026-11-30T12:00:00Z', merge_commit_sha: COMMIT }
+    ])
     const { result, requests } = await run({
       file: 'examples/workflows/deploy-dags.yml',
       event: 'push',
@@ -209,6 +228,13 @@ describe('examples/workflows/deploy-dags.yml → deploy-dags.yml', () => {
       changes: { uploaded: expect.any(Array), deleted: [] }
     })
     expect([...event.changes.uploaded].sort()).toEqual(DAG_FILES.map((file) => `dags/${file}`))
+
+    // The report job draws the chain and leaves one note on the merged pull request.
+    expect(pipeline.jobs.report?.result).toBe('success')
+    expect(pipeline.jobs.report?.summary).toContain('```mermaid')
+    const notes = github.commentsOn(ORIGIN, 5)
+    expect(notes).toHaveLength(1)
+    expect(notes[0]?.body).toContain(`airflow-aws-deploy-actions:deployed s3://${bucket}/dags/`)
   })
 
   test('the same commit again changes nothing and leaves the workers alone', async () => {
@@ -416,6 +442,12 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
     expect(await contentsOf(bucket)).toEqual(
       Object.fromEntries(Object.entries(before).map(([key, body]) => [`dags/${key}`, body]))
     )
+    // The plan is on the pull request too, in one comment for this target.
+    const plans = github
+      .commentsOn(ORIGIN, 7)
+      .filter((comment) => comment.body.includes(`s3://${bucket}/dags/`))
+    expect(plans).toHaveLength(1)
+    expect(plans[0]?.body).toContain('dags/retired.py')
   })
 
   test('the check fails when the deploy would be refused by the delete guard', async () => {
@@ -425,6 +457,12 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
     const check = called(result, 'check')
     expect(check.jobs.validate?.result).toBe('success')
     expect(check.jobs.plan?.result).toBe('failure')
+    // The comment still tells the reviewer, with the guard's reason.
+    expect(check.jobs.comment?.result).toBe('success')
+    const plan = github
+      .commentsOn(ORIGIN, 7)
+      .find((comment) => comment.body.includes(`s3://${bucket}/dags/`))
+    expect(plan?.body).toContain('Refusing to delete 1 of 1 objects')
     expect(check.jobs.plan?.annotations).toEqual([
       expect.objectContaining({
         command: 'error',
@@ -435,6 +473,12 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
   })
 
   test("a fork's pull request is validated without the plan, which would have no credentials", async () => {
+    github.fail(
+      (request) =>
+        request.method !== 'GET' && request.path.startsWith(`/repos/${ORIGIN}/issues/8/`),
+      { status: 403, message: 'Resource not accessible by integration' },
+      10
+    )
     const checkout = dagRepository()
     const { result, requests } = await run({
       file: 'examples/workflows/dags-check.yml',
@@ -451,6 +495,12 @@ describe('examples/workflows/dags-check.yml → dags-check.yml', () => {
     expect(check.jobs.validate?.result).toBe('success')
     expect(check.jobs.plan?.result).toBe('skipped')
     expect(requests).toEqual([])
+    // A fork's token may not comment: the plan stays in the summary and the check passes.
+    expect(check.jobs.comment?.result).toBe('success')
+    expect(check.jobs.comment?.annotations).toContainEqual(
+      expect.objectContaining({ command: 'notice' })
+    )
+    expect(github.commentsOn(ORIGIN, 8)).toEqual([])
   })
 })
 

@@ -147,7 +147,8 @@ const OUTPUTS_BEFORE = {
   's3-uri': '${{ steps.sync.outputs.s3-uri }}',
   changes: '${{ steps.sync.outputs.changes }}',
   refreshed: "${{ steps.refresh.outcome == 'success' }}",
-  'refresh-response': '${{ steps.refresh.outputs.response }}'
+  'refresh-response': '${{ steps.refresh.outputs.response }}',
+  'refresh-function-error': '${{ steps.refresh.outputs.function-error }}'
 }
 
 const mentionsMwaa = (value: unknown) => /mwaa/i.test(JSON.stringify(value))

@@ -328,6 +328,20 @@ const WITHHELD: Record<string, Record<string, string>> = {
     'confirm-timeout': 'the default covers the scheduler parsing the changed files',
     'endpoint-url': 'for local testing; a deploy talks to AWS'
   },
+  '.github/workflows/deploy-dags.yml → actions/deploy-report': {
+    validation: 'the deploy job ran the validation first; a deploy note has no plan check',
+    'plan-outcome': 'a deploy note has no plan check',
+    refusal: 'a refused deploy fails the deploy job, and the note is left only after a success',
+    'github-token': 'the job token, which the report job may use to comment'
+  },
+  '.github/workflows/dags-check.yml → actions/deploy-report': {
+    'refresh-response': 'a plan refreshes no workers',
+    'function-error': 'a plan refreshes no workers',
+    'function-name': 'a plan refreshes no workers',
+    'mwaa-status': 'a plan starts no environment update',
+    comment: 'the job runs only with the comment input set',
+    'github-token': 'the job token, which the comment job may use to comment'
+  },
   '.github/workflows/dags-check.yml → actions/deploy-mwaa': {
     'requirements-key': 'the key the environment names, as deploy-dags.yml uses it',
     'plugins-key': 'the key the environment names, as deploy-dags.yml uses it',
@@ -560,7 +574,7 @@ describe('workflow hygiene', () => {
     }
   })
 
-  test('reusable workflows default to read-only and add id-token only where AWS is reached', () => {
+  test('reusable workflows default to read-only, add id-token only where AWS is reached and pull-requests: write only where the report comments', () => {
     for (const file of ['deploy-dags', 'dags-check', 'deploy-app']) {
       const workflow = parseYaml(read(`.github/workflows/${file}.yml`)) as Mapping
       expect(workflow.permissions).toEqual({ contents: 'read' })
@@ -568,8 +582,14 @@ describe('workflow hygiene', () => {
         const reachesAws = ((job.steps ?? []) as Mapping[]).some((s) =>
           String(s.uses ?? '').startsWith('aws-actions/configure-aws-credentials@')
         )
+        const steps = (job.steps ?? []) as Mapping[]
+        const comments = steps.some((s) => String(s.uses ?? '') === '$/actions/deploy-report')
         if (reachesAws) expect(job.permissions).toEqual({ contents: 'read', 'id-token': 'write' })
-        else expect([undefined, { contents: 'read' }]).toContainEqual(job.permissions)
+        else if (comments) {
+          // It runs the pack's action alone: no checkout, no credentials, nothing of the repository.
+          expect(job.permissions).toEqual({ contents: 'read', 'pull-requests': 'write' })
+          expect(steps).toHaveLength(1)
+        } else expect([undefined, { contents: 'read' }]).toContainEqual(job.permissions)
       }
     }
   })
