@@ -34968,7 +34968,12 @@ function buildPlanBody(report, previousBody, cap) {
     if (planFailed) {
         lines.push(`❌ **The plan did not complete (${report.planOutcome}).** What is listed below may be incomplete; see the run.`, '');
     }
-    if (total === 0 && !planFailed) {
+    // A plan that did not run (a fork's pull request, plan: false) says nothing of changes.
+    const planSkipped = report.planOutcome === 'skipped';
+    if (planSkipped) {
+        lines.push('**No plan.** The dry run did not run for this pull request (a fork has no credentials for it, or the check was told not to plan).', '');
+    }
+    if (total === 0 && !planFailed && !planSkipped) {
         lines.push(`**No changes.** A merge would upload nothing and delete nothing.`, '');
     }
     else if (total > 0) {
@@ -35105,6 +35110,16 @@ class GitHubRefused extends Error {
         this.name = 'GitHubRefused';
     }
 }
+/**
+ * A rate limit that asks for more waiting than the step may do. Not a GitHubRefused: a 403 limit
+ * must not read as a read-only token (a fork), whose report quietly stays in the summary.
+ */
+class RateLimited extends Error {
+    constructor(status, call, waitMs, budgetMs) {
+        super(`GitHub's rate limit answered ${status} to ${call} and asks for ${formatDuration(waitMs)} more, past the ${formatDuration(budgetMs)} this step waits in all; run the job again later`);
+        this.name = 'RateLimited';
+    }
+}
 function asRequestFailure(error) {
     if (typeof error !== 'object' || error === null)
         return undefined;
@@ -35128,8 +35143,11 @@ function createClient(token, budgetMs = RATE_LIMIT_BUDGET_MS) {
                 const wait = failure === undefined
                     ? undefined
                     : rateLimitWait(failure.status, failure.response?.headers ?? {}, Date.now());
-                if (wait === undefined || waitedMs + wait > budgetMs)
+                if (wait === undefined)
                     throw error;
+                if (waitedMs + wait > budgetMs) {
+                    throw new RateLimited(failure?.status ?? 0, `${options.method} ${options.url}`, wait, budgetMs);
+                }
                 lib_core/* info */.pq(`GitHub's rate limit answered ${failure?.status} to ${options.method} ${options.url}; trying again in ${formatDuration(wait)}`);
                 await new Promise((resolve) => setTimeout(resolve, wait));
                 waitedMs += wait;

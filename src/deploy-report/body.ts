@@ -170,7 +170,15 @@ function buildPlanBody(report: PlanReport, previousBody: string | undefined, cap
       ''
     )
   }
-  if (total === 0 && !planFailed) {
+  // A plan that did not run (a fork's pull request, plan: false) says nothing of changes.
+  const planSkipped = report.planOutcome === 'skipped'
+  if (planSkipped) {
+    lines.push(
+      '**No plan.** The dry run did not run for this pull request (a fork has no credentials for it, or the check was told not to plan).',
+      ''
+    )
+  }
+  if (total === 0 && !planFailed && !planSkipped) {
     lines.push(`**No changes.** A merge would upload nothing and delete nothing.`, '')
   } else if (total > 0) {
     lines.push(

@@ -23,6 +23,19 @@ export class GitHubRefused extends Error {
   }
 }
 
+/**
+ * A rate limit that asks for more waiting than the step may do. Not a GitHubRefused: a 403 limit
+ * must not read as a read-only token (a fork), whose report quietly stays in the summary.
+ */
+export class RateLimited extends Error {
+  constructor(status: number, call: string, waitMs: number, budgetMs: number) {
+    super(
+      `GitHub's rate limit answered ${status} to ${call} and asks for ${formatDuration(waitMs)} more, past the ${formatDuration(budgetMs)} this step waits in all; run the job again later`
+    )
+    this.name = 'RateLimited'
+  }
+}
+
 interface RequestFailure {
   status: number
   message: string
@@ -52,7 +65,15 @@ export function createClient(token: string, budgetMs = RATE_LIMIT_BUDGET_MS): Gi
           failure === undefined
             ? undefined
             : rateLimitWait(failure.status, failure.response?.headers ?? {}, Date.now())
-        if (wait === undefined || waitedMs + wait > budgetMs) throw error
+        if (wait === undefined) throw error
+        if (waitedMs + wait > budgetMs) {
+          throw new RateLimited(
+            failure?.status ?? 0,
+            `${options.method} ${options.url}`,
+            wait,
+            budgetMs
+          )
+        }
         core.info(
           `GitHub's rate limit answered ${failure?.status} to ${options.method} ${options.url}; trying again in ${formatDuration(wait)}`
         )

@@ -63,6 +63,16 @@ describe('planBody', () => {
     expect(body).toContain('The plan did not complete (failure)')
   })
 
+  it('does not call a plan that never ran "no changes", nor a failure before it passing', () => {
+    const skipped = planBody(report({ changes: NO_CHANGES, planOutcome: 'skipped' }))
+    expect(skipped).toContain('**No plan.**')
+    expect(skipped).not.toContain('No changes')
+    const failedEarly = planBody(report({ changes: NO_CHANGES, planOutcome: 'failure' }))
+    const after = planBody(report({ changes: NO_CHANGES, planOutcome: 'failure' }), failedEarly)
+    expect(after).not.toContain('pass again')
+    expect(after).not.toContain('No changes')
+  })
+
   it('folds long lists and counts what is left out', () => {
     const uploaded = Array.from({ length: 120 }, (_, i) => `dags/u${i}.py`)
     const body = planBody(report({ changes: changes(uploaded, []) }))
