@@ -1,6 +1,7 @@
 import { byText } from './compare.js'
 import { cap, joinWithinLimit } from './one-line.js'
 import { escapeText } from './untrusted.js'
+import { isRecord } from './json-shape.js'
 
 // Whether Airflow parsed a deploy's changed DAG files, and with what import errors, whichever way
 // its REST API is reached: directly (the refresh function) or through MWAA's InvokeRestApi (the
@@ -288,8 +289,4 @@ export async function pollParse(options: ParsePoll): Promise<ParseOutcome> {
     }
     await new Promise((resolve) => setTimeout(resolve, interval))
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -2,6 +2,7 @@ import type { WorkerStatus } from '../refresh-workers/result.js'
 import { cap } from './one-line.js'
 import { formatDuration, markdownCode } from './summary.js'
 import { escapeText } from './untrusted.js'
+import { isRecord } from './json-shape.js'
 
 // The deploy summary's picture of where the commit went: the repository, the bucket, then either
 // the refresh function and its workers or the MWAA environment. Job summaries render ```mermaid
@@ -68,9 +69,6 @@ export type RefreshReading =
   | { kind: 'unreadable'; why: string }
 
 const STATUSES: readonly WorkerStatus[] = ['refreshed', 'failed', 'timed-out', 'offline']
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const count = (value: unknown): number | undefined =>
   typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined

@@ -18,6 +18,7 @@ import {
   type RestApiAnswer
 } from './mwaa.js'
 import { escapeText } from './untrusted.js'
+import { isRecord } from './json-shape.js'
 
 // MWAA's three calls, signed here: the MWAA client the registry serves predates InvokeRestApi and
 // would bring a second SDK core into the bundle. The wire format is botocore's model of
@@ -643,8 +644,4 @@ function text(value: unknown): string | undefined {
 
 function recordOf(value: unknown): Record<string, unknown> {
   return isRecord(value) ? value : {}
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

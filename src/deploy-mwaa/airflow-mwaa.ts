@@ -6,6 +6,7 @@ import {
 } from '../common/airflow-parse.js'
 import { MwaaError, type MwaaApi, type RestApiAnswer } from '../common/mwaa.js'
 import { escapeText } from '../common/untrusted.js'
+import { isRecord } from '../common/json-shape.js'
 
 // Airflow's import errors of an MWAA environment, asked through InvokeRestApi: MWAA signs the
 // job's role into Airflow, so no Airflow user, password or network path to the webserver is needed.
@@ -236,8 +237,4 @@ export function confirmImports(options: ConfirmImportsOptions): Promise<ParseOut
     pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS,
     ...(options.skipped !== undefined ? { skipped: options.skipped } : {})
   })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

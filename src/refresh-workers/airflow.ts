@@ -27,6 +27,7 @@ export {
   type ParseJudgement,
   type ParseOutcome
 } from '../common/airflow-parse.js'
+import { isRecord } from '../common/json-shape.js'
 
 // After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
 // still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
@@ -467,8 +468,4 @@ export async function confirmParsed(options: ConfirmOptions): Promise<ParseOutco
     deadlineMs: options.deadlineMs,
     pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS
   })
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }

@@ -1,6 +1,7 @@
 import { byText } from '../common/compare.js'
 import { escapeText } from '../common/untrusted.js'
 import type { RefreshConfig } from './config.js'
+import { isRecord } from '../common/json-shape.js'
 
 /**
  * Why an event is not acted on. The invoker sees the message as the function error; every piece
@@ -345,8 +346,4 @@ function positiveInteger(record: Record<string, unknown>, field: string): number
     throw new EventRefused(`The deploy event's ${field} is not a positive whole number`)
   }
   return value as number
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
