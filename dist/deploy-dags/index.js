@@ -63976,7 +63976,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 });
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 20 modules
-var core = __nccwpck_require__(3218);
+var lib_core = __nccwpck_require__(3218);
 // EXTERNAL MODULE: external "node:http"
 var external_node_http_ = __nccwpck_require__(7067);
 // EXTERNAL MODULE: external "node:https"
@@ -63985,13 +63985,95 @@ var external_node_https_ = __nccwpck_require__(4708);
 var dist_cjs = __nccwpck_require__(1279);
 // EXTERNAL MODULE: ./src/common/errors.ts
 var errors = __nccwpck_require__(1922);
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function untrusted_escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function escapeBytes(bytes) {
+    if ((0,external_node_buffer_.isUtf8)(bytes))
+        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && (0,external_node_buffer_.isUtf8)(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
+
 
 
 // Strict readers for action inputs. Every reader names the input in its error and says what is
 // allowed, so a typo fails the step before anything is changed instead of silently meaning "false".
 function optionalString(name) {
-    const value = core/* getInput */.V4(name).trim();
+    const value = lib_core/* getInput */.V4(name).trim();
     return value === '' ? undefined : value;
 }
 function requiredString(name, hint = '') {
@@ -64005,7 +64087,7 @@ const TRUE_VALUES = ['true', 'True', 'TRUE'];
 const FALSE_VALUES = ['false', 'False', 'FALSE'];
 /** YAML 1.2 booleans only: `yes`, `1` or a typo is an error, never a silent `false`. */
 function booleanInput(name, fallback) {
-    const value = core/* getInput */.V4(name).trim();
+    const value = lib_core/* getInput */.V4(name).trim();
     if (value === '')
         return fallback;
     if (TRUE_VALUES.includes(value))
@@ -64015,7 +64097,7 @@ function booleanInput(name, fallback) {
     throw new errors/* InputError */.dz(name, `must be true or false, got '${value}'`);
 }
 function integerInput(name, fallback, range) {
-    const value = core/* getInput */.V4(name).trim();
+    const value = lib_core/* getInput */.V4(name).trim();
     if (value === '')
         return fallback;
     if (!/^[0-9]+$/.test(value)) {
@@ -64039,10 +64121,21 @@ function choiceInput(name, choices) {
 }
 /** Newline-separated values; blank lines and lines starting with `#` are ignored. */
 function listInput(name) {
-    return core/* getInput */.V4(name)
+    return lib_core/* getInput */.V4(name)
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** A number of `unit` (minutes, seconds), decimals allowed. */
+function decimalInput(name, fallback, range) {
+    const value = core.getInput(name).trim();
+    if (value === '')
+        return fallback;
+    const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= range.min && parsed <= range.max)) {
+        throw new InputError(name, `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`);
+    }
+    return parsed;
 }
 
 ;// CONCATENATED MODULE: ./src/common/aws-errors.ts
@@ -64192,87 +64285,6 @@ async function forEachBounded(items, limit, work) {
     return { failures };
 }
 
-// EXTERNAL MODULE: external "node:buffer"
-var external_node_buffer_ = __nccwpck_require__(4573);
-;// CONCATENATED MODULE: ./src/common/untrusted.ts
-
-// Text that came from outside the workflow (a file name in the repository, an object key in the
-// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
-// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
-// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
-// string safe to put anywhere in a log line or a message; long output from someone else goes
-// through `untrustedOutput` in runner.ts, which switches commands off altogether.
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** True when the text holds a character that would break or hide a line in a log. */
-function hasControlCharacter(text) {
-    return CONTROL.test(text);
-}
-/**
- * One line, readable, that no runner can take for a workflow command: controls become `\n`,
- * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
- * `:\x3a` and `##[` becomes `##\x5b`.
- */
-function escapeText(text) {
-    let out = '';
-    for (const char of text) {
-        const code = char.codePointAt(0);
-        if (NAMED[char] !== undefined)
-            out += NAMED[char];
-        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
-            out += `\\x${hex(code, 2)}`;
-        else if (code === 0x2028 || code === 0x2029)
-            out += `\\u${hex(code, 4)}`;
-        else
-            out += char;
-    }
-    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
-}
-/**
- * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
- * shown as text, every byte that is not part of a valid sequence as `\xNN`.
- */
-function escapeBytes(bytes) {
-    if ((0,external_node_buffer_.isUtf8)(bytes))
-        return escapeText(Buffer.from(bytes).toString('utf8'));
-    let out = '';
-    let run = 0; // start of the current stretch of valid UTF-8
-    let index = 0;
-    const flush = (end) => {
-        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
-    };
-    while (index < bytes.length) {
-        const length = sequenceLength(bytes[index]);
-        const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && (0,external_node_buffer_.isUtf8)(sequence)) {
-            index += length;
-            continue;
-        }
-        flush(index);
-        out += `\\x${hex(bytes[index], 2)}`;
-        index += 1;
-        run = index;
-    }
-    flush(index);
-    return out;
-}
-function sequenceLength(lead) {
-    if (lead < 0x80)
-        return 1;
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-function hex(value, width) {
-    return value.toString(16).padStart(width, '0');
-}
-
 ;// CONCATENATED MODULE: ./src/common/summary.ts
 
 // Formatting for job summaries and logs, shared by every action of the pack.
@@ -64307,7 +64319,7 @@ function markdownCode(text) {
     const flat = text
         .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
         // eslint-disable-next-line no-control-regex
-        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => escapeText(char));
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => untrusted_escapeText(char));
     return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 }
 
@@ -64324,12 +64336,12 @@ var client_s3_dist_cjs = __nccwpck_require__(3711);
 /** Why `value` cannot be a bucket name, or undefined when it can. */
 function bucketNameProblem(value) {
     if (/^s3:\/\//i.test(value)) {
-        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
+        return `give the bucket name only (not '${untrusted_escapeText(value)}'); put the folder in prefix`;
     }
     // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
     // allow uppercase and underscores up to 255, so accept that wider set but never a path.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
+        return `'${untrusted_escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
     }
     return undefined;
 }
@@ -64341,7 +64353,7 @@ function bucketNameProblem(value) {
 function normalisePrefix(value) {
     if (hasControlCharacter(value)) {
         return {
-            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+            problem: `'${untrusted_escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
         };
     }
     const trimmed = value.trim();
@@ -64351,11 +64363,11 @@ function normalisePrefix(value) {
     const segments = prefix.split('/');
     if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
         return {
-            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+            problem: `'${untrusted_escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
         };
     }
     if (prefix.includes('\\')) {
-        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
+        return { problem: `'${untrusted_escapeText(value)}' contains a backslash; S3 folders are separated by /` };
     }
     return { prefix };
 }
@@ -64873,7 +64885,7 @@ async function deleteKeys(s3, bucket, keys) {
         if (errors.length > 0) {
             const first = errors
                 .slice(0, 5)
-                .map((e) => escapeText(`${e.Key ?? '?'}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim()))
+                .map((e) => untrusted_escapeText(`${e.Key ?? '?'}: ${e.Code ?? 'error'} ${e.Message ?? ''}`.trim()))
                 .join('; ');
             throw new Error(`S3 refused to delete ${errors.length} object(s): ${first}`);
         }
@@ -64898,7 +64910,7 @@ var external_node_path_ = __nccwpck_require__(6760);
 const INLINE_OUTPUT_LIMIT = 64 * 1024;
 async function writeJobSummary(markdown) {
     if (process.env.GITHUB_STEP_SUMMARY)
-        await core/* summary */.z.addRaw(markdown, true).write();
+        await lib_core/* summary */.z.addRaw(markdown, true).write();
 }
 /**
  * Switches workflow commands off until `end()`, for text someone else wrote (a function's log, a
@@ -64977,16 +64989,16 @@ function setOutputs(report, changesFile) {
     const { plan } = report;
     const uploadedBytes = bytesToUpload(plan);
     const changed = report.outcome !== 'refused' && plan.uploads.length + plan.deletes.length > 0;
-    core/* setOutput */.uH(Output.Changed, String(changed));
-    core/* setOutput */.uH(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length));
-    core/* setOutput */.uH(Output.Deleted, String(report.outcome === 'refused' ? 0 : plan.deletes.length));
-    core/* setOutput */.uH(Output.Unchanged, String(plan.unchanged.length));
-    core/* setOutput */.uH(Output.Drifted, String(report.drift?.length ?? 0));
-    core/* setOutput */.uH(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes));
-    core/* setOutput */.uH(Output.Changes, report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan));
-    core/* setOutput */.uH(Output.ChangesFile, changesFile);
-    core/* setOutput */.uH(Output.S3Uri, report.uri);
-    core/* setOutput */.uH(Output.Refusal, report.refusal ?? '');
+    lib_core/* setOutput */.uH(Output.Changed, String(changed));
+    lib_core/* setOutput */.uH(Output.Uploaded, String(report.outcome === 'refused' ? 0 : plan.uploads.length));
+    lib_core/* setOutput */.uH(Output.Deleted, String(report.outcome === 'refused' ? 0 : plan.deletes.length));
+    lib_core/* setOutput */.uH(Output.Unchanged, String(plan.unchanged.length));
+    lib_core/* setOutput */.uH(Output.Drifted, String(report.drift?.length ?? 0));
+    lib_core/* setOutput */.uH(Output.UploadedBytes, String(report.outcome === 'refused' ? 0 : uploadedBytes));
+    lib_core/* setOutput */.uH(Output.Changes, report.outcome === 'refused' ? JSON.stringify({ uploaded: [], deleted: [] }) : changesJson(plan));
+    lib_core/* setOutput */.uH(Output.ChangesFile, changesFile);
+    lib_core/* setOutput */.uH(Output.S3Uri, report.uri);
+    lib_core/* setOutput */.uH(Output.Refusal, report.refusal ?? '');
 }
 /** The job summary: in a dry run it is the plan, otherwise what was done. */
 function summaryMarkdown(report) {
@@ -65010,7 +65022,7 @@ function summaryMarkdown(report) {
         lines.push(`<details><summary>${heading} (${items.length})</summary>`, '');
         for (const { key, note } of shown)
             // Escaped as in the log, so a key reads the same in both places.
-            lines.push(`- ${markdownCode(escapeText(key))}${note ? ` (${note})` : ''}`);
+            lines.push(`- ${markdownCode(untrusted_escapeText(key))}${note ? ` (${note})` : ''}`);
         if (omitted > 0)
             lines.push(`- … and ${omitted} more`);
         lines.push('', '</details>', '');
@@ -65213,12 +65225,12 @@ async function scanSource(root, filter, options = { followLinksOutside: false })
 function checkedName(relativeDir, name) {
     const prefix = relativeDir === '' ? '' : `${relativeDir}/`;
     if (!(0,external_node_buffer_.isUtf8)(name)) {
-        throw new errors/* InputError */.dz(Input.Source, `the name of '${escapeText(prefix)}${escapeBytes(name)}' is not valid UTF-8 (shown with \\xNN for the stray bytes). ` +
+        throw new errors/* InputError */.dz(Input.Source, `the name of '${untrusted_escapeText(prefix)}${escapeBytes(name)}' is not valid UTF-8 (shown with \\xNN for the stray bytes). ` +
             'Object keys are UTF-8; rename it. Nothing was deployed.');
     }
     const text = name.toString('utf8');
     if (hasControlCharacter(text)) {
-        throw new errors/* InputError */.dz(Input.Source, `the name of '${escapeText(prefix + text)}' (shown escaped) holds a control character or line break. ` +
+        throw new errors/* InputError */.dz(Input.Source, `the name of '${untrusted_escapeText(prefix + text)}' (shown escaped) holds a control character or line break. ` +
             'Such a name cannot be shown safely in a log; rename it. Nothing was deployed.');
     }
     return prefix + text;
@@ -65234,13 +65246,13 @@ function refuseSystemFolder(relativeDir, real) {
     const system = systemFolderOf(real);
     if (system === undefined)
         return;
-    const shown = relativeDir === '' ? 'source' : `the folder '${escapeText(relativeDir)}'`;
-    throw new errors/* SafetyError */.dd(`source: ${shown} is ${escapeText(real)}, under ${system}. Folders under /proc, /sys and /dev are never deployed: they expose the runner's environment and devices. Nothing was deployed.`);
+    const shown = relativeDir === '' ? 'source' : `the folder '${untrusted_escapeText(relativeDir)}'`;
+    throw new errors/* SafetyError */.dd(`source: ${shown} is ${untrusted_escapeText(real)}, under ${system}. Folders under /proc, /sys and /dev are never deployed: they expose the runner's environment and devices. Nothing was deployed.`);
 }
 /** What a link's real target is, once it is known to be a target the link may have. */
 async function checkedLink(path, absolutePath, realRoot, options) {
     const shownTarget = async () => escapeBytes(await (0,promises_.readlink)(absolutePath, { encoding: 'buffer' }).catch(() => Buffer.from('?')));
-    const refuse = async (what, advice) => new errors/* SafetyError */.dd(`source: the symbolic link '${escapeText(path)}' points to '${await shownTarget()}', ${what}. ${advice} Nothing was deployed.`);
+    const refuse = async (what, advice) => new errors/* SafetyError */.dd(`source: the symbolic link '${untrusted_escapeText(path)}' points to '${await shownTarget()}', ${what}. ${advice} Nothing was deployed.`);
     let target;
     let info;
     try {
@@ -65258,7 +65270,7 @@ async function checkedLink(path, absolutePath, realRoot, options) {
         throw await refuse(`which is ${specialKind(info)}`, 'Only regular files and folders are deployed; links to anything else are always refused.');
     }
     if (!options.followLinksOutside && !within(realRoot, target)) {
-        throw await refuse(`outside the source folder (real path ${escapeText(target)})`, `A link out of source can publish any file the runner can read. Copy the file in, or set ${Input.FollowSymlinksOutsideSource}: true if the link brings in a shared folder on purpose.`);
+        throw await refuse(`outside the source folder (real path ${untrusted_escapeText(target)})`, `A link out of source can publish any file the runner can read. Copy the file in, or set ${Input.FollowSymlinksOutsideSource}: true if the link brings in a shared folder on purpose.`);
     }
     return info;
 }
@@ -65419,12 +65431,12 @@ async function requireInsideWorkspace(source, path, followLinksOutside) {
     const realSource = await (0,promises_.realpath)(path);
     const system = systemFolderOf(realSource);
     if (system !== undefined) {
-        throw new errors/* InputError */.dz(Input.Source, `'${escapeText(source)}' is really ${escapeText(realSource)}, under ${system}; folders under /proc, /sys and /dev are never deployed`);
+        throw new errors/* InputError */.dz(Input.Source, `'${untrusted_escapeText(source)}' is really ${untrusted_escapeText(realSource)}, under ${system}; folders under /proc, /sys and /dev are never deployed`);
     }
     const workspace = process.env.GITHUB_WORKSPACE || process.cwd();
     const realWorkspace = await (0,promises_.realpath)(workspace).catch(() => (0,external_node_path_.resolve)(workspace));
     if (!followLinksOutside && !within(realWorkspace, realSource)) {
-        throw new errors/* InputError */.dz(Input.Source, `'${escapeText(source)}' is really ${escapeText(realSource)}, outside the workspace (${escapeText(realWorkspace)}). ` +
+        throw new errors/* InputError */.dz(Input.Source, `'${untrusted_escapeText(source)}' is really ${untrusted_escapeText(realSource)}, outside the workspace (${untrusted_escapeText(realWorkspace)}). ` +
             `A link out of the repository can publish any folder the runner can read. Give a folder in the repository, or set ${Input.FollowSymlinksOutsideSource}: true if it is outside on purpose.`);
     }
 }
@@ -65449,17 +65461,17 @@ async function applyPlan(s3, settings, plan, previousManifest) {
         try {
             const etag = await uploadFile(s3, bucket, key, file, encryption);
             uploaded.push({ path: file.path, key, sha256: file.sha256, size: file.size, etag });
-            core/* info */.pq(`uploaded ${escapeText(key)} (${reason})`);
+            lib_core/* info */.pq(`uploaded ${untrusted_escapeText(key)} (${reason})`);
         }
         catch (error) {
-            throw describeAwsFailure(error, `Uploading s3://${bucket}/${escapeText(key)}`, {
+            throw describeAwsFailure(error, `Uploading s3://${bucket}/${untrusted_escapeText(key)}`, {
                 AccessDenied: 'access denied; the job role needs s3:PutObject on the prefix (and kms:GenerateDataKey for SSE-KMS)'
             });
         }
     });
     const { failures } = plan.uploads.length === 0
         ? { failures: [] }
-        : await core/* group */.Os(`Upload ${plan.uploads.length} file(s)`, uploadAll);
+        : await lib_core/* group */.Os(`Upload ${plan.uploads.length} file(s)`, uploadAll);
     const manifest = nextManifest(plan, uploaded);
     if (!sameManifest(manifest, previousManifest)) {
         try {
@@ -65467,7 +65479,7 @@ async function applyPlan(s3, settings, plan, previousManifest) {
         }
         catch (error) {
             // The manifest only saves work on the next run; the deploy itself is intact.
-            core/* warning */.$e(`Could not update the deploy manifest ${manifestKey(prefix)}: ${escapeText((0,errors/* errorMessage */.gJ)(error))}`);
+            lib_core/* warning */.$e(`Could not update the deploy manifest ${manifestKey(prefix)}: ${untrusted_escapeText((0,errors/* errorMessage */.gJ)(error))}`);
         }
     }
     if (failures.length > 0) {
@@ -65478,7 +65490,7 @@ async function applyPlan(s3, settings, plan, previousManifest) {
         throw new Error(`${failures.length} upload(s) failed, ${uploaded.length} of ${plan.uploads.length} done; nothing was deleted.\n${details}`);
     }
     if (plan.deletes.length > 0) {
-        await core/* group */.Os(`Delete ${plan.deletes.length} object(s)`, async () => {
+        await lib_core/* group */.Os(`Delete ${plan.deletes.length} object(s)`, async () => {
             try {
                 await deleteKeys(s3, bucket, plan.deletes.map((d) => d.key));
             }
@@ -65488,7 +65500,7 @@ async function applyPlan(s3, settings, plan, previousManifest) {
                 });
             }
             for (const { key } of plan.deletes)
-                core/* info */.pq(`deleted ${escapeText(key)}`);
+                lib_core/* info */.pq(`deleted ${untrusted_escapeText(key)}`);
         });
     }
     return uploaded;
@@ -65516,7 +65528,7 @@ async function findDrift(s3, bucket, unchanged, concurrency) {
                 drift.push({ key, file, found });
         }
         catch (error) {
-            throw describeAwsFailure(error, `Verifying s3://${bucket}/${escapeText(key)}`, {
+            throw describeAwsFailure(error, `Verifying s3://${bucket}/${untrusted_escapeText(key)}`, {
                 AccessDenied: 'access denied; the job role needs s3:GetObject on the prefix to verify',
                 Forbidden: 'access denied; the job role needs s3:GetObject on the prefix to verify'
             });
@@ -65569,7 +65581,7 @@ async function run() {
     const settings = await readSettings();
     const uri = `s3://${settings.bucket}/${settings.prefix === '' ? '' : `${settings.prefix}/`}`;
     // Names, links and the selection are checked before the first request goes out.
-    const selected = await core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
+    const selected = await lib_core/* group */.Os(`Select files in ${settings.source}`, () => selectFiles(settings));
     checkSelection(settings, selected, uri);
     const s3 = createS3Client(settings.target, settings.concurrency);
     try {
@@ -65621,7 +65633,7 @@ async function selectFiles(settings) {
         folderExcluded: settings.folderExcluded
     });
     const bytes = files.reduce((sum, f) => sum + f.size, 0);
-    core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${escapeText(settings.sourcePath)}`);
+    lib_core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${untrusted_escapeText(settings.sourcePath)}`);
     return files;
 }
 async function hashFiles(files) {
@@ -65644,7 +65656,7 @@ function checkSelection(settings, local, uri) {
         throw new errors/* SafetyError */.dd(`source '${settings.source}' selects no files (check the folder, include and exclude). ` +
             `Refusing to sync with delete: true, which would remove every object under ${uri}. Nothing was changed.`);
     }
-    core/* warning */.$e(`source '${settings.source}' selects no files; nothing to upload`);
+    lib_core/* warning */.$e(`source '${settings.source}' selects no files; nothing to upload`);
 }
 async function readBucket(s3, settings, uri) {
     const { bucket, prefix } = settings;
@@ -65660,7 +65672,7 @@ async function readBucket(s3, settings, uri) {
     ]);
     if (problem !== undefined) {
         // The problem may quote the manifest's text, which anyone with write access to it chose.
-        core/* warning */.$e(`Ignoring the deploy manifest ${key} (${escapeText(problem)}); objects it described will be re-verified`);
+        lib_core/* warning */.$e(`Ignoring the deploy manifest ${key} (${untrusted_escapeText(problem)}); objects it described will be re-verified`);
     }
     return { remote, manifest };
 }
@@ -65671,29 +65683,29 @@ async function verifyUnchanged(s3, settings, plan, local, uri) {
         const file = byKey.get(key);
         return file === undefined ? [] : [{ key, file }];
     });
-    const drift = await core/* group */.Os(`Verify ${unchanged.length} unchanged object(s)`, async () => {
+    const drift = await lib_core/* group */.Os(`Verify ${unchanged.length} unchanged object(s)`, async () => {
         const found = await findDrift(s3, settings.bucket, unchanged, settings.concurrency);
-        core/* info */.pq(`${unchanged.length - found.length} confirmed, ${found.length} drifted`);
+        lib_core/* info */.pq(`${unchanged.length - found.length} confirmed, ${found.length} drifted`);
         return found;
     });
     for (const { key, found } of drift) {
-        core/* warning */.$e(`Drift in s3://${settings.bucket}/${escapeText(key)}: ${found}; ` +
+        lib_core/* warning */.$e(`Drift in s3://${settings.bucket}/${untrusted_escapeText(key)}: ${found}; ` +
             (settings.dryRun ? 'a run without dry-run uploads it again' : 'uploading it again'));
     }
     if (drift.length === 0)
-        core/* info */.pq(`Every unchanged object under ${uri} holds the file's bytes`);
+        lib_core/* info */.pq(`Every unchanged object under ${uri} holds the file's bytes`);
     return drift;
 }
 function logPlan(plan, uri) {
-    core/* startGroup */.Oh(`Compare with ${uri}`);
-    core/* info */.pq(`${plan.remoteCount} object(s) already there`);
+    lib_core/* startGroup */.Oh(`Compare with ${uri}`);
+    lib_core/* info */.pq(`${plan.remoteCount} object(s) already there`);
     // Keys are names from the repository or the bucket: escaped, so none can be a workflow command.
     for (const upload of plan.uploads)
-        core/* info */.pq(`+ ${escapeText(upload.key)} (${upload.reason})`);
+        lib_core/* info */.pq(`+ ${untrusted_escapeText(upload.key)} (${upload.reason})`);
     for (const remove of plan.deletes)
-        core/* info */.pq(`- ${escapeText(remove.key)}`);
-    core/* endGroup */.N4();
-    core/* info */.pq(`plan: ${plan.uploads.length} to upload, ${plan.deletes.length} to delete, ${plan.unchanged.length} unchanged`);
+        lib_core/* info */.pq(`- ${untrusted_escapeText(remove.key)}`);
+    lib_core/* endGroup */.N4();
+    lib_core/* info */.pq(`plan: ${plan.uploads.length} to upload, ${plan.deletes.length} to delete, ${plan.unchanged.length} unchanged`);
 }
 
 

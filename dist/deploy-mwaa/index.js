@@ -64790,7 +64790,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4734);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5768);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -64800,7 +64800,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 4734:
+/***/ 5768:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64819,7 +64819,89 @@ var external_node_https_ = __nccwpck_require__(4708);
 var dist_cjs = __nccwpck_require__(1279);
 // EXTERNAL MODULE: ./src/common/errors.ts
 var errors = __nccwpck_require__(1922);
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function untrusted_hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function untrusted_escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function untrusted_escapeBytes(bytes) {
+    if (isUtf8(bytes))
+        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
+
 
 
 // Strict readers for action inputs. Every reader names the input in its error and says what is
@@ -64878,6 +64960,17 @@ function listInput(name) {
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** A number of `unit` (minutes, seconds), decimals allowed. */
+function decimalInput(name, fallback, range) {
+    const value = lib_core/* getInput */.V4(name).trim();
+    if (value === '')
+        return fallback;
+    const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= range.min && parsed <= range.max)) {
+        throw new errors/* InputError */.dz(name, `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${untrusted_escapeText(value)}'`);
+    }
+    return parsed;
 }
 
 ;// CONCATENATED MODULE: ./src/common/aws-errors.ts
@@ -65068,88 +65161,16 @@ class MwaaError extends Error {
     }
 }
 
-// EXTERNAL MODULE: external "node:buffer"
-var external_node_buffer_ = __nccwpck_require__(4573);
-;// CONCATENATED MODULE: ./src/common/untrusted.ts
-
-// Text that came from outside the workflow (a file name in the repository, an object key in the
-// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
-// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
-// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
-// string safe to put anywhere in a log line or a message; long output from someone else goes
-// through `untrustedOutput` in runner.ts, which switches commands off altogether.
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** True when the text holds a character that would break or hide a line in a log. */
-function untrusted_hasControlCharacter(text) {
-    return CONTROL.test(text);
-}
-/**
- * One line, readable, that no runner can take for a workflow command: controls become `\n`,
- * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
- * `:\x3a` and `##[` becomes `##\x5b`.
- */
-function untrusted_escapeText(text) {
-    let out = '';
-    for (const char of text) {
-        const code = char.codePointAt(0);
-        if (NAMED[char] !== undefined)
-            out += NAMED[char];
-        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
-            out += `\\x${hex(code, 2)}`;
-        else if (code === 0x2028 || code === 0x2029)
-            out += `\\u${hex(code, 4)}`;
-        else
-            out += char;
-    }
-    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
-}
-/**
- * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
- * shown as text, every byte that is not part of a valid sequence as `\xNN`.
- */
-function untrusted_escapeBytes(bytes) {
-    if (isUtf8(bytes))
-        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
-    let out = '';
-    let run = 0; // start of the current stretch of valid UTF-8
-    let index = 0;
-    const flush = (end) => {
-        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
-    };
-    while (index < bytes.length) {
-        const length = sequenceLength(bytes[index]);
-        const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
-            index += length;
-            continue;
-        }
-        flush(index);
-        out += `\\x${hex(bytes[index], 2)}`;
-        index += 1;
-        run = index;
-    }
-    flush(index);
-    return out;
-}
-function sequenceLength(lead) {
-    if (lead < 0x80)
-        return 1;
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-function hex(value, width) {
-    return value.toString(16).padStart(width, '0');
+;// CONCATENATED MODULE: ./src/common/json-shape.ts
+// Reading JSON that came from outside (an API's answer, a workflow output): its shape is checked,
+// never assumed. It needs nothing of the runner, so the refresh function reads with it too.
+/** A JSON object: not null, not an array. */
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/common/mwaa-api.ts
+
 
 
 
@@ -65627,9 +65648,6 @@ function mwaa_api_text(value) {
 }
 function recordOf(value) {
     return isRecord(value) ? value : {};
-}
-function isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
@@ -66205,6 +66223,7 @@ const compare_byText = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
 
 
 
+
 // Whether Airflow parsed a deploy's changed DAG files, and with what import errors, whichever way
 // its REST API is reached: directly (the refresh function) or through MWAA's InvokeRestApi (the
 // deploy-mwaa action). The function bundle takes this module too: nothing of the Actions toolkit
@@ -66336,13 +66355,13 @@ function importErrorLine(outcome) {
 // Airflow's records.
 /** A DAG as Airflow 2 and 3 list it, reduced to where it came from and when it was parsed. */
 function dagRecord(entry) {
-    const record = airflow_parse_isRecord(entry) ? entry : {};
+    const record = isRecord(entry) ? entry : {};
     const locations = [record.fileloc, record.relative_fileloc].filter((location) => typeof location === 'string' && location !== '');
     return { locations, lastParsedMs: epochMs(record.last_parsed_time) };
 }
 /** An import error as Airflow 2 and 3 list it. */
 function importErrorRecord(entry) {
-    const record = airflow_parse_isRecord(entry) ? entry : {};
+    const record = isRecord(entry) ? entry : {};
     return {
         filename: typeof record.filename === 'string' ? record.filename : '(no file name)',
         stackTrace: typeof record.stack_trace === 'string' ? record.stack_trace : '',
@@ -66403,9 +66422,6 @@ async function pollParse(options) {
         }
         await new Promise((resolve) => setTimeout(resolve, interval));
     }
-}
-function airflow_parse_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // EXTERNAL MODULE: external "node:fs"
@@ -66767,6 +66783,7 @@ function globIgnores(relative, lines) {
 
 
 
+
 // Airflow's import errors of an MWAA environment, asked through InvokeRestApi: MWAA signs the
 // job's role into Airflow, so no Airflow user, password or network path to the webserver is needed.
 // InvokeRestApi gives Airflow 10 seconds and 6 MB per answer, so a page that fails with a
@@ -66868,7 +66885,7 @@ class MwaaAirflowReader {
         if (status < 200 || status >= 300) {
             throw new AirflowError(`${this.where()}: Airflow answered HTTP ${status} to GET ${path}`);
         }
-        const record = airflow_mwaa_isRecord(body) ? body : {};
+        const record = isRecord(body) ? body : {};
         const items = record[key];
         const total = record.total_entries;
         if (!Array.isArray(items) || typeof total !== 'number') {
@@ -66925,9 +66942,6 @@ function confirmImports(options) {
         pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS,
         ...(options.skipped !== undefined ? { skipped: options.skipped } : {})
     });
-}
-function airflow_mwaa_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-mwaa/constants.ts
@@ -67705,7 +67719,6 @@ async function writeReport(result) {
 
 
 
-
 /** MWAA's rule for environment names. */
 const settings_ENVIRONMENT_NAME = /^[a-zA-Z][0-9a-zA-Z_-]{0,79}$/;
 /** Reads and checks every input before anything touches AWS. */
@@ -67806,17 +67819,6 @@ async function requireInRepository(input, given, form) {
         throw new errors/* InputError */.dz(input, `'${untrusted_escapeText(given)}' is really ${untrusted_escapeText(real)}, outside the workspace (${untrusted_escapeText(realWorkspace)}); give a path in the repository`);
     }
     return path;
-}
-/** A number of minutes or seconds, decimals allowed. */
-function decimalInput(name, fallback, range) {
-    const value = lib_core/* getInput */.V4(name).trim();
-    if (value === '')
-        return fallback;
-    const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
-    if (!(parsed >= range.min && parsed <= range.max)) {
-        throw new errors/* InputError */.dz(name, `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${untrusted_escapeText(value)}'`);
-    }
-    return parsed;
 }
 
 ;// CONCATENATED MODULE: ./src/deploy-mwaa/status.ts

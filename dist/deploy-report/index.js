@@ -29286,7 +29286,7 @@ function errorMessage(error) {
 
 __nccwpck_require__.a(module, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _common_action_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(647);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6281);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5262);
 
 
 await (0,_common_action_js__WEBPACK_IMPORTED_MODULE_0__/* .runAction */ .C)(_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e);
@@ -29296,7 +29296,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 6281:
+/***/ 5262:
 /***/ ((__unused_webpack_module, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -34362,7 +34362,7 @@ function hasControlCharacter(text) {
  * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
  * `:\x3a` and `##[` becomes `##\x5b`.
  */
-function escapeText(text) {
+function untrusted_escapeText(text) {
     let out = '';
     for (const char of text) {
         const code = char.codePointAt(0);
@@ -34383,12 +34383,12 @@ function escapeText(text) {
  */
 function escapeBytes(bytes) {
     if (isUtf8(bytes))
-        return escapeText(Buffer.from(bytes).toString('utf8'));
+        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
     let out = '';
     let run = 0; // start of the current stretch of valid UTF-8
     let index = 0;
     const flush = (end) => {
-        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
     };
     while (index < bytes.length) {
         const length = sequenceLength(bytes[index]);
@@ -34454,11 +34454,20 @@ function markdownCode(text) {
     const flat = text
         .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
         // eslint-disable-next-line no-control-regex
-        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => escapeText(char));
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => untrusted_escapeText(char));
     return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 }
 
+;// CONCATENATED MODULE: ./src/common/json-shape.ts
+// Reading JSON that came from outside (an API's answer, a workflow output): its shape is checked,
+// never assumed. It needs nothing of the runner, so the refresh function reads with it too.
+/** A JSON object: not null, not an array. */
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./src/common/deploy-chain.ts
+
 
 
 
@@ -34476,7 +34485,6 @@ const NAME_LIMIT = 100;
 const REASON_LIMIT = 160;
 const MESSAGE_LIMIT = 300;
 const STATUSES = ['refreshed', 'failed', 'timed-out', 'offline'];
-const isRecord = (value) => typeof value === 'object' && value !== null && !Array.isArray(value);
 const count = (value) => typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : undefined;
 /**
  * Reads invoke-lambda's `response` output. The answer is the function's to give, and a function
@@ -34549,7 +34557,7 @@ const SAFE = /[A-Za-z0-9 _.,/@+()-]/;
  */
 function mermaidText(text, limit) {
     let out = '';
-    for (const char of cap(escapeText(text), limit)) {
+    for (const char of cap(untrusted_escapeText(text), limit)) {
         out += SAFE.test(char) ? char : `#${char.codePointAt(0)};`;
     }
     return out;
@@ -34685,11 +34693,11 @@ function workerTable(workers) {
     const shown = ordered.slice(0, WORKERS_IN_TABLE);
     const rows = shown.map((worker) => {
         const cells = [
-            markdownCode(cap(escapeText(worker.instanceId), NAME_LIMIT)),
+            markdownCode(cap(untrusted_escapeText(worker.instanceId), NAME_LIMIT)),
             worker.status === 'unknown' ? 'unknown' : worker.status,
             worker.filesVerified !== undefined ? String(worker.filesVerified) : '',
             worker.durationMs !== undefined ? formatDuration(worker.durationMs) : '',
-            worker.reason !== undefined ? markdownCode(cap(escapeText(worker.reason), REASON_LIMIT)) : ''
+            worker.reason !== undefined ? markdownCode(cap(untrusted_escapeText(worker.reason), REASON_LIMIT)) : ''
         ];
         return `| ${cells.join(' | ')} |`;
     });
@@ -35104,7 +35112,7 @@ class GitHubRefused extends Error {
     status;
     call;
     constructor(status, call, detail) {
-        super(`GitHub answered ${status} to ${call}: ${escapeText(detail)}`);
+        super(`GitHub answered ${status} to ${call}: ${untrusted_escapeText(detail)}`);
         this.status = status;
         this.call = call;
         this.name = 'GitHubRefused';
@@ -35237,6 +35245,7 @@ var errors = __nccwpck_require__(1922);
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
 
 
+
 // Strict readers for action inputs. Every reader names the input in its error and says what is
 // allowed, so a typo fails the step before anything is changed instead of silently meaning "false".
 function optionalString(name) {
@@ -35294,6 +35303,17 @@ function listInput(name) {
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
 }
+/** A number of `unit` (minutes, seconds), decimals allowed. */
+function decimalInput(name, fallback, range) {
+    const value = core.getInput(name).trim();
+    if (value === '')
+        return fallback;
+    const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= range.min && parsed <= range.max)) {
+        throw new InputError(name, `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`);
+    }
+    return parsed;
+}
 
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
 
@@ -35302,12 +35322,12 @@ function listInput(name) {
 /** Why `value` cannot be a bucket name, or undefined when it can. */
 function bucketNameProblem(value) {
     if (/^s3:\/\//i.test(value)) {
-        return `give the bucket name only (not '${escapeText(value)}'); put the folder in prefix`;
+        return `give the bucket name only (not '${untrusted_escapeText(value)}'); put the folder in prefix`;
     }
     // AWS names are 3-63 lowercase characters; older us-east-1 buckets and S3-compatible stores
     // allow uppercase and underscores up to 255, so accept that wider set but never a path.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(value)) {
-        return `'${escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
+        return `'${untrusted_escapeText(value)}' is not a bucket name (letters, digits, dots, hyphens and underscores; no slashes)`;
     }
     return undefined;
 }
@@ -35319,7 +35339,7 @@ function bucketNameProblem(value) {
 function normalisePrefix(value) {
     if (hasControlCharacter(value)) {
         return {
-            problem: `'${escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
+            problem: `'${untrusted_escapeText(value)}' (shown escaped) holds a control character or line break; write it like dags or airflow/dags`
         };
     }
     const trimmed = value.trim();
@@ -35329,11 +35349,11 @@ function normalisePrefix(value) {
     const segments = prefix.split('/');
     if (segments.some((segment) => segment === '' || segment === '.' || segment === '..')) {
         return {
-            problem: `'${escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
+            problem: `'${untrusted_escapeText(value)}' has an empty, '.' or '..' segment; write it like dags or airflow/dags (/ for the bucket root)`
         };
     }
     if (prefix.includes('\\')) {
-        return { problem: `'${escapeText(value)}' contains a backslash; S3 folders are separated by /` };
+        return { problem: `'${untrusted_escapeText(value)}' contains a backslash; S3 folders are separated by /` };
     }
     return { prefix };
 }
@@ -35365,7 +35385,7 @@ function parseChanges(text) {
     }
     catch {
         return {
-            problem: `is not JSON; give deploy-dags' changes output (${escapeText(text.slice(0, 80))})`
+            problem: `is not JSON; give deploy-dags' changes output (${untrusted_escapeText(text.slice(0, 80))})`
         };
     }
     if (typeof document !== 'object' || document === null || Array.isArray(document)) {
@@ -35491,7 +35511,7 @@ function readTarget() {
     const value = requiredString(Input.Target, 'give the deploy target as s3://bucket/prefix/');
     const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(value);
     if (match === null) {
-        throw new errors/* InputError */.dz(Input.Target, `must be s3://bucket/prefix/, got '${escapeText(value)}'`);
+        throw new errors/* InputError */.dz(Input.Target, `must be s3://bucket/prefix/, got '${untrusted_escapeText(value)}'`);
     }
     const bucket = match[1];
     const problem = bucketNameProblem(bucket);

@@ -58049,7 +58049,89 @@ var external_node_https_ = __nccwpck_require__(4708);
 var node_http_handler_dist_cjs = __nccwpck_require__(1279);
 // EXTERNAL MODULE: ./src/common/errors.ts
 var errors = __nccwpck_require__(1922);
+// EXTERNAL MODULE: external "node:buffer"
+var external_node_buffer_ = __nccwpck_require__(4573);
+;// CONCATENATED MODULE: ./src/common/untrusted.ts
+
+// Text that came from outside the workflow (a file name in the repository, an object key in the
+// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
+// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
+// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
+// string safe to put anywhere in a log line or a message; long output from someone else goes
+// through `untrustedOutput` in runner.ts, which switches commands off altogether.
+const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
+/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+/** True when the text holds a character that would break or hide a line in a log. */
+function hasControlCharacter(text) {
+    return CONTROL.test(text);
+}
+/**
+ * One line, readable, that no runner can take for a workflow command: controls become `\n`,
+ * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
+ * `:\x3a` and `##[` becomes `##\x5b`.
+ */
+function untrusted_escapeText(text) {
+    let out = '';
+    for (const char of text) {
+        const code = char.codePointAt(0);
+        if (NAMED[char] !== undefined)
+            out += NAMED[char];
+        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
+            out += `\\x${hex(code, 2)}`;
+        else if (code === 0x2028 || code === 0x2029)
+            out += `\\u${hex(code, 4)}`;
+        else
+            out += char;
+    }
+    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
+}
+/**
+ * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
+ * shown as text, every byte that is not part of a valid sequence as `\xNN`.
+ */
+function escapeBytes(bytes) {
+    if (isUtf8(bytes))
+        return untrusted_escapeText(Buffer.from(bytes).toString('utf8'));
+    let out = '';
+    let run = 0; // start of the current stretch of valid UTF-8
+    let index = 0;
+    const flush = (end) => {
+        out += untrusted_escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
+    };
+    while (index < bytes.length) {
+        const length = sequenceLength(bytes[index]);
+        const sequence = bytes.subarray(index, index + length);
+        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
+            index += length;
+            continue;
+        }
+        flush(index);
+        out += `\\x${hex(bytes[index], 2)}`;
+        index += 1;
+        run = index;
+    }
+    flush(index);
+    return out;
+}
+function sequenceLength(lead) {
+    if (lead < 0x80)
+        return 1;
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+function hex(value, width) {
+    return value.toString(16).padStart(width, '0');
+}
+
 ;// CONCATENATED MODULE: ./src/common/inputs.ts
+
 
 
 // Strict readers for action inputs. Every reader names the input in its error and says what is
@@ -58108,6 +58190,17 @@ function listInput(name) {
         .split(/\r?\n/)
         .map((line) => line.trim())
         .filter((line) => line !== '' && !line.startsWith('#'));
+}
+/** A number of `unit` (minutes, seconds), decimals allowed. */
+function decimalInput(name, fallback, range) {
+    const value = core.getInput(name).trim();
+    if (value === '')
+        return fallback;
+    const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN;
+    if (!(parsed >= range.min && parsed <= range.max)) {
+        throw new InputError(name, `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`);
+    }
+    return parsed;
 }
 
 ;// CONCATENATED MODULE: ./src/common/aws-errors.ts
@@ -58234,87 +58327,6 @@ function describeAwsFailure(error, doing, hints = {}) {
     return new Error(`${doing} failed: ${code ? `${code}: ` : ''}${(0,errors/* errorMessage */.gJ)(error)}`);
 }
 
-// EXTERNAL MODULE: external "node:buffer"
-var external_node_buffer_ = __nccwpck_require__(4573);
-;// CONCATENATED MODULE: ./src/common/untrusted.ts
-
-// Text that came from outside the workflow (a file name in the repository, an object key in the
-// bucket, an answer from a remote host) is shown, never obeyed. The runner reads a log line as a
-// workflow command when it starts with `::` (after blanks) and, in the legacy form, wherever
-// `##[` appears in it; a line break inside the text would start a new line. `escapeText` makes a
-// string safe to put anywhere in a log line or a message; long output from someone else goes
-// through `untrustedOutput` in runner.ts, which switches commands off altogether.
-const NAMED = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\\': '\\\\' };
-/** C0 and C1 controls, DEL, and the Unicode line and paragraph separators. */
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
-/** True when the text holds a character that would break or hide a line in a log. */
-function hasControlCharacter(text) {
-    return CONTROL.test(text);
-}
-/**
- * One line, readable, that no runner can take for a workflow command: controls become `\n`,
- * `\xNN` or `\uNNNN`, a backslash `\\` (so the escaped form is unambiguous), `::` becomes
- * `:\x3a` and `##[` becomes `##\x5b`.
- */
-function escapeText(text) {
-    let out = '';
-    for (const char of text) {
-        const code = char.codePointAt(0);
-        if (NAMED[char] !== undefined)
-            out += NAMED[char];
-        else if (code < 0x20 || (code >= 0x7f && code <= 0x9f))
-            out += `\\x${hex(code, 2)}`;
-        else if (code === 0x2028 || code === 0x2029)
-            out += `\\u${hex(code, 4)}`;
-        else
-            out += char;
-    }
-    return out.replace(/::/g, ':\\x3a').replace(/##\[/g, '##\\x5b');
-}
-/**
- * A name read as raw bytes (a file name that may not be valid UTF-8), escaped: valid UTF-8 is
- * shown as text, every byte that is not part of a valid sequence as `\xNN`.
- */
-function escapeBytes(bytes) {
-    if (isUtf8(bytes))
-        return escapeText(Buffer.from(bytes).toString('utf8'));
-    let out = '';
-    let run = 0; // start of the current stretch of valid UTF-8
-    let index = 0;
-    const flush = (end) => {
-        out += escapeText(Buffer.from(bytes.subarray(run, end)).toString('utf8'));
-    };
-    while (index < bytes.length) {
-        const length = sequenceLength(bytes[index]);
-        const sequence = bytes.subarray(index, index + length);
-        if (length > 0 && sequence.length === length && isUtf8(sequence)) {
-            index += length;
-            continue;
-        }
-        flush(index);
-        out += `\\x${hex(bytes[index], 2)}`;
-        index += 1;
-        run = index;
-    }
-    flush(index);
-    return out;
-}
-function sequenceLength(lead) {
-    if (lead < 0x80)
-        return 1;
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-function hex(value, width) {
-    return value.toString(16).padStart(width, '0');
-}
-
 ;// CONCATENATED MODULE: ./src/invoke-lambda/constants.ts
 const Input = {
     FunctionName: 'function-name',
@@ -58423,18 +58435,18 @@ async function waitUntilReady(client, settings, pause = sleep) {
             return;
         const { State: state, LastUpdateStatus: update } = config;
         if (state === 'Failed') {
-            throw new Error(`${describeFunction(settings)} is in state Failed: ${escapeText(config.StateReason ?? 'no reason given')}`);
+            throw new Error(`${describeFunction(settings)} is in state Failed: ${untrusted_escapeText(config.StateReason ?? 'no reason given')}`);
         }
         if (update === 'Failed') {
-            throw new Error(`the last update of ${describeFunction(settings)} failed: ${escapeText(config.LastUpdateStatusReason ?? 'no reason given')}. Fix the function's deployment first.`);
+            throw new Error(`the last update of ${describeFunction(settings)} failed: ${untrusted_escapeText(config.LastUpdateStatusReason ?? 'no reason given')}. Fix the function's deployment first.`);
         }
         if (state !== 'Pending' && update !== 'InProgress') {
             if (poll > 1)
-                lib_core/* info */.pq(`${describeFunction(settings)} is ready (${escapeText(state ?? 'Active')})`);
+                lib_core/* info */.pq(`${describeFunction(settings)} is ready (${untrusted_escapeText(state ?? 'Active')})`);
             return;
         }
         const remaining = deadline - Date.now();
-        const status = escapeText(`State ${state ?? '?'}, LastUpdateStatus ${update ?? '?'}`);
+        const status = untrusted_escapeText(`State ${state ?? '?'}, LastUpdateStatus ${update ?? '?'}`);
         if (remaining <= 0) {
             throw new Error(`${describeFunction(settings)} is still not ready (${status}) after ${settings.readyTimeoutSeconds} s; raise ready-timeout or set wait-until-ready: false`);
         }
@@ -58486,7 +58498,7 @@ async function invokeFunction(client, settings, pause = sleep, untilReady) {
                 continue;
             }
             const wait = backoffMs(attempt);
-            lib_core/* info */.pq(`Lambda did not run the function (${escapeText(awsErrorCode(error) ?? (0,errors/* errorMessage */.gJ)(error))}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`);
+            lib_core/* info */.pq(`Lambda did not run the function (${untrusted_escapeText(awsErrorCode(error) ?? (0,errors/* errorMessage */.gJ)(error))}); trying again in ${wait} ms (attempt ${attempt + 1} of ${INVOKE_ATTEMPTS})`);
             await pause(wait);
         }
     }
@@ -58603,7 +58615,7 @@ function markdownCode(text) {
     const flat = text
         .replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')
         // eslint-disable-next-line no-control-regex
-        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => escapeText(char));
+        .replace(/[\u0000-\u001f\u007f-\u009f]/g, (char) => untrusted_escapeText(char));
     return '`' + flat.replace(/`/g, "'").replace(/\|/g, '\\|') + '`';
 }
 
@@ -59000,13 +59012,13 @@ async function run() {
         await writeJobSummary(summaryMarkdown(settings, result, durationMs));
         if (result.functionError !== undefined) {
             // The error type and message are the function's own words: shown escaped, on one line.
-            const message = `Lambda function ${target} failed (${escapeText(result.functionError)}): ${escapeText(functionErrorSummary(result))}`;
+            const message = `Lambda function ${target} failed (${untrusted_escapeText(result.functionError)}): ${untrusted_escapeText(functionErrorSummary(result))}`;
             if (settings.failOnFunctionError)
                 throw new Error(message);
             lib_core/* warning */.$e(`${message} (fail-on-function-error: false)`);
             return;
         }
-        lib_core/* info */.pq(`${target} answered ${result.statusCode} (version ${escapeText(result.executedVersion ?? '?')})`);
+        lib_core/* info */.pq(`${target} answered ${result.statusCode} (version ${untrusted_escapeText(result.executedVersion ?? '?')})`);
     }
     finally {
         control.destroy();

@@ -49594,7 +49594,16 @@ function joinWithinLimit(head, parts, limit) {
     return line;
 }
 
+;// CONCATENATED MODULE: ./src/common/json-shape.ts
+// Reading JSON that came from outside (an API's answer, a workflow output): its shape is checked,
+// never assumed. It needs nothing of the runner, so the refresh function reads with it too.
+/** A JSON object: not null, not an array. */
+function isRecord(value) {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 ;// CONCATENATED MODULE: ./src/common/airflow-parse.ts
+
 
 
 
@@ -49796,9 +49805,6 @@ async function pollParse(options) {
         }
         await new Promise((resolve) => setTimeout(resolve, interval));
     }
-}
-function isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/common/s3-location.ts
@@ -50060,6 +50066,7 @@ function readDocumentName(env) {
 
 // The judgement of what Airflow reports is shared with the MWAA action; these names stay here too.
 
+
 // After the workers hold a deploy's files, Airflow's scheduler (the DAG processor in Airflow 3)
 // still has to parse them before a broken DAG shows up anywhere. This module asks Airflow's REST
 // API, when one is configured, whether the changed files were parsed and with what import errors.
@@ -50159,7 +50166,7 @@ async function readAirflowCredentials(secretId, client = new client_secrets_mana
     catch {
         throw new AirflowError(`${where} is not JSON; store {"username": "…", "password": "…"} as its text`);
     }
-    const record = airflow_isRecord(parsed) ? parsed : {};
+    const record = isRecord(parsed) ? parsed : {};
     const { username, password } = record;
     if (typeof username !== 'string' || username === '' || hasControlCharacter(username)) {
         throw new AirflowError(`${where} has no "username" string (without control characters)`);
@@ -50170,7 +50177,7 @@ async function readAirflowCredentials(secretId, client = new client_secrets_mana
     return { username, password };
 }
 function secretsManagerProblem(error) {
-    const name = airflow_isRecord(error) && typeof error.name === 'string' ? error.name : '';
+    const name = isRecord(error) && typeof error.name === 'string' ? error.name : '';
     if (name === 'ResourceNotFoundException') {
         return 'there is no such secret in this account and Region';
     }
@@ -50255,7 +50262,7 @@ class AirflowApi {
         }
         const response = await this.request('POST', '/auth/token', { username, password });
         const body = await this.json(response, 'POST /auth/token');
-        const token = airflow_isRecord(body) ? body.access_token : undefined;
+        const token = isRecord(body) ? body.access_token : undefined;
         if (typeof token !== 'string' || token === '') {
             throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): POST /auth/token answered without an access_token`);
         }
@@ -50268,8 +50275,8 @@ class AirflowApi {
         const entries = [];
         for (;;) {
             const page = await this.get(`${path}?limit=${PAGE_SIZE}&offset=${entries.length}`);
-            const items = airflow_isRecord(page) ? page[key] : undefined;
-            const total = airflow_isRecord(page) ? page.total_entries : undefined;
+            const items = isRecord(page) ? page[key] : undefined;
+            const total = isRecord(page) ? page.total_entries : undefined;
             if (!Array.isArray(items) || typeof total !== 'number') {
                 throw new AirflowError(`${AirflowEnv.ApiUrl} (${this.baseUrl}): GET ${path} answered without ${key} and total_entries; is this Airflow's REST API?`);
             }
@@ -50351,13 +50358,13 @@ async function send(options) {
 }
 function networkProblem(error) {
     // Read by shape: fetch's errors may come from another realm than this module's Error.
-    const name = airflow_isRecord(error) ? error.name : undefined;
+    const name = isRecord(error) ? error.name : undefined;
     if (name === 'TimeoutError' || name === 'AbortError') {
         return `no answer within ${REQUEST_TIMEOUT_MS / 1000} s`;
     }
-    const cause = airflow_isRecord(error) ? error.cause : undefined;
-    const code = airflow_isRecord(cause) ? cause.code : undefined;
-    const message = airflow_isRecord(error) ? error.message : undefined;
+    const cause = isRecord(error) ? error.cause : undefined;
+    const code = isRecord(cause) ? cause.code : undefined;
+    const message = isRecord(error) ? error.message : undefined;
     const text = typeof code === 'string' ? code : typeof message === 'string' ? message : String(error);
     return cap(escapeText(text), 80);
 }
@@ -50382,9 +50389,6 @@ async function confirmParsed(options) {
         deadlineMs: options.deadlineMs,
         pollIntervalMs: options.pollIntervalMs ?? POLL_INTERVAL_MS
     });
-}
-function airflow_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 // EXTERNAL MODULE: external "node:crypto"
@@ -51001,6 +51005,7 @@ function errorText(error) {
 ;// CONCATENATED MODULE: ./src/refresh-workers/events.ts
 
 
+
 /**
  * Why an event is not acted on. The invoker sees the message as the function error; every piece
  * of the event quoted in it is escaped and capped.
@@ -51035,7 +51040,7 @@ function quote(text, limit = QUOTE_LIMIT) {
  * unknown field there is a mistake and is refused.
  */
 function parseEvent(event, config) {
-    if (!events_isRecord(event)) {
+    if (!isRecord(event)) {
         throw new EventRefused(`The event is not a JSON object. Accepted: ${ACCEPTED_SHAPES}`);
     }
     if (event.source === 'aws.autoscaling' || 'detail-type' in event) {
@@ -51093,7 +51098,7 @@ function shownPrefix(prefix) {
     return prefix === '' ? 'the bucket root (/)' : `prefix ${prefix}`;
 }
 function parseChanges(value, prefix) {
-    if (!events_isRecord(value)) {
+    if (!isRecord(value)) {
         throw new EventRefused('The deploy event has no changes object ({"uploaded": [keys], "deleted": [keys]})');
     }
     if (value.truncated === true) {
@@ -51176,7 +51181,7 @@ function parseLifecycleEvent(event, config) {
         throw new EventRefused('A launch lifecycle event reached a function in efs mode, which has no EC2 workers to sync; route these events to the ssm-mode function');
     }
     const detail = event.detail;
-    if (!events_isRecord(detail))
+    if (!isRecord(detail))
         throw new EventRefused('The lifecycle event has no detail object');
     const transition = events_text(detail, 'LifecycleTransition', 'lifecycle event');
     if (transition !== LAUNCHING) {
@@ -51203,9 +51208,9 @@ function parseLifecycleEvent(event, config) {
  * configuration: for completing it with ABANDON when the configuration itself cannot be read.
  */
 function launchActionOf(event) {
-    if (!events_isRecord(event) || event.source !== 'aws.autoscaling')
+    if (!isRecord(event) || event.source !== 'aws.autoscaling')
         return undefined;
-    if (event['detail-type'] !== LAUNCH_DETAIL_TYPE || !events_isRecord(event.detail))
+    if (event['detail-type'] !== LAUNCH_DETAIL_TYPE || !isRecord(event.detail))
         return undefined;
     const { AutoScalingGroupName, LifecycleHookName, EC2InstanceId, LifecycleActionToken } = event.detail;
     if (typeof AutoScalingGroupName !== 'string' ||
@@ -51245,9 +51250,6 @@ function positiveInteger(record, field) {
         throw new EventRefused(`The deploy event's ${field} is not a positive whole number`);
     }
     return value;
-}
-function events_isRecord(value) {
-    return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 ;// CONCATENATED MODULE: ./src/refresh-workers/fleet.ts

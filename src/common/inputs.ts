@@ -1,5 +1,6 @@
 import * as core from '@actions/core'
 import { InputError } from './errors.js'
+import { escapeText } from './untrusted.js'
 
 // Strict readers for action inputs. Every reader names the input in its error and says what is
 // allowed, so a typo fails the step before anything is changed instead of silently meaning "false".
@@ -66,4 +67,22 @@ export function listInput(name: string): string[] {
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'))
+}
+
+/** A number of `unit` (minutes, seconds), decimals allowed. */
+export function decimalInput(
+  name: string,
+  fallback: number,
+  range: { min: number; max: number; unit: string }
+): number {
+  const value = core.getInput(name).trim()
+  if (value === '') return fallback
+  const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN
+  if (!(parsed >= range.min && parsed <= range.max)) {
+    throw new InputError(
+      name,
+      `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`
+    )
+  }
+  return parsed
 }

@@ -1,9 +1,14 @@
-import * as core from '@actions/core'
 import { realpath, stat } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { readAwsTarget, type AwsTarget } from '../common/aws.js'
 import { InputError } from '../common/errors.js'
-import { booleanInput, integerInput, optionalString, requiredString } from '../common/inputs.js'
+import {
+  booleanInput,
+  decimalInput,
+  integerInput,
+  optionalString,
+  requiredString
+} from '../common/inputs.js'
 import type { FileRole } from '../common/mwaa.js'
 import { bucketNameProblem } from '../common/s3-location.js'
 import { escapeText, hasControlCharacter } from '../common/untrusted.js'
@@ -169,22 +174,4 @@ async function requireInRepository(
     )
   }
   return path
-}
-
-/** A number of minutes or seconds, decimals allowed. */
-function decimalInput(
-  name: string,
-  fallback: number,
-  range: { min: number; max: number; unit: string }
-): number {
-  const value = core.getInput(name).trim()
-  if (value === '') return fallback
-  const parsed = /^[0-9]+(\.[0-9]+)?$/.test(value) ? Number(value) : Number.NaN
-  if (!(parsed >= range.min && parsed <= range.max)) {
-    throw new InputError(
-      name,
-      `must be a number of ${range.unit} from ${range.min} to ${range.max}, got '${escapeText(value)}'`
-    )
-  }
-  return parsed
 }
