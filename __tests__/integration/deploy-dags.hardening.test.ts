@@ -11,6 +11,7 @@ import {
 import { createHash } from 'node:crypto'
 import { mkdirSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import { issuedCommands } from '../../test-support/output-guard.mjs'
 import type { ProxyHooks } from '../../test-support/proxy.mjs'
@@ -404,11 +405,15 @@ describe('verify against a forged manifest', () => {
       new PutObjectCommand({ Bucket: bucket, Key: 'dags/b.py', Body: forgedB })
     )
     const manifestKey = 'dags/.deploy-dags-manifest.json'
-    const manifest = JSON.parse(await objectText(bucket, manifestKey)) as {
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: manifestKey }))
+    const manifest = JSON.parse(
+      gunzipSync(await stored.Body!.transformToByteArray()).toString('utf8')
+    ) as {
       objects: Record<string, { etag: string }>
     }
     manifest.objects['a.py']!.etag = putA.ETag!.replace(/"/g, '')
     manifest.objects['b.py']!.etag = putB.ETag!.replace(/"/g, '')
+    // Written back uncompressed, as earlier versions stored it: still read.
     await s3.send(
       new PutObjectCommand({ Bucket: bucket, Key: manifestKey, Body: JSON.stringify(manifest) })
     )

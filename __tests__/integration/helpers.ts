@@ -19,7 +19,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
-import { parseManifestDocument } from '../../src/deploy-dags/plan.js'
+import { parseManifestBytes } from '../../src/deploy-dags/plan.js'
 import { manifestTree } from '../../src/refresh-workers/tree.js'
 import { startProxy, type Proxy, type ProxyHooks } from '../../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../../test-support/runner.mjs'
@@ -126,7 +126,7 @@ export async function deployedTree(s3: S3Client, bucket: string, prefix = 'dags'
   const object = await s3.send(
     new GetObjectCommand({ Bucket: bucket, Key: `${prefix}/.deploy-dags-manifest.json` })
   )
-  const read = parseManifestDocument((await object.Body?.transformToString()) ?? '')
+  const read = parseManifestBytes((await object.Body?.transformToByteArray()) ?? new Uint8Array())
   if ('problem' in read) throw new Error(`deploy-dags wrote no readable manifest: ${read.problem}`)
   return manifestTree(read.manifest)
 }

@@ -2,7 +2,7 @@
 // against a real moto_server, into a temporary folder standing in for a worker's DAG folder. The
 // bucket is filled by the bundled deploy-dags action, as a deploy would.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals'
-import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3'
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
@@ -18,6 +18,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import { parseSyncReport } from '../../src/refresh-workers/sync-report.js'
 import { startMoto, type Moto } from '../../test-support/moto.mjs'
 import {
@@ -209,6 +210,26 @@ describe('the worker sync script', () => {
     ])
     expect(run.result).toBeUndefined()
     expect(filesUnder(folder)).toEqual({ 'running_dag.py': 'x = 1\n' })
+  })
+
+  it('reads a manifest stored as plain JSON, and changes nothing over a damaged compressed one', async () => {
+    const bucket = await createBucket(s3, 'worker')
+    const folder = workerFolder()
+    await deploy(bucket, { 'a.py': 'a = 1\n' })
+    const key = 'dags/.deploy-dags-manifest.json'
+    const stored = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
+    const compressed = Buffer.from(await stored.Body!.transformToByteArray())
+    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: gunzipSync(compressed) }))
+    expect(sync(bucket, folder).result).toMatchObject({ downloaded: 1 })
+
+    writeFileSync(join(folder, 'a.py'), 'changed = 1\n')
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: key, Body: compressed.subarray(0, 30) })
+    )
+    const run = sync(bucket, folder)
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain('(it is not a manifest); nothing was changed')
+    expect(filesUnder(folder)).toEqual({ 'a.py': 'changed = 1\n' })
   })
 
   it('takes an object the manifest does not know, compared by content, but then fails: the folder is not the deployed tree', async () => {

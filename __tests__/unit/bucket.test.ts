@@ -17,21 +17,26 @@ import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import {
   deleteKeys,
   listPrefix,
   objectSha256,
   readManifest,
   storedSha256,
-  uploadFile
+  uploadFile,
+  writeManifest
 } from '../../src/deploy-dags/bucket.js'
+import { newManifest } from '../../src/deploy-dags/plan.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD } from '../../src/deploy-dags/constants.js'
 import { hashFile } from '../../src/deploy-dags/selection.js'
 
 const s3Mock = mockClient(S3Client)
 const s3 = new S3Client({ region: 'us-east-1' })
 // The part of the SDK's stream mixin that readManifest uses.
-const body = (text: string) => ({ transformToString: async () => text })
+const body = (content: string | Buffer) => ({
+  transformToByteArray: async () => new Uint8Array(Buffer.from(content))
+})
 let dir: string
 
 beforeAll(() => {
@@ -55,7 +60,7 @@ describe('listPrefix', () => {
         Contents: [{ Key: 'dags/b.py', Size: 4, ETag: '"def-2"' }],
         IsTruncated: false
       })
-    const objects = await listPrefix(s3, 'b', 'dags')
+    const objects = await listPrefix(s3, 'b', 'dags', 1)
     expect(objects).toEqual([
       { key: 'dags/a.py', size: 3, etag: 'abc' },
       { key: 'dags/b.py', size: 4, etag: 'def-2' }
@@ -76,14 +81,14 @@ describe('listed keys', () => {
         { Key: 'dags/caf%C3%A9.py', Size: 1, ETag: '"g"' }
       ]
     })
-    const keys = (await listPrefix(s3, 'b', 'dags')).map((o) => o.key)
+    const keys = (await listPrefix(s3, 'b', 'dags', 1)).map((o) => o.key)
     expect(keys).toEqual(['dags/x.py\r::add-mask::dags', 'dags/a b+c d.py', 'dags/café.py'])
     expect(s3Mock.commandCalls(ListObjectsV2Command)[0]?.args[0].input.EncodingType).toBe('url')
   })
 
   it('takes keys as they are from a store that ignores the encoding', async () => {
     s3Mock.on(ListObjectsV2Command).resolves({ Contents: [{ Key: 'dags/a+b%20.py', Size: 1 }] })
-    expect((await listPrefix(s3, 'b', 'dags'))[0]?.key).toBe('dags/a+b%20.py')
+    expect((await listPrefix(s3, 'b', 'dags', 1))[0]?.key).toBe('dags/a+b%20.py')
     expect(decodeListedKey('a%0Ab')).toBe('a\nb')
   })
 })
@@ -114,6 +119,34 @@ describe('readManifest', () => {
     expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({
       manifest: { 'a.py': { sha256: 'a'.repeat(64), size: 1, etag: 'e' } }
     })
+  })
+
+  it('reads the gzip-compressed manifest it writes, and the plain JSON earlier versions wrote', async () => {
+    const entry = { sha256: 'b'.repeat(64), size: 2, etag: 'f' }
+    const manifest = newManifest()
+    manifest['x/y.py'] = entry
+    s3Mock.on(PutObjectCommand).resolves({})
+    await writeManifest(s3, 'b', 'dags/.m', manifest, {})
+    const put = s3Mock.commandCalls(PutObjectCommand)[0]!.args[0].input
+    expect(put).toMatchObject({ ContentType: 'application/json', ContentEncoding: 'gzip' })
+    const stored = put.Body as Buffer
+    expect(JSON.parse(gunzipSync(stored).toString('utf8'))).toEqual({
+      format: 1,
+      objects: { 'x/y.py': entry }
+    })
+
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(stored) } as never)
+    expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({ manifest: { 'x/y.py': entry } })
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(gunzipSync(stored)) } as never)
+    expect(await readManifest(s3, 'b', 'dags/.m')).toEqual({ manifest: { 'x/y.py': entry } })
+  })
+
+  it('treats a damaged compressed manifest as empty, with the reason', async () => {
+    const stored = gzipSync('{"format":1,"objects":{}}')
+    s3Mock.on(GetObjectCommand).resolves({ Body: body(stored.subarray(0, 12)) } as never)
+    const result = await readManifest(s3, 'b', 'dags/.m')
+    expect(result.manifest).toEqual({})
+    expect(result.problem).toMatch(/^not gzip/)
   })
 
   it('treats an unreadable manifest as empty, with the reason', async () => {

@@ -65,6 +65,7 @@ flock -w "$lock_wait" 9 || fail "another sync of $folder still runs after ${lock
 export SYNC_DAG_FOLDER="$folder"
 exec python3 - <<'PYTHON'
 import concurrent.futures
+import gzip
 import hashlib
 import json
 import os
@@ -73,6 +74,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zlib
 
 MANIFEST_NAME = ".deploy-dags-manifest.json"
 TEMP_PREFIX = ".sync-dags."
@@ -214,7 +216,11 @@ with tempfile.TemporaryDirectory() as scratch:
     try:
         aws("s3api", "get-object", "--bucket", bucket, "--key", base + MANIFEST_NAME, target)
         with open(target, "rb") as stream:
-            document = json.loads(stream.read().decode("utf-8"))
+            raw = stream.read()
+        # deploy-dags stores it gzip-compressed; earlier versions stored the JSON as it is.
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        document = json.loads(raw.decode("utf-8"))
         if document.get("format") == 1 and isinstance(document.get("objects"), dict):
             manifest = document["objects"]
         else:
@@ -222,7 +228,7 @@ with tempfile.TemporaryDirectory() as scratch:
     except RuntimeError as error:
         if "NoSuchKey" not in str(error) and "(404)" not in str(error):
             manifest_problem = "it could not be read: %s" % error
-    except (ValueError, OSError, AttributeError):
+    except (ValueError, OSError, EOFError, zlib.error, AttributeError):
         manifest_problem = "it is not a manifest"
 if manifest is None:
     die(

@@ -22,3 +22,23 @@ export async function forEachBounded<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
   return { failures }
 }
+
+/** Runs tasks given to it with at most `limit` of them in flight; the others wait their turn. */
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>
+
+export function createLimiter(limit: number): Limiter {
+  let running = 0
+  const waiting: (() => void)[] = []
+  return async (task) => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve))
+    else running++
+    try {
+      return await task()
+    } finally {
+      // The slot passes straight to the next task, so `running` counts it throughout.
+      const next = waiting.shift()
+      if (next !== undefined) next()
+      else running--
+    }
+  }
+}

@@ -20,10 +20,10 @@ import { escapeText } from '../common/untrusted.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD, type ServerSideEncryption } from './constants.js'
 import { contentTypeFor } from './content-type.js'
 import {
+  encodeManifest,
   newManifest,
-  parseManifestDocument,
+  parseManifestBytes,
   type Manifest,
-  type ManifestDocument,
   type RemoteObject
 } from './plan.js'
 import type { HashedFile } from './selection.js'
@@ -43,13 +43,17 @@ export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toS
 
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
 
-/** Every object under `prefix/` (one request per 1,000 objects); `dags` never lists `dags-old/`. */
+/**
+ * Every object under `prefix/`; `dags` never lists `dags-old/`. A large prefix is listed folder by
+ * folder, `concurrency` requests at a time.
+ */
 export async function listPrefix(
   s3: S3Client,
   bucket: string,
-  prefix: string
+  prefix: string,
+  concurrency: number
 ): Promise<RemoteObject[]> {
-  const listed = await listUnderPrefix(s3, bucket, prefix)
+  const listed = await listUnderPrefix(s3, bucket, prefix, { concurrency })
   return listed.map(({ key, size, etag }) => ({ key, size, etag: unquote(etag) }))
 }
 
@@ -109,7 +113,9 @@ export async function readManifest(
 ): Promise<{ manifest: Manifest; problem?: string }> {
   try {
     const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    const read = parseManifestDocument((await response.Body?.transformToString('utf-8')) ?? '')
+    const read = parseManifestBytes(
+      (await response.Body?.transformToByteArray()) ?? new Uint8Array()
+    )
     return 'problem' in read ? { manifest: newManifest(), problem: read.problem } : read
   } catch (error) {
     // The first deploy to a prefix, or one that listing will report (a missing bucket) anyway.
@@ -139,13 +145,13 @@ export async function writeManifest(
   manifest: Manifest,
   encryption: Encryption
 ): Promise<void> {
-  const document: ManifestDocument = { format: 1, objects: manifest }
   await s3.send(
     new PutObjectCommand({
       Bucket: bucket,
       Key: key,
-      Body: JSON.stringify(document),
+      Body: encodeManifest(manifest),
       ContentType: 'application/json',
+      ContentEncoding: 'gzip',
       ...encryptionParams(encryption)
     })
   )

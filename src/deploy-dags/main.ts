@@ -126,7 +126,7 @@ async function readBucket(s3: S3Client, settings: DeploySettings, uri: string) {
   const { bucket, prefix } = settings
   const key = manifestKey(prefix)
   const [remote, { manifest, problem }] = await Promise.all([
-    listPrefix(s3, bucket, prefix).catch((error: unknown) => {
+    listPrefix(s3, bucket, prefix, settings.concurrency).catch((error: unknown) => {
       throw describeAwsFailure(error, `Listing ${uri}`, {
         NoSuchBucket: `bucket '${bucket}' does not exist (or not in this account/region); check the bucket input`,
         AccessDenied: `access denied; the job role needs s3:ListBucket on arn:aws:s3:::${bucket}`

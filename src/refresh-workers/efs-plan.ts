@@ -1,6 +1,11 @@
 import { escapeText } from '../common/untrusted.js'
 import { MANIFEST_NAME } from '../deploy-dags/constants.js'
-import { manifestEntry, parseManifestDocument, type Manifest } from '../deploy-dags/plan.js'
+import {
+  manifestEntry,
+  manifestText,
+  parseManifestDocument,
+  type Manifest
+} from '../deploy-dags/plan.js'
 
 // The decisions of an EFS folder sync, without I/O. Each one is the rule infra/worker/sync-dags.sh
 // applies on an EC2 worker, so a folder the function converges and one a worker converges from the
@@ -81,10 +86,10 @@ export type ManifestReading = { manifest: Manifest } | { manifest: undefined; no
  */
 export function readManifest(bytes: Uint8Array | undefined): ManifestReading {
   if (bytes === undefined) return { manifest: undefined, note: NO_MANIFEST }
-  let text: string
+  const text = manifestText(bytes)
+  if (typeof text !== 'string') return { manifest: undefined, note: NO_MANIFEST }
   let document: unknown
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
     document = JSON.parse(text)
   } catch {
     return { manifest: undefined, note: NO_MANIFEST }

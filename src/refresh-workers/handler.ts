@@ -5,7 +5,7 @@ import { awsErrorCode } from '../common/aws-errors.js'
 import { errorMessage } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
 import { MANIFEST_NAME } from '../deploy-dags/constants.js'
-import { parseManifestDocument, type Manifest } from '../deploy-dags/plan.js'
+import { parseManifestBytes, type Manifest } from '../deploy-dags/plan.js'
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager'
 import {
   AirflowEnv,
@@ -174,17 +174,17 @@ export async function readManifest(
   prefix: string
 ): Promise<Manifest> {
   const key = `${prefix === '' ? '' : `${prefix}/`}${MANIFEST_NAME}`
-  let text: string
+  let bytes: Uint8Array
   try {
     const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-    text = (await object.Body?.transformToString('utf-8')) ?? ''
+    bytes = (await object.Body?.transformToByteArray()) ?? new Uint8Array()
   } catch (error) {
     if (awsErrorCode(error) === 'NoSuchKey') {
       throw new Error(`there is no s3://${bucket}/${key}: deploy the DAGs with deploy-dags first`)
     }
     throw error
   }
-  const read = parseManifestDocument(text)
+  const read = parseManifestBytes(bytes)
   if ('problem' in read) throw new Error(`s3://${bucket}/${key} is no manifest: ${read.problem}`)
   return read.manifest
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
+import { gzipSync } from 'node:zlib'
 import { newManifest } from '../../../src/deploy-dags/plan.js'
 import {
   NO_MANIFEST,
@@ -105,8 +106,18 @@ describe('readManifest', () => {
     expect(reading.manifest && Object.keys(reading.manifest)).toEqual(['a.py'])
   })
 
+  it('reads the gzip-compressed manifest deploy-dags writes', () => {
+    const reading = readManifest(new Uint8Array(gzipSync(document)))
+    expect(reading.manifest && Object.keys(reading.manifest)).toEqual(['a.py'])
+  })
+
   it.each([
     ['an object that could not be fetched', undefined, NO_MANIFEST],
+    [
+      'a cut-off compressed manifest',
+      new Uint8Array(gzipSync(document).subarray(0, 20)),
+      NO_MANIFEST
+    ],
     ['text that is not JSON', bytes('{"format": 1,'), NO_MANIFEST],
     ['bytes that are not UTF-8', new Uint8Array([0x7b, 0xff, 0x7d]), NO_MANIFEST],
     ['a JSON list', bytes('[1]'), NO_MANIFEST],
