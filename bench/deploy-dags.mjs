@@ -13,8 +13,8 @@
 // Exits non-zero only on errors (a tool failing, a correctness check failing); a missed
 // performance target is printed as "target missed" but is not an error.
 import { spawnSync } from 'node:child_process'
-import { cpSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { cpSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import {
   CreateBucketCommand,
@@ -25,7 +25,9 @@ import {
 import { startMoto } from '../test-support/moto.mjs'
 import { startProxy } from '../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+import { toolEnv } from './aws-env.mjs'
 import { writeSection } from './benchmarks-md.mjs'
+import { DOMAINS, TEAMS, generateTree, sameSizeEdit } from './dag-tree.mjs'
 import {
   benchHome,
   benchOptions,
@@ -35,7 +37,6 @@ import {
   machineInfo,
   machineTable,
   median,
-  mulberry32,
   repoRoot,
   seconds,
   tail,
@@ -56,195 +57,7 @@ const TARGETS = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The DAG tree: deterministic (seeded), so every run of the benchmark syncs the same bytes.
-
-const TEAMS = ['finance', 'marketing', 'growth', 'platform', 'data_science', 'ops', 'sales', 'risk']
-const DOMAINS = ['ingest', 'transform', 'reporting', 'ml', 'exports', 'quality']
-const VERBS = [
-  'load',
-  'sync',
-  'refresh',
-  'build',
-  'score',
-  'export',
-  'audit',
-  'backfill',
-  'aggregate',
-  'clean'
-]
-const NOUNS = [
-  'orders',
-  'customers',
-  'events',
-  'invoices',
-  'sessions',
-  'campaigns',
-  'ledger',
-  'inventory',
-  'leads',
-  'payments'
-]
-const CRONS = [
-  '0 3 * * *',
-  '*/15 * * * *',
-  '30 6 * * 1-5',
-  '0 */4 * * *',
-  '@daily',
-  '@hourly',
-  '15 2 1 * *'
-]
-
-/** Writes `count` files under `root` and returns the relative paths of the DAG modules. */
-function generateTree(root, count) {
-  const rng = mulberry32(20240611)
-  const pick = (list) => list[Math.floor(rng() * list.length)]
-  const int = (min, max) => min + Math.floor(rng() * (max - min + 1))
-  // Log-uniform sizes: most files are small, a few approach the upper bound.
-  const size = (min, max) =>
-    Math.round(Math.exp(Math.log(min) + rng() * (Math.log(max) - Math.log(min))))
-  const written = []
-  const dagModules = []
-  const write = (path, text) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true })
-    writeFileSync(join(root, path), text)
-    written.push(path)
-  }
-
-  write('.airflowignore', 'common/\n.*_test\\.py\nscratch/\n')
-  const commonModules = [
-    'hooks/warehouse',
-    'hooks/slack',
-    'operators/dbt',
-    'operators/quality',
-    'utils/dates',
-    'utils/naming'
-  ]
-  write(
-    'common/__init__.py',
-    '"""Shared helpers imported by the DAGs (listed in .airflowignore)."""\n'
-  )
-  for (const module of commonModules)
-    write(`common/${module}.py`, pythonHelper(module, size(300, 6000), rng))
-  const folders = TEAMS.flatMap((team) => DOMAINS.map((domain) => ({ team, domain })))
-  for (const { team, domain } of folders) {
-    write(`${team}/${domain}/__init__.py`, `"""${team} ${domain} pipelines."""\n`)
-  }
-
-  for (let n = 0; written.length < count; n++) {
-    const { team, domain } = pick(folders)
-    const name = `${pick(VERBS)}_${pick(NOUNS)}_${n}`
-    const kind = rng()
-    if (kind < 0.7) {
-      const path = `${team}/${domain}/${name}.py`
-      write(
-        path,
-        dagModule({
-          team,
-          domain,
-          name,
-          target: size(300, 20_000),
-          cron: pick(CRONS),
-          retries: int(0, 9),
-          rng
-        })
-      )
-      dagModules.push(path)
-    } else if (kind < 0.9) {
-      write(`${team}/${domain}/sql/${name}.sql`, sqlFile(name, size(200, 8000), rng))
-    } else {
-      write(`${team}/${domain}/config/${name}.yaml`, yamlFile(team, name, size(100, 3000), rng))
-    }
-  }
-  return { files: written, dagModules }
-}
-
-function dagModule({ team, domain, name, target, cron, retries, rng }) {
-  const dagId = `${team}_${domain}_${name}`
-  let text = `"""${name.replace(/_/g, ' ')} for ${team}/${domain}."""
-from __future__ import annotations
-
-import pendulum
-from airflow import DAG
-from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
-
-default_args = {"owner": "${team}", "retries": ${retries}, "retry_delay": pendulum.duration(minutes=5)}
-
-with DAG(
-    dag_id="${dagId}",
-    schedule="${cron}",
-    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
-    catchup=False,
-    default_args=default_args,
-    tags=["${team}", "${domain}"],
-) as dag:
-`
-  const tasks = []
-  while (text.length < target) {
-    const task = `step_${tasks.length}`
-    tasks.push(task)
-    text += `    ${task} = SQLExecuteQueryOperator(
-        task_id="${task}",
-        conn_id="warehouse",
-        sql="sql/${name}.sql",
-        params={"partition": "{{ ds }}", "batch": ${Math.floor(rng() * 100_000)}},
-    )
-`
-  }
-  if (tasks.length > 1) text += `    ${tasks.join(' >> ')}\n`
-  else text += '    pass\n'
-  return text
-}
-
-function pythonHelper(module, target, rng) {
-  let text = `"""common.${module.replace('/', '.')}"""\nfrom __future__ import annotations\n\n`
-  for (let i = 0; text.length < target; i++) {
-    text += `\ndef helper_${i}(value: int = ${Math.floor(rng() * 1000)}) -> int:\n    return value * ${i + 1}\n`
-  }
-  return text
-}
-
-function sqlFile(name, target, rng) {
-  let text = `-- ${name}\nSELECT\n    id,\n    updated_at`
-  for (let i = 0; text.length < target - 80; i++)
-    text += `,\n    col_${i}_${Math.floor(rng() * 10_000)}`
-  return `${text}\nFROM staging.${name}\nWHERE ds = '{{ ds }}'\n  AND updated_at >= '{{ prev_ds }}';\n`
-}
-
-function yamlFile(team, name, target, rng) {
-  let text = `owner: ${team}\npipeline: ${name}\nsla_minutes: ${Math.floor(rng() * 240)}\ncolumns:\n`
-  for (let i = 0; text.length < target; i++)
-    text += `  - name: col_${i}\n    type: ${rng() < 0.5 ? 'string' : 'bigint'}\n`
-  return text
-}
-
-/** A realistic one-character commit: bump the DAG's retries (0-9, so the size stays the same). */
-function sameSizeEdit(root, path) {
-  const file = join(root, path)
-  const before = readFileSync(file, 'utf8')
-  const after = before.replace(
-    /"retries": (\d)/,
-    (_, digit) => `"retries": ${(Number(digit) + 1) % 10}`
-  )
-  if (after === before || Buffer.byteLength(after) !== Buffer.byteLength(before)) {
-    throw new Error(`could not make a same-size edit in ${path}`)
-  }
-  writeFileSync(file, after)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Running the two tools.
-
-const toolEnv = (home) => ({
-  AWS_ACCESS_KEY_ID: 'test',
-  AWS_SECRET_ACCESS_KEY: 'test',
-  AWS_REGION: 'us-east-1',
-  // The CLI (botocore) reads AWS_DEFAULT_REGION.
-  AWS_DEFAULT_REGION: 'us-east-1',
-  // No user config file can change either tool's behaviour (concurrency, addressing, profiles).
-  AWS_CONFIG_FILE: join(home, 'no-aws-config'),
-  AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials'),
-  AWS_EC2_METADATA_DISABLED: 'true'
-})
 
 /**
  * A counting proxy that also notes, for each request, when it had fully arrived and when moto had
