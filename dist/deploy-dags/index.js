@@ -64421,31 +64421,90 @@ function decodeListedKey(key) {
 async function listUnderPrefix(s3, bucket, prefix, options = {}) {
     const folder = prefix === '' ? '' : `${prefix}/`;
     const concurrency = options.concurrency ?? 1;
-    const lister = new Lister(s3, bucket, options.pageSize, createLimiter(concurrency));
+    const lister = new Lister(s3, bucket, options.pageSize, concurrency);
     return concurrency <= 1 ? lister.sequential(folder) : lister.folder(folder);
 }
 const DELIMITER = '/';
+const S3_PAGE_SIZE = 1000;
+/**
+ * A level's files and folders in key order, with the folder holding the key the level's listing
+ * started after first (it may hold more keys after it, and its name sorts before that key).
+ */
+function levelEntries(level, straddling) {
+    const entries = straddling === undefined ? [] : [{ name: straddling }];
+    const folders = level.folders.filter((name) => name !== straddling);
+    let f = 0;
+    let d = 0;
+    while (f < level.objects.length || d < folders.length) {
+        const file = level.objects[f];
+        const folder = folders[d];
+        if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
+            entries.push({ name: file.key, file });
+            f++;
+        }
+        else {
+            entries.push({ name: folder });
+            d++;
+        }
+    }
+    return entries;
+}
+/**
+ * Where the listing of the run after `entry` starts: after the file, or after every key of the
+ * folder. A folder's keys all begin with its name, `…/`; the name with its final `/` turned into
+ * `0`, the next character, sorts after all of them and before anything that follows the folder
+ * (a key between the two would be an entry of the level between them).
+ */
+function after(entry) {
+    return entry.file !== undefined ? entry.name : `${entry.name.slice(0, -1)}0`;
+}
+/**
+ * The entries cut into at most `count` runs of about equal length, in order. A run never starts
+ * with a file right after a folder: nothing names a start between the folder's last key and
+ * that file, so the file stays with the run before it.
+ */
+function cutIntoRuns(entries, count) {
+    const runs = [];
+    let start = 0;
+    for (let i = 1; i <= count && start < entries.length; i++) {
+        let end = i === count ? entries.length : Math.round((entries.length * i) / count);
+        if (end <= start)
+            continue;
+        while (end < entries.length &&
+            entries[end]?.file !== undefined &&
+            entries[end - 1]?.file === undefined) {
+            end++;
+        }
+        runs.push(entries.slice(start, end));
+        start = end;
+    }
+    return runs;
+}
 class Lister {
     s3;
     bucket;
     pageSize;
-    limit;
+    concurrency;
     failure;
-    constructor(s3, bucket, pageSize, limit) {
+    constructor(s3, bucket, pageSize, concurrency) {
         this.s3 = s3;
         this.bucket = bucket;
         this.pageSize = pageSize;
-        this.limit = limit;
+        this.concurrency = concurrency;
+        this.limit = createLimiter(concurrency);
     }
+    limit;
     /** Every object under `prefix`, one page after another. */
     async sequential(prefix) {
         return (await this.allPages({ prefix })).objects;
     }
     /**
      * Every object under `prefix` after `startAfter`. The first page is a plain listing, so a small
-     * folder costs one request. When it does not hold everything, the rest is split by folder: the
-     * keys up to the page's last one are done, and a delimiter listing after that key names the
-     * files at this level and the folders below it.
+     * folder costs one request. When it does not hold everything, the keys up to the page's last
+     * one are done, and a delimiter listing after that key names what is left at this level: files
+     * and folders, in key order. Those entries are cut into runs listed side by side: a run of one
+     * folder is split again the same way, a run of several is one range of plain pages, and a run
+     * of files alone is already known.
      */
     async folder(prefix, startAfter) {
         const first = await this.page({ prefix, startAfter });
@@ -64460,11 +64519,50 @@ class Lister {
         // listing that starts after the key; moto, comparing the folder's name with the key, does
         // not. Listing it after the key is right either way.
         const straddling = folderHolding(prefix, last);
-        const folders = level.folders.filter((name) => name !== straddling);
-        if (straddling !== undefined)
-            folders.unshift(straddling);
-        const below = await Promise.all(folders.map((name) => this.folder(name, name === straddling ? last : undefined)));
-        return [...first.objects, ...inKeyOrder(level.objects, folders, below)];
+        const entries = levelEntries(level, straddling);
+        const runs = cutIntoRuns(entries, this.runCount(prefix, first.objects, entries.length));
+        const listed = await Promise.all(runs.map((run, i) => {
+            const only = run.length === 1 ? run[0] : undefined;
+            if (run.every((entry) => entry.file !== undefined)) {
+                return run.map((entry) => entry.file);
+            }
+            if (only !== undefined)
+                return this.folder(only.name, only.name === straddling ? last : undefined);
+            const previous = runs[i - 1]?.at(-1);
+            return this.range(prefix, previous === undefined ? last : after(previous), runs[i + 1]?.[0]?.name);
+        }));
+        const objects = [...first.objects];
+        for (const part of listed)
+            for (const object of part)
+                objects.push(object);
+        return objects;
+    }
+    /**
+     * How many runs to list the rest of a folder in: about two a page, judged by how many entries
+     * of this level the first page touched, so a level of small folders is read in a few ranges
+     * rather than a request per folder; at least one, at most one per entry and `concurrency`.
+     */
+    runCount(prefix, firstPage, entries) {
+        const touched = new Set(firstPage.map(({ key }) => folderHolding(prefix, key) ?? key)).size;
+        const keysPerEntry = firstPage.length / Math.max(1, touched);
+        const pages = (entries * keysPerEntry) / (this.pageSize ?? S3_PAGE_SIZE);
+        return Math.max(1, Math.min(entries, this.concurrency, Math.ceil(pages * 2)));
+    }
+    /** The keys under `prefix` after `startAfter` and before `end` (to the end when undefined). */
+    async range(prefix, startAfter, end) {
+        const objects = [];
+        let continuation;
+        do {
+            const page = await this.page({ prefix, startAfter, continuation });
+            for (const object of page.objects) {
+                // The next run lists the rest; whatever this page read past its start is not kept.
+                if (end !== undefined && byUtf8(object.key, end) >= 0)
+                    return objects;
+                objects.push(object);
+            }
+            continuation = page.continuation;
+        } while (continuation !== undefined);
+        return objects;
     }
     /** Every page of one listing, joined; `first` when it has been read already. */
     async allPages(request, first) {
@@ -64527,31 +64625,6 @@ class Lister {
 function folderHolding(prefix, key) {
     const end = key.indexOf(DELIMITER, prefix.length);
     return end === -1 ? undefined : key.slice(0, end + 1);
-}
-/**
- * One level's files and its folders' listings, interleaved as one listing of the level orders
- * them. A file's key never starts with a folder's name (it would be in that folder), so comparing
- * the key with the name places the folder's whole listing.
- */
-function inKeyOrder(files, folders, listed) {
-    const merged = [];
-    let f = 0;
-    let d = 0;
-    while (f < files.length || d < folders.length) {
-        const file = files[f];
-        const folder = folders[d];
-        if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
-            merged.push(file);
-            f++;
-        }
-        else {
-            // A loop rather than push(...list): a folder of 100,000 keys is too many arguments.
-            for (const object of listed[d] ?? [])
-                merged.push(object);
-            d++;
-        }
-    }
-    return merged;
 }
 /**
  * Orders strings as their UTF-8 bytes order, which is S3's listing order. JavaScript compares
@@ -65241,8 +65314,6 @@ async function writeReport(report) {
     await writeJobSummary(summaryMarkdown(report));
 }
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: ./node_modules/picomatch/index.js
 var picomatch = __nccwpck_require__(4006);
 var picomatch_default = /*#__PURE__*/__nccwpck_require__.n(picomatch);
@@ -65378,6 +65449,8 @@ function compileFolderExclusion(exclude) {
  * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
  * each name; a link back into a folder being walked (a loop) is skipped.
  */
+/** More than the threads that serve them (4 by default) keeps them busy. */
+const STATS_IN_FLIGHT = 32;
 async function scanSource(root, filter, options = { followLinksOutside: false }) {
     const folderExcluded = options.folderExcluded ?? (() => false);
     const realRoot = await (0,promises_.realpath)(root);
@@ -65420,8 +65493,14 @@ async function scanSource(root, filter, options = { followLinksOutside: false })
         }
     };
     await walk(root, '', new Set());
-    // The checks above ran before this; the sizes are read all at once, not one after another.
-    const files = await Promise.all(found.map(async (file) => ({ ...file, size: (await (0,promises_.stat)(file.absolutePath)).size })));
+    // The checks above ran before this. The sizes are read a few at a time: a stat per file all at
+    // once holds a promise, a request and a Stats object for each, some 2 KB a file at 100,000.
+    const files = new Array(found.length);
+    const { failures } = await forEachBounded(found.map((file, index) => ({ file, index })), STATS_IN_FLIGHT, async ({ file, index }) => {
+        files[index] = { ...file, size: (await (0,promises_.stat)(file.absolutePath)).size };
+    });
+    if (failures.length > 0)
+        throw failures[0]?.error;
     return files.sort((a, b) => byText(a.path, b.path));
 }
 /** The entry's path relative to source, once its name is known to be a usable object key. */
@@ -65488,40 +65567,48 @@ function specialKind(info) {
         return 'a block device';
     return 'not a regular file';
 }
-/** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */
-async function hashFile(file) {
+/** How much of a file hashFile reads at a time. */
+const HASH_READ_SIZE = 256 * 1024;
+/**
+ * Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags, and for
+ * a file above one aws-cli part the multipart ETag `aws s3 sync` would have produced, so an object
+ * it uploaded earlier is recognised without re-uploading it. The content goes through `scratch`,
+ * which the caller may reuse from file to file: 100,000 files then allocate no buffer each.
+ */
+async function hashFile(file, scratch = Buffer.allocUnsafe(HASH_READ_SIZE)) {
     const sha256 = (0,external_node_crypto_.createHash)('sha256');
     const md5 = (0,external_node_crypto_.createHash)('md5');
-    // Up to one aws-cli part, reading whole is cheapest; larger files are streamed.
-    if (file.size <= AWS_CLI_PART_SIZE) {
-        const content = await (0,promises_.readFile)(file.absolutePath);
-        sha256.update(content);
-        md5.update(content);
-        return { ...file, size: content.length, sha256: sha256.digest('hex'), md5: md5.digest('hex') };
-    }
-    // Large files: stream, and also compute the multipart ETag `aws s3 sync` would have produced,
-    // so an object it uploaded earlier is recognised without re-uploading it.
+    const multipart = file.size > AWS_CLI_PART_SIZE;
     const partDigests = [];
     let part = (0,external_node_crypto_.createHash)('md5');
     let partFill = 0;
     let size = 0;
-    for await (const chunk of (0,external_node_fs_.createReadStream)(file.absolutePath, { highWaterMark: 1024 * 1024 })) {
-        const buffer = chunk;
-        sha256.update(buffer);
-        md5.update(buffer);
-        size += buffer.length;
-        let offset = 0;
-        while (offset < buffer.length) {
-            const take = Math.min(AWS_CLI_PART_SIZE - partFill, buffer.length - offset);
-            part.update(buffer.subarray(offset, offset + take));
-            partFill += take;
-            offset += take;
-            if (partFill === AWS_CLI_PART_SIZE) {
-                partDigests.push(part.digest());
-                part = (0,external_node_crypto_.createHash)('md5');
-                partFill = 0;
+    const handle = await (0,promises_.open)(file.absolutePath, 'r');
+    try {
+        for (;;) {
+            const { bytesRead } = await handle.read(scratch, 0, scratch.length, null);
+            if (bytesRead === 0)
+                break;
+            const chunk = scratch.subarray(0, bytesRead);
+            sha256.update(chunk);
+            md5.update(chunk);
+            size += bytesRead;
+            let offset = 0;
+            while (multipart && offset < chunk.length) {
+                const take = Math.min(AWS_CLI_PART_SIZE - partFill, chunk.length - offset);
+                part.update(chunk.subarray(offset, offset + take));
+                partFill += take;
+                offset += take;
+                if (partFill === AWS_CLI_PART_SIZE) {
+                    partDigests.push(part.digest());
+                    part = (0,external_node_crypto_.createHash)('md5');
+                    partFill = 0;
+                }
             }
         }
+    }
+    finally {
+        await handle.close();
     }
     if (partFill > 0)
         partDigests.push(part.digest());
@@ -65531,7 +65618,7 @@ async function hashFile(file) {
         sha256: sha256.digest('hex'),
         md5: md5.digest('hex')
     };
-    if (size > AWS_CLI_PART_SIZE) {
+    if (multipart && size > AWS_CLI_PART_SIZE) {
         const combined = (0,external_node_crypto_.createHash)('md5').update(Buffer.concat(partDigests)).digest('hex');
         hashed.cliMultipartEtag = `${combined}-${partDigests.length}`;
     }
@@ -65839,11 +65926,20 @@ async function selectFiles(settings) {
     lib_core/* info */.pq(`${files.length} file(s), ${formatBytes(bytes)} selected in ${untrusted_escapeText(settings.sourcePath)}`);
     return files;
 }
+/** Hashing is I/O-bound on small files; a few in flight keep the disk busy. */
+const HASHES_IN_FLIGHT = 16;
 async function hashFiles(files) {
     const hashed = new Array(files.length);
-    // Hashing is I/O-bound on small files; a few in flight keep the disk busy.
-    const { failures } = await forEachBounded(files.map((file, index) => ({ file, index })), 16, async ({ file, index }) => {
-        hashed[index] = await hashFile(file);
+    // One read buffer per file in flight, passed from file to file.
+    const buffers = Array.from({ length: HASHES_IN_FLIGHT }, () => Buffer.allocUnsafe(HASH_READ_SIZE));
+    const { failures } = await forEachBounded(files.map((file, index) => ({ file, index })), HASHES_IN_FLIGHT, async ({ file, index }) => {
+        const buffer = buffers.pop();
+        try {
+            hashed[index] = await hashFile(file, buffer);
+        }
+        finally {
+            buffers.push(buffer);
+        }
     });
     if (failures.length > 0)
         throw failures[0]?.error;

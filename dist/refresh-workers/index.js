@@ -50503,31 +50503,90 @@ function createLimiter(limit) {
 async function listUnderPrefix(s3, bucket, prefix, options = {}) {
     const folder = prefix === '' ? '' : `${prefix}/`;
     const concurrency = options.concurrency ?? 1;
-    const lister = new Lister(s3, bucket, options.pageSize, createLimiter(concurrency));
+    const lister = new Lister(s3, bucket, options.pageSize, concurrency);
     return concurrency <= 1 ? lister.sequential(folder) : lister.folder(folder);
 }
 const DELIMITER = '/';
+const S3_PAGE_SIZE = 1000;
+/**
+ * A level's files and folders in key order, with the folder holding the key the level's listing
+ * started after first (it may hold more keys after it, and its name sorts before that key).
+ */
+function levelEntries(level, straddling) {
+    const entries = straddling === undefined ? [] : [{ name: straddling }];
+    const folders = level.folders.filter((name) => name !== straddling);
+    let f = 0;
+    let d = 0;
+    while (f < level.objects.length || d < folders.length) {
+        const file = level.objects[f];
+        const folder = folders[d];
+        if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
+            entries.push({ name: file.key, file });
+            f++;
+        }
+        else {
+            entries.push({ name: folder });
+            d++;
+        }
+    }
+    return entries;
+}
+/**
+ * Where the listing of the run after `entry` starts: after the file, or after every key of the
+ * folder. A folder's keys all begin with its name, `…/`; the name with its final `/` turned into
+ * `0`, the next character, sorts after all of them and before anything that follows the folder
+ * (a key between the two would be an entry of the level between them).
+ */
+function after(entry) {
+    return entry.file !== undefined ? entry.name : `${entry.name.slice(0, -1)}0`;
+}
+/**
+ * The entries cut into at most `count` runs of about equal length, in order. A run never starts
+ * with a file right after a folder: nothing names a start between the folder's last key and
+ * that file, so the file stays with the run before it.
+ */
+function cutIntoRuns(entries, count) {
+    const runs = [];
+    let start = 0;
+    for (let i = 1; i <= count && start < entries.length; i++) {
+        let end = i === count ? entries.length : Math.round((entries.length * i) / count);
+        if (end <= start)
+            continue;
+        while (end < entries.length &&
+            entries[end]?.file !== undefined &&
+            entries[end - 1]?.file === undefined) {
+            end++;
+        }
+        runs.push(entries.slice(start, end));
+        start = end;
+    }
+    return runs;
+}
 class Lister {
     s3;
     bucket;
     pageSize;
-    limit;
+    concurrency;
     failure;
-    constructor(s3, bucket, pageSize, limit) {
+    constructor(s3, bucket, pageSize, concurrency) {
         this.s3 = s3;
         this.bucket = bucket;
         this.pageSize = pageSize;
-        this.limit = limit;
+        this.concurrency = concurrency;
+        this.limit = createLimiter(concurrency);
     }
+    limit;
     /** Every object under `prefix`, one page after another. */
     async sequential(prefix) {
         return (await this.allPages({ prefix })).objects;
     }
     /**
      * Every object under `prefix` after `startAfter`. The first page is a plain listing, so a small
-     * folder costs one request. When it does not hold everything, the rest is split by folder: the
-     * keys up to the page's last one are done, and a delimiter listing after that key names the
-     * files at this level and the folders below it.
+     * folder costs one request. When it does not hold everything, the keys up to the page's last
+     * one are done, and a delimiter listing after that key names what is left at this level: files
+     * and folders, in key order. Those entries are cut into runs listed side by side: a run of one
+     * folder is split again the same way, a run of several is one range of plain pages, and a run
+     * of files alone is already known.
      */
     async folder(prefix, startAfter) {
         const first = await this.page({ prefix, startAfter });
@@ -50542,11 +50601,50 @@ class Lister {
         // listing that starts after the key; moto, comparing the folder's name with the key, does
         // not. Listing it after the key is right either way.
         const straddling = folderHolding(prefix, last);
-        const folders = level.folders.filter((name) => name !== straddling);
-        if (straddling !== undefined)
-            folders.unshift(straddling);
-        const below = await Promise.all(folders.map((name) => this.folder(name, name === straddling ? last : undefined)));
-        return [...first.objects, ...inKeyOrder(level.objects, folders, below)];
+        const entries = levelEntries(level, straddling);
+        const runs = cutIntoRuns(entries, this.runCount(prefix, first.objects, entries.length));
+        const listed = await Promise.all(runs.map((run, i) => {
+            const only = run.length === 1 ? run[0] : undefined;
+            if (run.every((entry) => entry.file !== undefined)) {
+                return run.map((entry) => entry.file);
+            }
+            if (only !== undefined)
+                return this.folder(only.name, only.name === straddling ? last : undefined);
+            const previous = runs[i - 1]?.at(-1);
+            return this.range(prefix, previous === undefined ? last : after(previous), runs[i + 1]?.[0]?.name);
+        }));
+        const objects = [...first.objects];
+        for (const part of listed)
+            for (const object of part)
+                objects.push(object);
+        return objects;
+    }
+    /**
+     * How many runs to list the rest of a folder in: about two a page, judged by how many entries
+     * of this level the first page touched, so a level of small folders is read in a few ranges
+     * rather than a request per folder; at least one, at most one per entry and `concurrency`.
+     */
+    runCount(prefix, firstPage, entries) {
+        const touched = new Set(firstPage.map(({ key }) => folderHolding(prefix, key) ?? key)).size;
+        const keysPerEntry = firstPage.length / Math.max(1, touched);
+        const pages = (entries * keysPerEntry) / (this.pageSize ?? S3_PAGE_SIZE);
+        return Math.max(1, Math.min(entries, this.concurrency, Math.ceil(pages * 2)));
+    }
+    /** The keys under `prefix` after `startAfter` and before `end` (to the end when undefined). */
+    async range(prefix, startAfter, end) {
+        const objects = [];
+        let continuation;
+        do {
+            const page = await this.page({ prefix, startAfter, continuation });
+            for (const object of page.objects) {
+                // The next run lists the rest; whatever this page read past its start is not kept.
+                if (end !== undefined && byUtf8(object.key, end) >= 0)
+                    return objects;
+                objects.push(object);
+            }
+            continuation = page.continuation;
+        } while (continuation !== undefined);
+        return objects;
     }
     /** Every page of one listing, joined; `first` when it has been read already. */
     async allPages(request, first) {
@@ -50609,31 +50707,6 @@ class Lister {
 function folderHolding(prefix, key) {
     const end = key.indexOf(DELIMITER, prefix.length);
     return end === -1 ? undefined : key.slice(0, end + 1);
-}
-/**
- * One level's files and its folders' listings, interleaved as one listing of the level orders
- * them. A file's key never starts with a folder's name (it would be in that folder), so comparing
- * the key with the name places the folder's whole listing.
- */
-function inKeyOrder(files, folders, listed) {
-    const merged = [];
-    let f = 0;
-    let d = 0;
-    while (f < files.length || d < folders.length) {
-        const file = files[f];
-        const folder = folders[d];
-        if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
-            merged.push(file);
-            f++;
-        }
-        else {
-            // A loop rather than push(...list): a folder of 100,000 keys is too many arguments.
-            for (const object of listed[d] ?? [])
-                merged.push(object);
-            d++;
-        }
-    }
-    return merged;
 }
 /**
  * Orders strings as their UTF-8 bytes order, which is S3's listing order. JavaScript compares

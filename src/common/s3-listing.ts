@@ -41,7 +41,7 @@ export async function listUnderPrefix(
 ): Promise<ListedObject[]> {
   const folder = prefix === '' ? '' : `${prefix}/`
   const concurrency = options.concurrency ?? 1
-  const lister = new Lister(s3, bucket, options.pageSize, createLimiter(concurrency))
+  const lister = new Lister(s3, bucket, options.pageSize, concurrency)
   return concurrency <= 1 ? lister.sequential(folder) : lister.folder(folder)
 }
 
@@ -61,6 +61,73 @@ interface PageRequest {
 }
 
 const DELIMITER = '/'
+const S3_PAGE_SIZE = 1000
+
+/** What a delimiter listing names at one level: a file (its object) or a folder (its name). */
+export interface LevelEntry {
+  name: string
+  file?: ListedObject
+}
+
+/**
+ * A level's files and folders in key order, with the folder holding the key the level's listing
+ * started after first (it may hold more keys after it, and its name sorts before that key).
+ */
+export function levelEntries(
+  level: { objects: readonly ListedObject[]; folders: readonly string[] },
+  straddling?: string
+): LevelEntry[] {
+  const entries: LevelEntry[] = straddling === undefined ? [] : [{ name: straddling }]
+  const folders = level.folders.filter((name) => name !== straddling)
+  let f = 0
+  let d = 0
+  while (f < level.objects.length || d < folders.length) {
+    const file = level.objects[f]
+    const folder = folders[d]
+    if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
+      entries.push({ name: file.key, file })
+      f++
+    } else {
+      entries.push({ name: folder as string })
+      d++
+    }
+  }
+  return entries
+}
+
+/**
+ * Where the listing of the run after `entry` starts: after the file, or after every key of the
+ * folder. A folder's keys all begin with its name, `…/`; the name with its final `/` turned into
+ * `0`, the next character, sorts after all of them and before anything that follows the folder
+ * (a key between the two would be an entry of the level between them).
+ */
+export function after(entry: LevelEntry): string {
+  return entry.file !== undefined ? entry.name : `${entry.name.slice(0, -1)}0`
+}
+
+/**
+ * The entries cut into at most `count` runs of about equal length, in order. A run never starts
+ * with a file right after a folder: nothing names a start between the folder's last key and
+ * that file, so the file stays with the run before it.
+ */
+export function cutIntoRuns(entries: readonly LevelEntry[], count: number): LevelEntry[][] {
+  const runs: LevelEntry[][] = []
+  let start = 0
+  for (let i = 1; i <= count && start < entries.length; i++) {
+    let end = i === count ? entries.length : Math.round((entries.length * i) / count)
+    if (end <= start) continue
+    while (
+      end < entries.length &&
+      entries[end]?.file !== undefined &&
+      entries[end - 1]?.file === undefined
+    ) {
+      end++
+    }
+    runs.push(entries.slice(start, end))
+    start = end
+  }
+  return runs
+}
 
 class Lister {
   private failure: unknown
@@ -69,8 +136,12 @@ class Lister {
     private readonly s3: S3Client,
     private readonly bucket: string,
     private readonly pageSize: number | undefined,
-    private readonly limit: Limiter
-  ) {}
+    private readonly concurrency: number
+  ) {
+    this.limit = createLimiter(concurrency)
+  }
+
+  private readonly limit: Limiter
 
   /** Every object under `prefix`, one page after another. */
   async sequential(prefix: string): Promise<ListedObject[]> {
@@ -79,9 +150,11 @@ class Lister {
 
   /**
    * Every object under `prefix` after `startAfter`. The first page is a plain listing, so a small
-   * folder costs one request. When it does not hold everything, the rest is split by folder: the
-   * keys up to the page's last one are done, and a delimiter listing after that key names the
-   * files at this level and the folders below it.
+   * folder costs one request. When it does not hold everything, the keys up to the page's last
+   * one are done, and a delimiter listing after that key names what is left at this level: files
+   * and folders, in key order. Those entries are cut into runs listed side by side: a run of one
+   * folder is split again the same way, a run of several is one range of plain pages, and a run
+   * of files alone is already known.
    */
   async folder(prefix: string, startAfter?: string): Promise<ListedObject[]> {
     const first = await this.page({ prefix, startAfter })
@@ -95,12 +168,55 @@ class Lister {
     // listing that starts after the key; moto, comparing the folder's name with the key, does
     // not. Listing it after the key is right either way.
     const straddling = folderHolding(prefix, last)
-    const folders = level.folders.filter((name) => name !== straddling)
-    if (straddling !== undefined) folders.unshift(straddling)
-    const below = await Promise.all(
-      folders.map((name) => this.folder(name, name === straddling ? last : undefined))
+    const entries = levelEntries(level, straddling)
+    const runs = cutIntoRuns(entries, this.runCount(prefix, first.objects, entries.length))
+    const listed = await Promise.all(
+      runs.map((run, i) => {
+        const only = run.length === 1 ? run[0] : undefined
+        if (run.every((entry) => entry.file !== undefined)) {
+          return run.map((entry) => entry.file as ListedObject)
+        }
+        if (only !== undefined)
+          return this.folder(only.name, only.name === straddling ? last : undefined)
+        const previous = runs[i - 1]?.at(-1)
+        return this.range(
+          prefix,
+          previous === undefined ? last : after(previous),
+          runs[i + 1]?.[0]?.name
+        )
+      })
     )
-    return [...first.objects, ...inKeyOrder(level.objects, folders, below)]
+    const objects = [...first.objects]
+    for (const part of listed) for (const object of part) objects.push(object)
+    return objects
+  }
+
+  /**
+   * How many runs to list the rest of a folder in: about two a page, judged by how many entries
+   * of this level the first page touched, so a level of small folders is read in a few ranges
+   * rather than a request per folder; at least one, at most one per entry and `concurrency`.
+   */
+  private runCount(prefix: string, firstPage: readonly ListedObject[], entries: number): number {
+    const touched = new Set(firstPage.map(({ key }) => folderHolding(prefix, key) ?? key)).size
+    const keysPerEntry = firstPage.length / Math.max(1, touched)
+    const pages = (entries * keysPerEntry) / (this.pageSize ?? S3_PAGE_SIZE)
+    return Math.max(1, Math.min(entries, this.concurrency, Math.ceil(pages * 2)))
+  }
+
+  /** The keys under `prefix` after `startAfter` and before `end` (to the end when undefined). */
+  private async range(prefix: string, startAfter: string, end?: string): Promise<ListedObject[]> {
+    const objects: ListedObject[] = []
+    let continuation: string | undefined
+    do {
+      const page = await this.page({ prefix, startAfter, continuation })
+      for (const object of page.objects) {
+        // The next run lists the rest; whatever this page read past its start is not kept.
+        if (end !== undefined && byUtf8(object.key, end) >= 0) return objects
+        objects.push(object)
+      }
+      continuation = page.continuation
+    } while (continuation !== undefined)
+    return objects
   }
 
   /** Every page of one listing, joined; `first` when it has been read already. */
@@ -165,34 +281,6 @@ class Lister {
 export function folderHolding(prefix: string, key: string): string | undefined {
   const end = key.indexOf(DELIMITER, prefix.length)
   return end === -1 ? undefined : key.slice(0, end + 1)
-}
-
-/**
- * One level's files and its folders' listings, interleaved as one listing of the level orders
- * them. A file's key never starts with a folder's name (it would be in that folder), so comparing
- * the key with the name places the folder's whole listing.
- */
-export function inKeyOrder(
-  files: readonly ListedObject[],
-  folders: readonly string[],
-  listed: readonly (readonly ListedObject[])[]
-): ListedObject[] {
-  const merged: ListedObject[] = []
-  let f = 0
-  let d = 0
-  while (f < files.length || d < folders.length) {
-    const file = files[f]
-    const folder = folders[d]
-    if (file !== undefined && (folder === undefined || byUtf8(file.key, folder) < 0)) {
-      merged.push(file)
-      f++
-    } else {
-      // A loop rather than push(...list): a folder of 100,000 keys is too many arguments.
-      for (const object of listed[d] ?? []) merged.push(object)
-      d++
-    }
-  }
-  return merged
 }
 
 /**

@@ -17,7 +17,13 @@ import {
   type SyncPlan
 } from './plan.js'
 import { writeReport } from './report.js'
-import { hashFile, scanSource, type HashedFile, type LocalFile } from './selection.js'
+import {
+  HASH_READ_SIZE,
+  hashFile,
+  scanSource,
+  type HashedFile,
+  type LocalFile
+} from './selection.js'
 import { readSettings, type DeploySettings } from './settings.js'
 import { applyPlan } from './sync.js'
 import { findDrift } from './verify.js'
@@ -91,14 +97,23 @@ async function selectFiles(settings: DeploySettings): Promise<LocalFile[]> {
   return files
 }
 
+/** Hashing is I/O-bound on small files; a few in flight keep the disk busy. */
+const HASHES_IN_FLIGHT = 16
+
 async function hashFiles(files: readonly LocalFile[]): Promise<HashedFile[]> {
   const hashed: HashedFile[] = new Array(files.length)
-  // Hashing is I/O-bound on small files; a few in flight keep the disk busy.
+  // One read buffer per file in flight, passed from file to file.
+  const buffers = Array.from({ length: HASHES_IN_FLIGHT }, () => Buffer.allocUnsafe(HASH_READ_SIZE))
   const { failures } = await forEachBounded(
     files.map((file, index) => ({ file, index })),
-    16,
+    HASHES_IN_FLIGHT,
     async ({ file, index }) => {
-      hashed[index] = await hashFile(file)
+      const buffer = buffers.pop() as Buffer<ArrayBuffer>
+      try {
+        hashed[index] = await hashFile(file, buffer)
+      } finally {
+        buffers.push(buffer)
+      }
     }
   )
   if (failures.length > 0) throw failures[0]?.error

@@ -1,10 +1,11 @@
 import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
-import { createReadStream, type Stats } from 'node:fs'
-import { readFile, readdir, readlink, realpath, stat } from 'node:fs/promises'
+import { type Stats } from 'node:fs'
+import { open, readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { join, sep } from 'node:path'
 import picomatch from 'picomatch'
 import { byText } from '../common/compare.js'
+import { forEachBounded } from '../common/concurrency.js'
 import { InputError, SafetyError } from '../common/errors.js'
 import { escapeBytes, escapeText, hasControlCharacter } from '../common/untrusted.js'
 import { AWS_CLI_PART_SIZE, Input } from './constants.js'
@@ -148,6 +149,9 @@ export interface ScanOptions {
  * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
  * each name; a link back into a folder being walked (a loop) is skipped.
  */
+/** More than the threads that serve them (4 by default) keeps them busy. */
+const STATS_IN_FLIGHT = 32
+
 export async function scanSource(
   root: string,
   filter: PathFilter,
@@ -191,10 +195,17 @@ export async function scanSource(
     }
   }
   await walk(root, '', new Set())
-  // The checks above ran before this; the sizes are read all at once, not one after another.
-  const files = await Promise.all(
-    found.map(async (file) => ({ ...file, size: (await stat(file.absolutePath)).size }))
+  // The checks above ran before this. The sizes are read a few at a time: a stat per file all at
+  // once holds a promise, a request and a Stats object for each, some 2 KB a file at 100,000.
+  const files: LocalFile[] = new Array(found.length)
+  const { failures } = await forEachBounded(
+    found.map((file, index) => ({ file, index })),
+    STATS_IN_FLIGHT,
+    async ({ file, index }) => {
+      files[index] = { ...file, size: (await stat(file.absolutePath)).size }
+    }
   )
+  if (failures.length > 0) throw failures[0]?.error
   return files.sort((a, b) => byText(a.path, b.path))
 }
 
@@ -293,40 +304,50 @@ function specialKind(info: Stats): string {
   return 'not a regular file'
 }
 
-/** Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags. */
-export async function hashFile(file: LocalFile): Promise<HashedFile> {
+/** How much of a file hashFile reads at a time. */
+export const HASH_READ_SIZE = 256 * 1024
+
+/**
+ * Hashes a file's content: SHA-256 for identity, MD5 to recognise plain single-part ETags, and for
+ * a file above one aws-cli part the multipart ETag `aws s3 sync` would have produced, so an object
+ * it uploaded earlier is recognised without re-uploading it. The content goes through `scratch`,
+ * which the caller may reuse from file to file: 100,000 files then allocate no buffer each.
+ */
+export async function hashFile(
+  file: LocalFile,
+  scratch: Buffer<ArrayBuffer> = Buffer.allocUnsafe(HASH_READ_SIZE)
+): Promise<HashedFile> {
   const sha256 = createHash('sha256')
   const md5 = createHash('md5')
-  // Up to one aws-cli part, reading whole is cheapest; larger files are streamed.
-  if (file.size <= AWS_CLI_PART_SIZE) {
-    const content = await readFile(file.absolutePath)
-    sha256.update(content)
-    md5.update(content)
-    return { ...file, size: content.length, sha256: sha256.digest('hex'), md5: md5.digest('hex') }
-  }
-  // Large files: stream, and also compute the multipart ETag `aws s3 sync` would have produced,
-  // so an object it uploaded earlier is recognised without re-uploading it.
+  const multipart = file.size > AWS_CLI_PART_SIZE
   const partDigests: Buffer[] = []
   let part = createHash('md5')
   let partFill = 0
   let size = 0
-  for await (const chunk of createReadStream(file.absolutePath, { highWaterMark: 1024 * 1024 })) {
-    const buffer = chunk as Buffer
-    sha256.update(buffer)
-    md5.update(buffer)
-    size += buffer.length
-    let offset = 0
-    while (offset < buffer.length) {
-      const take = Math.min(AWS_CLI_PART_SIZE - partFill, buffer.length - offset)
-      part.update(buffer.subarray(offset, offset + take))
-      partFill += take
-      offset += take
-      if (partFill === AWS_CLI_PART_SIZE) {
-        partDigests.push(part.digest())
-        part = createHash('md5')
-        partFill = 0
+  const handle = await open(file.absolutePath, 'r')
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(scratch, 0, scratch.length, null)
+      if (bytesRead === 0) break
+      const chunk = scratch.subarray(0, bytesRead)
+      sha256.update(chunk)
+      md5.update(chunk)
+      size += bytesRead
+      let offset = 0
+      while (multipart && offset < chunk.length) {
+        const take = Math.min(AWS_CLI_PART_SIZE - partFill, chunk.length - offset)
+        part.update(chunk.subarray(offset, offset + take))
+        partFill += take
+        offset += take
+        if (partFill === AWS_CLI_PART_SIZE) {
+          partDigests.push(part.digest())
+          part = createHash('md5')
+          partFill = 0
+        }
       }
     }
+  } finally {
+    await handle.close()
   }
   if (partFill > 0) partDigests.push(part.digest())
   const hashed: HashedFile = {
@@ -335,7 +356,7 @@ export async function hashFile(file: LocalFile): Promise<HashedFile> {
     sha256: sha256.digest('hex'),
     md5: md5.digest('hex')
   }
-  if (size > AWS_CLI_PART_SIZE) {
+  if (multipart && size > AWS_CLI_PART_SIZE) {
     const combined = createHash('md5').update(Buffer.concat(partDigests)).digest('hex')
     hashed.cliMultipartEtag = `${combined}-${partDigests.length}`
   }
