@@ -15,6 +15,7 @@ export const Input = {
   Script: 'script',
   Env: 'env',
   Parallel: 'parallel',
+  MaxParallel: 'max-parallel',
   FailFast: 'fail-fast',
   ConnectTimeout: 'connect-timeout',
   CommandTimeout: 'command-timeout',
@@ -59,3 +60,10 @@ export const DEFAULT_IP_LOOKUP_URLS = [
   'https://api.ipify.org',
   'https://ipv4.icanhazip.com'
 ]
+
+/**
+ * Hosts deployed at once unless max-parallel says otherwise. OpenSSH's default MaxStartups (10)
+ * drops some handshakes beyond 10 unauthenticated connections to one server, and a bastion is one
+ * server for every host behind it.
+ */
+export const DEFAULT_MAX_PARALLEL = 8

@@ -18,12 +18,6 @@ export interface HostResult {
 const open = new Set<Connection>()
 let stopping = false
 
-/**
- * Hosts deployed at once. OpenSSH's default MaxStartups (10) throttles more simultaneous
- * handshakes on one server, and a bastion is one server for every host behind it.
- */
-const MAX_PARALLEL_HOSTS = 8
-
 /** Drops every SSH connection at once: on cancellation, and for fail-fast. */
 export function closeAllConnections(): void {
   stopping = true
@@ -58,7 +52,7 @@ export async function deployToHosts(settings: SshSettings): Promise<HostResult[]
   const results: HostResult[] = new Array(settings.hosts.length)
   await forEachBounded(
     settings.hosts.map((endpoint, index) => ({ endpoint, index })),
-    MAX_PARALLEL_HOSTS,
+    settings.maxParallel,
     async ({ endpoint, index }) => {
       const result = stopping ? skipped(endpoint) : await deployOne(endpoint)
       results[index] = result
