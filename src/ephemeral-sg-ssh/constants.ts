@@ -41,6 +41,11 @@ export const State = {
   /** JSON list of rule ids confirmed gone. */
   Revoked: 'revoked',
   /**
+   * 'true' once the main step confirmed that no rule of this run exists (by id and by session
+   * tag, with no authorize call unanswered): the post step then has nothing to look for.
+   */
+  Closed: 'closed',
+  /**
    * A random id tagged on every rule of this run, saved before the first rule is asked for: a
    * rule whose id never reached us (a retried authorize, a kill mid-call) is still found by it.
    */
