@@ -397,18 +397,22 @@ export async function uploadEntries(pair: UploadPair, localPath: string) {
   }
 }
 
+/**
+ * Uploads `pair` as one tar stream. `archive`, when given, is that stream already made (read once
+ * for every host); otherwise the tree is read here.
+ */
 export async function upload(
   client: SshClient,
   pair: UploadPair,
   localPath: string,
   timeoutMs: number,
-  options: { keepSpecialBits?: boolean } = {}
+  options: { keepSpecialBits?: boolean; archive?: Readable } = {}
 ): Promise<void> {
   const { entries, directory } = await uploadEntries(pair, localPath)
   const result = await runCommand(
     client,
     unpackCommand(directory),
-    tarStream(entries, options),
+    options.archive ?? tarStream(entries, options),
     () => undefined,
     timeoutMs
   )
