@@ -1,9 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import {
-  DEFAULT_MAX_PARALLEL,
-  Input,
-  Output
-} from '../../../src/ephemeral-sg-ssh/constants.js'
+import { DEFAULT_MAX_PARALLEL, Input, Output } from '../../../src/ephemeral-sg-ssh/constants.js'
 import { loadAction } from '../../../test-support/runner.mjs'
 
 describe('actions/ephemeral-sg-ssh/action.yml', () => {

@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../../src/common/errors.js'
-import { DEFAULT_IP_LOOKUP_URLS, DEFAULT_MAX_PARALLEL } from '../../../src/ephemeral-sg-ssh/constants.js'
+import {
+  DEFAULT_IP_LOOKUP_URLS,
+  DEFAULT_MAX_PARALLEL
+} from '../../../src/ephemeral-sg-ssh/constants.js'
 import {
   readSettings,
   readSweepSettings,
