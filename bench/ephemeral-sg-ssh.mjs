@@ -13,18 +13,11 @@
 //    the time the action spent on the hosts, for an upload and a trivial script. Target: < 2 s.
 // Exits non-zero only on errors (a tool failing, a check failing); a missed performance target
 // is printed as "target missed" but is not an error.
-import { spawnSync } from 'node:child_process'
-import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
-import { performance } from 'node:perf_hooks'
-import {
-  CreateSecurityGroupCommand,
-  CreateVpcCommand,
-  DescribeSecurityGroupRulesCommand,
-  EC2Client
-} from '@aws-sdk/client-ec2'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { CreateSecurityGroupCommand, CreateVpcCommand, EC2Client } from '@aws-sdk/client-ec2'
 import { motoAvailable, startMoto } from '../test-support/moto.mjs'
-import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
+import { nodeRuntimes } from '../test-support/runner.mjs'
 import { makeClientKey, sshdAvailable, startSshd } from '../test-support/sshd.mjs'
 import { writeSection } from './benchmarks-md.mjs'
 import {
@@ -36,23 +29,25 @@ import {
   machineInfo,
   machineTable,
   median,
-  repoRoot,
   seconds,
-  splitmix32,
   tail,
   textTable,
   timedSpawn
 } from './common.mjs'
+import {
+  BUNDLES,
+  RUNNER_IP,
+  TOOL_TIMEOUT_MS,
+  checkCopy,
+  generateAppTree,
+  mib,
+  onPath,
+  ratio,
+  rulesOf,
+  runActionTimed
+} from './ssh-bench.mjs'
 
 const args = benchOptions({ files: '1000', minFiles: 100 })
-/** Per-process ceiling: a hung tool fails the benchmark instead of stalling it. */
-const TOOL_TIMEOUT_MS = 120_000
-const RUNNER_IP = '203.0.113.10'
-const AWS_ENV = {
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-  AWS_REGION: 'us-east-1'
-}
 
 const TARGETS = {
   vsRsync: 'action upload within 1.5x of rsync -a',
@@ -61,194 +56,7 @@ const TARGETS = {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The application tree: a built front end and its Node server, deterministic (seeded), so every
-// run uploads the same bytes.
-
-const FEATURES = ['checkout', 'account', 'search', 'catalog', 'orders', 'admin', 'billing', 'help']
-const WORDS = ['alpha', 'bravo', 'delta', 'echo', 'kilo', 'lima', 'nova', 'oscar', 'sierra', 'zulu']
-const LOCALES = ['en', 'de', 'fr', 'es', 'it', 'nl', 'pt', 'ja']
-
-/**
- * Writes `count` files under `root`: dotfiles (`.env.example`, `.well-known/`, `.htaccess`, an
- * empty `.gitkeep`), executable scripts, HTML/JS/CSS/JSON/SVG between 200 B and 30 KB in nested
- * folders, and five ~200 KB binary assets. Returns the relative paths and the total size.
- */
-function generateAppTree(root, count) {
-  const rng = splitmix32(20250301)
-  const pick = (list) => list[Math.floor(rng() * list.length)]
-  const hash = () =>
-    Math.floor(rng() * 2 ** 32)
-      .toString(16)
-      .padStart(8, '0')
-  // Log-uniform: most files are small, a few approach the upper bound.
-  const size = (min, max) =>
-    Math.round(Math.exp(Math.log(min) + rng() * (Math.log(max) - Math.log(min))))
-  const files = []
-  let bytes = 0
-  const write = (path, content, mode = 0o644) => {
-    const file = join(root, path)
-    mkdirSync(dirname(file), { recursive: true })
-    writeFileSync(file, content)
-    chmodSync(file, mode)
-    files.push(path)
-    bytes += Buffer.byteLength(content)
-  }
-
-  // Fixed part: configuration, dotfiles and the few large assets.
-  write('.env.example', 'NODE_ENV=production\nPORT=3000\nDATABASE_URL=postgres://app@db/app\n')
-  write('.nvmrc', '24\n')
-  write('.well-known/security.txt', 'Contact: mailto:security@example.com\nExpires: 2030-01-01\n')
-  write('.well-known/assetlinks.json', text('json', 600, rng))
-  write('.well-known/apple-app-site-association', text('json', 400, rng))
-  write('package.json', text('json', 1500, rng))
-  write('bin/start.sh', '#!/bin/sh\nexec node server/index.js\n', 0o755)
-  write('bin/migrate.sh', '#!/bin/sh\nset -e\nnode server/db/migrate.js "$@"\n', 0o755)
-  write('server/.eslintrc.json', '{ "root": true, "env": { "node": true } }\n')
-  write('public/.htaccess', 'Options -Indexes\nHeader set Cache-Control "max-age=31536000"\n')
-  write('public/index.html', text('html', 4000, rng))
-  write('public/robots.txt', 'User-agent: *\nDisallow: /admin/\n')
-  write('locales/.gitkeep', '')
-  for (const [path, kb] of [
-    ['public/assets/img/hero.jpg', 215],
-    ['public/assets/img/team.webp', 180],
-    ['public/assets/fonts/inter-var.woff2', 205],
-    ['public/assets/video/poster.png', 190],
-    ['public/assets/js/vendor.js', 230]
-  ]) {
-    write(path, path.endsWith('.js') ? text('js', kb * 1024, rng) : binary(kb * 1024, rng))
-  }
-
-  // The rest: many small files, several levels deep.
-  for (let n = 0; files.length < count; n++) {
-    const feature = pick(FEATURES)
-    const name = `${pick(WORDS)}-${n}`
-    const kind = rng()
-    const bytesWanted = size(200, 30_000)
-    if (kind < 0.3) {
-      write(`public/assets/js/${feature}/${name}.${hash()}.js`, text('js', bytesWanted, rng))
-    } else if (kind < 0.45) {
-      write(`public/assets/css/${feature}/${name}.${hash()}.css`, text('css', bytesWanted, rng))
-    } else if (kind < 0.6) {
-      write(`public/${feature}/${pick(WORDS)}/${name}.html`, text('html', bytesWanted, rng))
-    } else if (kind < 0.75) {
-      const folder = pick(['routes', 'services', 'middleware', 'db/models'])
-      write(`server/${folder}/${feature}/${name}.js`, text('js', bytesWanted, rng))
-    } else if (kind < 0.85) {
-      write(`locales/${pick(LOCALES)}/${feature}/${name}.json`, text('json', bytesWanted, rng))
-    } else if (kind < 0.95) {
-      write(`public/assets/icons/${feature}/${name}.svg`, text('svg', bytesWanted, rng))
-    } else {
-      write(`views/partials/${feature}/${name}.html`, text('html', bytesWanted, rng))
-    }
-  }
-  return { files, bytes }
-}
-
-/** Source-like text of about `target` bytes. */
-function text(kind, target, rng) {
-  const word = () => WORDS[Math.floor(rng() * WORDS.length)]
-  const num = () => Math.floor(rng() * 10_000)
-  const unit = {
-    js: (i) => `export function ${word()}_${i}(value) {\n  return value * ${num()} + ${i}\n}\n`,
-    css: (i) => `.${word()}-${i} { margin: ${num() % 64}px; color: #${num().toString(16)}; }\n`,
-    html: (i) =>
-      `<section class="${word()}"><h2>${word()} ${i}</h2><p>${word()} ${num()}</p></section>\n`,
-    json: (i) => `  "${word()}_${i}": "${word()} ${word()} ${num()}",\n`,
-    svg: (i) => `<path id="p${i}" d="M${num()} ${num()}L${num()} ${num()}Z"/>\n`
-  }[kind]
-  const head = { json: '{\n', svg: '<svg xmlns="http://www.w3.org/2000/svg">\n' }[kind] ?? ''
-  const tail = { json: '  "end": true\n}\n', svg: '</svg>\n' }[kind] ?? ''
-  let body = ''
-  for (let i = 0; head.length + body.length + tail.length < target; i++) body += unit(i)
-  return head + body + tail
-}
-
-/** Incompressible bytes, like an image or a font. */
-function binary(length, rng) {
-  const buffer = Buffer.alloc(length)
-  for (let i = 0; i < length; i++) buffer[i] = Math.floor(rng() * 256)
-  return buffer
-}
-
-// ---------------------------------------------------------------------------------------------
 // Running the tools.
-
-/**
- * Runs the bundle through test-support/runner.mjs and timestamps each stdout line as it arrives.
- * runAction's `onStdout` is called with the output so far every time a chunk arrives.
- */
-async function runActionTimed(ctx, inputs) {
-  const lines = []
-  let seen = 0
-  let partial = ''
-  const started = performance.now()
-  const run = await runAction({
-    action: 'ephemeral-sg-ssh',
-    node: ctx.node24,
-    workspace: ctx.workspace,
-    env: AWS_ENV,
-    inputs: {
-      'security-group-ids': ctx.groupId,
-      ip: RUNNER_IP,
-      hosts: `127.0.0.1:${ctx.server.port}`,
-      username: ctx.server.user,
-      'private-key': ctx.key.privateKey,
-      'known-hosts': ctx.server.knownHosts,
-      'endpoint-url': ctx.moto.endpoint,
-      'connect-timeout': '20',
-      ...inputs
-    },
-    timeoutMs: TOOL_TIMEOUT_MS,
-    onStdout: (stdout) => {
-      const at = performance.now() - started
-      partial += stdout.slice(seen)
-      seen = stdout.length
-      const complete = partial.split('\n')
-      partial = complete.pop()
-      for (const line of complete) lines.push({ at, line })
-    }
-  })
-  const processMs = performance.now() - started
-  const failure = (why) =>
-    new Error(`ephemeral-sg-ssh ${why}:\n${tail(run.stdout)}\n${tail(run.stderr)}`)
-  if (run.exitCode !== 0) throw failure(`failed (exit ${run.exitCode})`)
-  if (run.post?.exitCode !== 0) throw failure(`post step failed (exit ${run.post?.exitCode})`)
-
-  const find = (pattern) => lines.find(({ line }) => pattern.test(line))
-  const opened = find(/^Opened sg-\w+ to \S+ on port \d+ \(sgr-\w+\)$/)
-  // Right after opening, the action switches workflow commands off for the hosts' output, and
-  // back on (`::TOKEN::`) the moment the work on the hosts has ended.
-  const token = find(/^::stop-commands::/)?.line.slice('::stop-commands::'.length)
-  const hostsDone = token === undefined ? undefined : find(new RegExp(`^::${token}::$`))
-  const closed = find(/^Closed sgr-/)
-  const uploadLine = find(/^uploaded .+ → .+ in \d+ ms$/)
-  const results = JSON.parse(run.outputs.results ?? '[]')
-  return {
-    run,
-    processMs,
-    mainMs: run.durationMs,
-    postMs: run.post.durationMs,
-    results,
-    exposureMs: Number(run.outputs['exposure-seconds']) * 1000,
-    resultsMs: results.reduce((sum, result) => sum + result.durationMs, 0),
-    uploadMs:
-      uploadLine === undefined ? undefined : Number(/in (\d+) ms$/.exec(uploadLine.line)[1]),
-    // From the "Opened" line to the "uploaded" line: connecting (handshake, authentication) and
-    // uploading, as an rsync or scp process does from start to exit.
-    connectUploadMs:
-      opened === undefined || uploadLine === undefined ? undefined : uploadLine.at - opened.at,
-    sshPhaseMs:
-      opened === undefined || hostsDone === undefined ? undefined : hostsDone.at - opened.at,
-    afterHostsMs:
-      hostsDone === undefined || closed === undefined ? undefined : closed.at - hostsDone.at,
-    // Main step: from launch to the rule being open (Node start, bundle load, DescribeSecurityGroups,
-    // the sweep, AuthorizeSecurityGroupIngress), and from the rule being closed to the exit.
-    launchToOpenedMs: opened?.at,
-    closedToExitMs: closed === undefined ? undefined : run.durationMs - closed.at,
-    openedToClosedMs:
-      opened === undefined || closed === undefined ? undefined : closed.at - opened.at
-  }
-}
 
 /** `ssh` options shared by rsync, scp and the bare connection; no user or system ssh_config. */
 const sshOptions = (ctx) => [
@@ -315,70 +123,6 @@ async function runTool(command, argv) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Checks on what landed on the "server" (the same machine, so the remote folders are local).
-
-/** Problems with `copy` as a copy of `source`: `diff -r`, the file count, and (optionally) modes. */
-function checkCopy(source, copy, expectedFiles, { modes }) {
-  const problems = []
-  const diff = spawnSync('diff', ['-r', '-q', source, copy], { encoding: 'utf8', timeout: 60_000 })
-  if (diff.status !== 0) {
-    problems.push(
-      `diff -r ${source} ${copy} exited with ${diff.status}: ${tail(`${diff.stdout}${diff.stderr}`).trim()}`
-    )
-  }
-  const copied = walk(copy)
-  const files = [...copied.values()].filter((entry) => entry.file).length
-  if (files !== expectedFiles)
-    problems.push(`${copy} holds ${files} files, expected ${expectedFiles}`)
-  if (modes) {
-    const original = walk(source)
-    const changed = [...original].filter(([path, { mode }]) => copied.get(path)?.mode !== mode)
-    if (changed.length > 0) {
-      const [path, { mode }] = changed[0]
-      problems.push(
-        `${changed.length} entries of ${copy} lost their mode, e.g. ${path}: ${mode.toString(8)} → ${copied.get(path)?.mode.toString(8)}`
-      )
-    }
-  }
-  return problems
-}
-
-/** Every file and folder under `root` (not `root` itself), with its permission bits. */
-function walk(root, prefix = '', entries = new Map()) {
-  for (const entry of readdirSync(join(root, prefix), { withFileTypes: true })) {
-    const path = prefix === '' ? entry.name : `${prefix}/${entry.name}`
-    const mode = statSync(join(root, path)).mode & 0o7777
-    entries.set(path, { mode, file: entry.isFile() })
-    if (entry.isDirectory()) walk(root, path, entries)
-  }
-  return entries
-}
-
-/** Every rule of the group, as comparable text: each run must leave it as it found it. */
-async function rulesOf(ec2, groupId) {
-  const { SecurityGroupRules = [] } = await ec2.send(
-    new DescribeSecurityGroupRulesCommand({ Filters: [{ Name: 'group-id', Values: [groupId] }] })
-  )
-  return SecurityGroupRules.map(
-    (rule) =>
-      `${rule.SecurityGroupRuleId} ${rule.IsEgress ? 'egress' : 'ingress'} ${rule.IpProtocol} ${rule.FromPort}-${rule.ToPort} ${rule.CidrIpv4 ?? rule.CidrIpv6}`
-  )
-    .sort()
-    .join('\n')
-}
-
-// ---------------------------------------------------------------------------------------------
-
-const ratio = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`)
-const mib = (bytes) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
-
-const onPath = (command) =>
-  spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { stdio: 'ignore' }).status === 0
-
-const BUNDLES = ['index.js', 'post/index.js'].map((file) =>
-  join(repoRoot, 'dist', 'ephemeral-sg-ssh', file)
-)
-
 function requireTools() {
   const missing = []
   for (const [command, pkg] of [
@@ -444,7 +188,18 @@ async function main() {
       )
     ).GroupId
     const groupBefore = await rulesOf(ec2, groupId)
-    const ctx = { node24, workspace, server, key, knownHostsFile, moto, groupId }
+    const ctx = {
+      node24,
+      workspace,
+      server,
+      key,
+      knownHostsFile,
+      moto,
+      groupId,
+      hosts: `127.0.0.1:${server.port}`,
+      knownHosts: server.knownHosts,
+      user: server.user
+    }
 
     const problems = []
     const check = (found) => {

@@ -537,6 +537,29 @@ describe('ephemeral-sg-ssh behaviour', () => {
     }
   })
 
+  it('deploys to no more hosts at once than max-parallel', async () => {
+    const groupId = await newGroup()
+    const second = await startSshd({ authorizedKeys: [key.publicKey] })
+    const lock = join(remoteRoot, `max-parallel-${groupId}`)
+    try {
+      const run = await deploy(
+        baseInputs(groupId, {
+          hosts: `127.0.0.1:${server.port}\n127.0.0.1:${second.port}`,
+          'known-hosts': `${server.knownHosts}\n${second.knownHosts}`,
+          'max-parallel': '1',
+          // Holds a lock for a moment: a second host running at the same time finds it taken.
+          script: `mkdir ${lock} || { echo "another host holds the lock"; exit 7; }\nsleep 0.5\nrmdir ${lock}`
+        })
+      )
+      expect(run.stdout).not.toContain('another host holds the lock')
+      expect(run.exitCode).toBe(0)
+      const results = JSON.parse(run.outputs.results!)
+      expect(results.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'succeeded'])
+    } finally {
+      await second.stop()
+    }
+  })
+
   it('stops a script that outlives command-timeout', async () => {
     const groupId = await newGroup()
     const before = await rulesOf(groupId)

@@ -13,22 +13,27 @@ import {
   type RunContext
 } from './rules.js'
 
-/** The rules to close: those we know by id, and any carrying our session tag whose id never arrived. */
+/**
+ * The rules to close: those we know by id, and any carrying our session tag whose id never
+ * arrived. `complete` is false when the tag could not be looked up: a rule may then be missing.
+ */
 export async function rulesToClose(
   ec2: EC2Client,
   known: readonly OpenedRule[],
   groupIds: readonly string[],
   session: string | undefined
-): Promise<OpenedRule[]> {
+): Promise<{ rules: OpenedRule[]; complete: boolean }> {
   const all = [...known]
+  let complete = true
   if (session) {
     const tagged = await sessionRules(ec2, groupIds, session).catch((error: unknown) => {
       core.warning(`Could not look up this run's rules by tag: ${errorMessage(error)}`)
+      complete = false
       return []
     })
     for (const rule of tagged) if (!all.some((r) => r.ruleId === rule.ruleId)) all.push(rule)
   }
-  return all
+  return { rules: all, complete }
 }
 
 /**
@@ -43,6 +48,8 @@ export class GroupAccess {
   closedAt?: number
   private closing?: Promise<{ rule: OpenedRule; reason: string }[]>
   private inFlight?: Promise<unknown>
+  /** Authorize calls sent and not answered: a rule may still appear after a lookup. */
+  private authorizing = 0
 
   constructor(
     private readonly ec2: EC2Client,
@@ -65,7 +72,13 @@ export class GroupAccess {
         const tags = ruleTags(context, new Date(asked), ttlSeconds, this.session)
         const call = openRule(this.ec2, groupId, permission, tags)
         this.inFlight = call
-        const result = await call
+        this.authorizing++
+        let result: Awaited<typeof call>
+        try {
+          result = await call
+        } finally {
+          this.authorizing--
+        }
         if ('ruleId' in result) {
           this.record({ groupId, ruleId: result.ruleId }, asked)
           core.info(`Opened ${groupId} to ${address.cidr} on port ${port} (${result.ruleId})`)
@@ -119,16 +132,38 @@ export class GroupAccess {
         ])
         clearTimeout(timer)
       }
-      if (this.openedAt === undefined && this.inFlight === undefined) return []
-      const rules = await rulesToClose(this.closer, this.opened, this.groupIds, this.session)
-      if (rules.length === 0) return []
+      if (this.openedAt === undefined && this.inFlight === undefined) {
+        this.confirmClosed()
+        return []
+      }
+      // Looked up only once no authorize is unanswered, the lookup finds every rule of this run.
+      const settled = this.authorizing === 0
+      const { rules, complete } = await rulesToClose(
+        this.closer,
+        this.opened,
+        this.groupIds,
+        this.session
+      )
+      if (rules.length === 0) {
+        if (complete && settled) this.confirmClosed()
+        return []
+      }
       const { revoked, failed } = await revokeRules(this.closer, rules)
       this.closedAt = Date.now()
       core.saveState(State.Revoked, JSON.stringify(revoked))
       if (revoked.length > 0) core.info(`Closed ${revoked.join(', ')}`)
+      if (complete && settled && failed.length === 0) this.confirmClosed()
       return failed
     })()
     return this.closing
+  }
+
+  /**
+   * Tells the post step that nothing of this run can be open: every rule it knew of and every
+   * rule carrying its session tag is confirmed gone, and no authorize call is unanswered.
+   */
+  private confirmClosed(): void {
+    core.saveState(State.Closed, 'true')
   }
 
   exposureSeconds(): number {

@@ -15,6 +15,7 @@ export const Input = {
   Script: 'script',
   Env: 'env',
   Parallel: 'parallel',
+  MaxParallel: 'max-parallel',
   FailFast: 'fail-fast',
   ConnectTimeout: 'connect-timeout',
   CommandTimeout: 'command-timeout',
@@ -40,6 +41,11 @@ export const State = {
   /** JSON list of rule ids confirmed gone. */
   Revoked: 'revoked',
   /**
+   * 'true' once the main step confirmed that no rule of this run exists (by id and by session
+   * tag, with no authorize call unanswered): the post step then has nothing to look for.
+   */
+  Closed: 'closed',
+  /**
    * A random id tagged on every rule of this run, saved before the first rule is asked for: a
    * rule whose id never reached us (a retried authorize, a kill mid-call) is still found by it.
    */
@@ -59,3 +65,10 @@ export const DEFAULT_IP_LOOKUP_URLS = [
   'https://api.ipify.org',
   'https://ipv4.icanhazip.com'
 ]
+
+/**
+ * Hosts deployed at once unless max-parallel says otherwise. OpenSSH's default MaxStartups (10)
+ * drops some handshakes beyond 10 unauthenticated connections to one server, and a bastion is one
+ * server for every host behind it.
+ */
+export const DEFAULT_MAX_PARALLEL = 8

@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { forEachBounded } from '../common/concurrency.js'
 import { errorMessage } from '../common/errors.js'
 import { escapeText } from '../common/untrusted.js'
+import { shareableArchive, type SharedArchive } from './shared-archive.js'
 import { connect, runScript, upload, type Connection, type Endpoint } from './ssh.js'
 import type { SshSettings } from './settings.js'
 
@@ -18,12 +19,6 @@ export interface HostResult {
 const open = new Set<Connection>()
 let stopping = false
 
-/**
- * Hosts deployed at once. OpenSSH's default MaxStartups (10) throttles more simultaneous
- * handshakes on one server, and a bastion is one server for every host behind it.
- */
-const MAX_PARALLEL_HOSTS = 8
-
 /** Drops every SSH connection at once: on cancellation, and for fail-fast. */
 export function closeAllConnections(): void {
   stopping = true
@@ -37,8 +32,9 @@ export function closeAllConnections(): void {
  */
 export async function deployToHosts(settings: SshSettings): Promise<HostResult[]> {
   const labelled = settings.hosts.length > 1
+  const archives = settings.hosts.length > 1 ? sharedArchives(settings) : undefined
   const deployOne = (endpoint: Endpoint) =>
-    deployToHost(settings, endpoint, labelled ? `[${endpoint.target.label}] ` : '')
+    deployToHost(settings, endpoint, labelled ? `[${endpoint.target.label}] ` : '', archives)
   const skipped = (endpoint: Endpoint): HostResult => ({
     host: endpoint.target.label,
     status: 'skipped',
@@ -58,7 +54,7 @@ export async function deployToHosts(settings: SshSettings): Promise<HostResult[]
   const results: HostResult[] = new Array(settings.hosts.length)
   await forEachBounded(
     settings.hosts.map((endpoint, index) => ({ endpoint, index })),
-    MAX_PARALLEL_HOSTS,
+    settings.maxParallel,
     async ({ endpoint, index }) => {
       const result = stopping ? skipped(endpoint) : await deployOne(endpoint)
       results[index] = result
@@ -68,10 +64,31 @@ export async function deployToHosts(settings: SshSettings): Promise<HostResult[]
   return results
 }
 
+/**
+ * Each upload's archive, made the first time a host asks for it and then replayed to every other
+ * host: the tree is walked and read once, not once per host.
+ */
+function sharedArchives(
+  settings: SshSettings
+): (pair: SshSettings['uploads'][number]) => Promise<SharedArchive | undefined> {
+  const made = new Map<SshSettings['uploads'][number], Promise<SharedArchive | undefined>>()
+  return (pair) => {
+    let archive = made.get(pair)
+    if (archive === undefined) {
+      archive = shareableArchive(pair, pair.localPath, {
+        keepSpecialBits: settings.keepSpecialBits
+      })
+      made.set(pair, archive)
+    }
+    return archive
+  }
+}
+
 async function deployToHost(
   settings: SshSettings,
   endpoint: Endpoint,
-  prefix: string
+  prefix: string,
+  archives?: ReturnType<typeof sharedArchives>
 ): Promise<HostResult> {
   const started = Date.now()
   const host = endpoint.target.label
@@ -94,8 +111,10 @@ async function deployToHost(
     open.add(connection)
     for (const pair of settings.uploads) {
       const uploadStarted = Date.now()
+      const archive = await archives?.(pair)
       await upload(connection.client, pair, pair.localPath, commandTimeoutMs, {
-        keepSpecialBits: settings.keepSpecialBits
+        keepSpecialBits: settings.keepSpecialBits,
+        ...(archive !== undefined ? { archive: archive.reader() } : {})
       })
       core.info(
         `${prefix}uploaded ${pair.local} → ${pair.remote} in ${Date.now() - uploadStarted} ms`

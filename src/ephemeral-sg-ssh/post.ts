@@ -32,7 +32,7 @@ export async function runPost(): Promise<void> {
   const ec2 = createClosingEc2Client(readAwsTarget())
   try {
     // Known ids, plus any rule of this run whose id the killed main step never received.
-    const candidates = await rulesToClose(ec2, opened, groupIds, session)
+    const { rules: candidates } = await rulesToClose(ec2, opened, groupIds, session)
     const pending = candidates.filter((rule) => !revoked.has(rule.ruleId))
     if (pending.length === 0) {
       core.info(

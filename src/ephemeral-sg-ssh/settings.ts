@@ -9,7 +9,7 @@ import {
   optionalString,
   requiredString
 } from '../common/inputs.js'
-import { DEFAULT_IP_LOOKUP_URLS, Input } from './constants.js'
+import { DEFAULT_IP_LOOKUP_URLS, DEFAULT_MAX_PARALLEL, Input } from './constants.js'
 import {
   knownHostsName,
   parseFingerprints,
@@ -45,6 +45,8 @@ export interface SshSettings {
   script?: string
   env: { name: string; value: string }[]
   parallel: boolean
+  /** Hosts deployed at once when parallel. */
+  maxParallel: number
   failFast: boolean
   connectTimeoutSeconds: number
   commandTimeoutSeconds: number
@@ -153,6 +155,7 @@ export async function readSettings(): Promise<SshSettings> {
     ...(script !== undefined ? { script } : {}),
     env,
     parallel: booleanInput(Input.Parallel, true),
+    maxParallel: integerInput(Input.MaxParallel, DEFAULT_MAX_PARALLEL, { min: 1, max: 256 }),
     failFast: booleanInput(Input.FailFast, false),
     connectTimeoutSeconds: integerInput(Input.ConnectTimeout, 60, { min: 1, max: 3600 }),
     commandTimeoutSeconds: integerInput(Input.CommandTimeout, 1800, { min: 1, max: 21600 }),

@@ -329,10 +329,13 @@ export function runCommand(
         onLine(line, 'stderr')
       })
       let settled = false
+      let afterExit: NodeJS.Timeout | undefined
       const finish = (result: Omit<CommandResult, 'stderrTail'>) => {
         if (settled) return
         settled = true
         clearTimeout(timer)
+        // A pending timer keeps the process alive: the step would exit that much later.
+        clearTimeout(afterExit)
         stdout.flush()
         stderr.flush()
         resolve({ ...result, stderrTail })
@@ -349,7 +352,7 @@ export function runCommand(
         exit = { exitCode: code ?? null, ...(signal ? { signal } : {}), timedOut: false }
         // Output still in flight arrives right after the exit status; if the channel stays open
         // after that (a background process holds it), stop waiting for its EOF.
-        setTimeout(() => {
+        afterExit = setTimeout(() => {
           if (exit) finish(exit)
           channel.close()
         }, 250)
@@ -394,18 +397,22 @@ export async function uploadEntries(pair: UploadPair, localPath: string) {
   }
 }
 
+/**
+ * Uploads `pair` as one tar stream. `archive`, when given, is that stream already made (read once
+ * for every host); otherwise the tree is read here.
+ */
 export async function upload(
   client: SshClient,
   pair: UploadPair,
   localPath: string,
   timeoutMs: number,
-  options: { keepSpecialBits?: boolean } = {}
+  options: { keepSpecialBits?: boolean; archive?: Readable } = {}
 ): Promise<void> {
   const { entries, directory } = await uploadEntries(pair, localPath)
   const result = await runCommand(
     client,
     unpackCommand(directory),
-    tarStream(entries, options),
+    options.archive ?? tarStream(entries, options),
     () => undefined,
     timeoutMs
   )

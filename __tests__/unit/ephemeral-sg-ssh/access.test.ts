@@ -1,4 +1,7 @@
-import { beforeEach, describe, expect, it } from '@jest/globals'
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import {
   AuthorizeSecurityGroupIngressCommand,
   DescribeSecurityGroupRulesCommand,
@@ -9,6 +12,7 @@ import { mockClient } from 'aws-sdk-client-mock'
 import { GroupAccess } from '../../../src/ephemeral-sg-ssh/access.js'
 import { MANAGED_BY_VALUE } from '../../../src/ephemeral-sg-ssh/constants.js'
 import { parseAddress } from '../../../src/ephemeral-sg-ssh/ip.js'
+import { parseFileCommands } from '../../../test-support/runner.mjs'
 
 const ec2Mock = mockClient(EC2Client)
 const client = new EC2Client({ region: 'us-east-1' })
@@ -139,5 +143,87 @@ describe('GroupAccess', () => {
         .map((c) => c.args[0].input.SecurityGroupRuleIds)
     ).toEqual([['sgr-late']])
     expect(access.exposureSeconds()).toBeGreaterThanOrEqual(0)
+  })
+})
+
+describe('GroupAccess tells the post step when nothing can be left open', () => {
+  let folder: string
+  let stateFile: string
+  const savedState = () => parseFileCommands(readFileSync(stateFile, 'utf8'))
+  beforeEach(() => {
+    folder = mkdtempSync(join(tmpdir(), 'access-state-'))
+    stateFile = join(folder, 'save_state')
+    writeFileSync(stateFile, '')
+    process.env.GITHUB_STATE = stateFile
+  })
+  afterEach(() => {
+    delete process.env.GITHUB_STATE
+    rmSync(folder, { recursive: true, force: true })
+  })
+  const openOne = async () => {
+    ec2Mock
+      .on(AuthorizeSecurityGroupIngressCommand)
+      .resolves({ SecurityGroupRules: [{ SecurityGroupRuleId: 'sgr-1' }] })
+    ec2Mock.on(RevokeSecurityGroupIngressCommand).resolves({ Return: true })
+    const access = new GroupAccess(client, client, ['sg-aaaaaaaa'])
+    await access.open(address, [22], context, 3600)
+    return access
+  }
+
+  it('once every rule, by id and by session tag, is confirmed gone', async () => {
+    ec2Mock.on(DescribeSecurityGroupRulesCommand).resolves({ SecurityGroupRules: [] })
+    const access = await openOne()
+    expect(await access.close()).toEqual([])
+    expect(savedState()).toMatchObject({ revoked: '["sgr-1"]', closed: 'true' })
+  })
+
+  it('not when the session tag could not be looked up', async () => {
+    ec2Mock
+      .on(DescribeSecurityGroupRulesCommand)
+      .callsFake((input: { Filters?: { Name?: string }[] }) => {
+        if (input.Filters?.some((filter) => filter.Name === 'tag:deploy-session'))
+          throw Object.assign(new Error('throttled'), { name: 'RequestLimitExceeded' })
+        return { SecurityGroupRules: [] }
+      })
+    const access = await openOne()
+    expect(await access.close()).toEqual([])
+    expect(savedState().revoked).toBe('["sgr-1"]')
+    expect(savedState().closed).toBeUndefined()
+  })
+
+  it('not when a revocation is not confirmed', async () => {
+    ec2Mock
+      .on(DescribeSecurityGroupRulesCommand)
+      .callsFake((input: { Filters?: { Name?: string }[] }) => ({
+        // The session lookup finds nothing new; the confirmation still lists the rule.
+        SecurityGroupRules: input.Filters?.some((filter) => filter.Name?.startsWith('tag:'))
+          ? []
+          : [{ SecurityGroupRuleId: 'sgr-1', GroupId: 'sg-aaaaaaaa', IsEgress: false }]
+      }))
+    const access = await openOne()
+    expect(await access.close()).toEqual([
+      {
+        rule: { groupId: 'sg-aaaaaaaa', ruleId: 'sgr-1' },
+        reason: 'still present after revocation'
+      }
+    ])
+    expect(savedState().closed).toBeUndefined()
+  })
+
+  it('not while an authorize call is unanswered: its rule could appear after the lookup', async () => {
+    ec2Mock.on(AuthorizeSecurityGroupIngressCommand).callsFake(() => new Promise(() => undefined))
+    ec2Mock.on(DescribeSecurityGroupRulesCommand).resolves({ SecurityGroupRules: [] })
+    const access = new GroupAccess(client, client, ['sg-aaaaaaaa'])
+    void access.open(address, [22], context, 3600)
+    // close() waits 3 s for the answer that never comes, then looks the session up.
+    expect(await access.close()).toEqual([])
+    expect(savedState().session).toBe(access.session)
+    expect(savedState().closed).toBeUndefined()
+  })
+
+  it('when nothing was ever asked for', async () => {
+    const access = new GroupAccess(client, client, ['sg-aaaaaaaa'])
+    expect(await access.close()).toEqual([])
+    expect(savedState().closed).toBe('true')
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals'
-import { Input, Output } from '../../../src/ephemeral-sg-ssh/constants.js'
+import { DEFAULT_MAX_PARALLEL, Input, Output } from '../../../src/ephemeral-sg-ssh/constants.js'
 import { loadAction } from '../../../test-support/runner.mjs'
 
 describe('actions/ephemeral-sg-ssh/action.yml', () => {
@@ -17,5 +17,9 @@ describe('actions/ephemeral-sg-ssh/action.yml', () => {
     expect(required).toEqual(['security-group-ids'])
     expect(metadata.inputs?.['sweep-only']?.default).toBe('false')
     expect(metadata.inputs?.['keep-special-bits']?.default).toBe('false')
+  })
+
+  it('declares the max-parallel default the code falls back to', () => {
+    expect(metadata.inputs?.['max-parallel']?.default).toBe(String(DEFAULT_MAX_PARALLEL))
   })
 })

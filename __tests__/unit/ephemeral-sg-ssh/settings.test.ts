@@ -4,7 +4,10 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { InputError } from '../../../src/common/errors.js'
-import { DEFAULT_IP_LOOKUP_URLS } from '../../../src/ephemeral-sg-ssh/constants.js'
+import {
+  DEFAULT_IP_LOOKUP_URLS,
+  DEFAULT_MAX_PARALLEL
+} from '../../../src/ephemeral-sg-ssh/constants.js'
 import {
   readSettings,
   readSweepSettings,
@@ -86,6 +89,7 @@ describe('readSettings', () => {
       env: [],
       openPorts: [22],
       parallel: true,
+      maxParallel: DEFAULT_MAX_PARALLEL,
       failFast: false,
       connectTimeoutSeconds: 60,
       commandTimeoutSeconds: 1800,
@@ -117,6 +121,7 @@ describe('readSettings', () => {
       upload: 'dist:/var/www/app\ndist/index.html : /var/www/index.html',
       env: 'STAGE=prod\nURL=https://x/?a=1',
       parallel: 'false',
+      'max-parallel': '3',
       'fail-fast': 'true',
       'connect-timeout': '30',
       'command-timeout': '600',
@@ -143,6 +148,7 @@ describe('readSettings', () => {
         { name: 'URL', value: 'https://x/?a=1' }
       ],
       parallel: false,
+      maxParallel: 3,
       failFast: true,
       connectTimeoutSeconds: 30,
       commandTimeoutSeconds: 600,
@@ -401,6 +407,18 @@ describe('readSettings', () => {
       { 'command-timeout': '0' },
       'command-timeout',
       'command-timeout: must be from 1'
+    ],
+    [
+      'no host at a time',
+      { 'max-parallel': '0' },
+      'max-parallel',
+      'max-parallel: must be from 1 to 256, got 0'
+    ],
+    [
+      'a max-parallel that is not a number',
+      { 'max-parallel': 'all' },
+      'max-parallel',
+      "max-parallel: must be a whole number from 1 to 256, got 'all'"
     ]
   ])('rejects %s', async (_case, override, input, message) => {
     const error = await inputError({ ...valid(), ...override })

@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals'
+import { EventEmitter } from 'node:events'
 import type { Client as SshClient } from 'ssh2'
 import type { HostKeyPin } from '../../../src/ephemeral-sg-ssh/host-keys.js'
 import {
   HostKeyMismatch,
   OtherKeyTypeShown,
   connectVerified,
+  runCommand,
   type Endpoint,
   type HandshakeAttempt
 } from '../../../src/ephemeral-sg-ssh/ssh.js'
@@ -155,5 +157,51 @@ describe('connectVerified with a pin that names no key type', () => {
     const error = await outcome(connectVerified(endpoint, credentials, clock + 5000, { attempt }))
     expect(error).toBeInstanceOf(HostKeyMismatch)
     expect(given).toHaveLength(2)
+  })
+})
+
+describe('runCommand', () => {
+  /** A channel that answers with an exit status and then closes, as sshd does. */
+  function scriptedClient(events: (channel: EventEmitter) => void): SshClient {
+    return {
+      exec(_command: string, callback: (error: Error | undefined, channel: unknown) => void) {
+        const channel = Object.assign(new EventEmitter(), {
+          stderr: new EventEmitter(),
+          end: () => events(channel),
+          close: () => undefined,
+          signal: () => undefined
+        })
+        callback(undefined, channel)
+      }
+    } as unknown as SshClient
+  }
+
+  it('leaves no timer behind once the channel closed after the exit status', async () => {
+    jest.useFakeTimers()
+    try {
+      const client = scriptedClient((channel) => {
+        channel.emit('exit', 0)
+        channel.emit('close')
+      })
+      const result = await runCommand(client, 'true', '', () => undefined, 60_000)
+      expect(result).toEqual({ exitCode: 0, timedOut: false, stderrTail: '' })
+      // A timer left pending would hold the step's process open after its work is done.
+      expect(jest.getTimerCount()).toBe(0)
+    } finally {
+      jest.useRealTimers()
+    }
+  })
+
+  it('still finishes on the exit status when the channel stays open', async () => {
+    jest.useFakeTimers()
+    try {
+      const client = scriptedClient((channel) => channel.emit('exit', 3))
+      const finished = runCommand(client, 'sleep 100 &', '', () => undefined, 60_000)
+      await jest.advanceTimersByTimeAsync(250)
+      expect(await finished).toEqual({ exitCode: 3, timedOut: false, stderrTail: '' })
+      expect(jest.getTimerCount()).toBe(0)
+    } finally {
+      jest.useRealTimers()
+    }
   })
 })
