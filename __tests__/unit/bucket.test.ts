@@ -27,7 +27,7 @@ import {
   uploadFile,
   writeManifest
 } from '../../src/deploy-dags/bucket.js'
-import { newManifest } from '../../src/deploy-dags/plan.js'
+import { manifestText, newManifest } from '../../src/deploy-dags/plan.js'
 import { MULTIPART_PART_SIZE, MULTIPART_THRESHOLD } from '../../src/deploy-dags/constants.js'
 import { hashFile } from '../../src/deploy-dags/selection.js'
 
@@ -147,6 +147,12 @@ describe('readManifest', () => {
     const result = await readManifest(s3, 'b', 'dags/.m')
     expect(result.manifest).toEqual({})
     expect(result.problem).toMatch(/^not gzip/)
+  })
+
+  it('refuses a compressed manifest that expands beyond its cap', () => {
+    const bomb = gzipSync(Buffer.alloc(64 * 1024))
+    expect(manifestText(bomb, 1024)).toEqual({ problem: expect.stringMatching(/^not gzip/) })
+    expect(manifestText(bomb, 64 * 1024)).toEqual('\0'.repeat(64 * 1024))
   })
 
   it('treats an unreadable manifest as empty, with the reason', async () => {

@@ -10,6 +10,7 @@ import {
   type ListObjectsV2CommandOutput
 } from '@aws-sdk/client-s3'
 import { mockClient } from 'aws-sdk-client-mock'
+import { createHash } from 'node:crypto'
 import { createLimiter } from '../../src/common/concurrency.js'
 import {
   after,
@@ -55,7 +56,10 @@ interface StoreModel {
  * ListObjectsV2 over `keys`. `straddling: 's3'` names a folder that holds keys after StartAfter
  * even when its name sorts before it; 'moto' drops every entry whose name is not after it.
  */
-function storeModel(keys: readonly string[], straddling: 's3' | 'moto'): StoreModel {
+function storeModel(
+  keys: readonly string[],
+  straddling: 's3' | 'moto' | 'ignores StartAfter'
+): StoreModel {
   const sorted = [...new Set(keys)].sort(byBytes)
   const tokens = new Map<string, string>()
   const model: StoreModel = {
@@ -71,7 +75,11 @@ function storeModel(keys: readonly string[], straddling: 's3' | 'moto'): StoreMo
       const prefix = input.Prefix ?? ''
       // A continuation goes on after the last entry's name (a folder's skips all it holds).
       const continued = input.ContinuationToken !== undefined
-      const after = continued ? tokens.get(input.ContinuationToken!) : input.StartAfter
+      const after = continued
+        ? tokens.get(input.ContinuationToken!)
+        : straddling === 'ignores StartAfter'
+          ? undefined
+          : input.StartAfter
       const byName = continued || straddling === 'moto'
       const entries: { name: string; folder: boolean }[] = []
       for (const key of sorted) {
@@ -96,7 +104,11 @@ function storeModel(keys: readonly string[], straddling: 's3' | 'moto'): StoreMo
         EncodingType: 'url',
         Contents: page
           .filter((entry) => !entry.folder)
-          .map((entry) => ({ Key: encode(entry.name), Size: entry.name.length, ETag: '"e"' })),
+          .map((entry) => ({
+            Key: encode(entry.name),
+            Size: entry.name.length,
+            ETag: `"${createHash('md5').update(entry.name).digest('hex')}"`
+          })),
         CommonPrefixes: page
           .filter((entry) => entry.folder)
           .map((entry) => ({ Prefix: encode(entry.name) })),
@@ -183,6 +195,39 @@ describe('listUnderPrefix, folder by folder', () => {
       }
     })
   }
+
+  it('notices a store that ignores StartAfter, and reads it page after page instead', async () => {
+    const keys = randomKeys(5, 200, 'dags')
+    const model = storeModel(keys, 'ignores StartAfter')
+    serve(model)
+    const listed = await listUnderPrefix(s3, 'b', 'dags', { pageSize: 6, concurrency: 4 })
+    expect(keysOf(listed)).toEqual(expected(keys, 'dags'))
+    expect(model.requests.some((request) => request.StartAfter !== undefined)).toBe(true)
+  })
+
+  it('reads a level of many small folders in a few ranges, not a request per folder', async () => {
+    const keys: string[] = []
+    for (let folder = 0; folder < 100; folder++) {
+      for (let file = 0; file < 10; file++) keys.push(`dags/f${1000 + folder}/x${file}.py`)
+    }
+    const model = storeModel(keys, 's3')
+    serve(model)
+    const listed = await listUnderPrefix(s3, 'b', 'dags', { pageSize: 100, concurrency: 8 })
+    expect(keysOf(listed)).toEqual(expected(keys, 'dags'))
+    // One page, the delimiter listing after it, then 8 ranges of about 110 keys (2 pages each):
+    // 18 requests in 4 round trips, where one listing reads 10 pages one after another.
+    expect(model.requests).toHaveLength(18)
+    expect(model.maxInFlight).toBe(8)
+  })
+
+  it('takes a whole number of requests in flight, at least one', async () => {
+    const keys = randomKeys(11, 150, 'dags')
+    for (const concurrency of [0, -3, 2.5, Number.NaN]) {
+      serve(storeModel(keys, 'moto'))
+      const listed = await listUnderPrefix(s3, 'b', 'dags', { pageSize: 4, concurrency })
+      expect(keysOf(listed)).toEqual(expected(keys, 'dags'))
+    }
+  })
 
   it('lists the whole bucket with prefix ""', async () => {
     const keys = randomKeys(99, 300, 'dags')

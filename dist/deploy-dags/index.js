@@ -64414,15 +64414,29 @@ function decodeListedKey(key) {
  *
  * Each page of one listing waits for the page before it (the continuation token), so a prefix of
  * 20,000 objects is 20 round trips end to end. With `concurrency` above 1, a prefix that does not
- * fit one page is split where its keys split, at its folders: a delimiter listing names them, and
- * each is listed (and split again when large) concurrently. A flat folder has nothing to split
- * and is read page after page, as before.
+ * fit one page is split where its keys split, at its folders (see Lister.folder), and the parts
+ * are listed side by side. A flat folder has nothing to split: its delimiter listing, page after
+ * page, holds every key. The split relies on StartAfter and on pages in UTF-8 byte order, as S3
+ * gives them; a store that keeps neither (S3 directory buckets, some S3-compatible stores) is
+ * noticed by the order of the keys it returns, and then read page after page.
  */
 async function listUnderPrefix(s3, bucket, prefix, options = {}) {
     const folder = prefix === '' ? '' : `${prefix}/`;
-    const concurrency = options.concurrency ?? 1;
-    const lister = new Lister(s3, bucket, options.pageSize, concurrency);
-    return concurrency <= 1 ? lister.sequential(folder) : lister.folder(folder);
+    const asked = options.concurrency ?? 1;
+    const concurrency = Number.isFinite(asked) ? Math.max(1, Math.floor(asked)) : 1;
+    if (concurrency === 1)
+        return new Lister(s3, bucket, options.pageSize, 1).sequential(folder);
+    try {
+        return await new Lister(s3, bucket, options.pageSize, concurrency).folder(folder);
+    }
+    catch (error) {
+        if (!(error instanceof OrderNotKept))
+            throw error;
+        return new Lister(s3, bucket, options.pageSize, 1).sequential(folder);
+    }
+}
+/** A page whose keys are not after StartAfter, or not in UTF-8 byte order. */
+class OrderNotKept extends Error {
 }
 const DELIMITER = '/';
 const S3_PAGE_SIZE = 1000;
@@ -64452,22 +64466,24 @@ function levelEntries(level, straddling) {
 /**
  * Where the listing of the run after `entry` starts: after the file, or after every key of the
  * folder. A folder's keys all begin with its name, `…/`; the name with its final `/` turned into
- * `0`, the next character, sorts after all of them and before anything that follows the folder
- * (a key between the two would be an entry of the level between them).
+ * `0`, the next character, sorts after all of them. Nothing else lies between the two but a
+ * file named exactly that (`a/` then `a0`), which cutIntoRuns keeps in the folder's run; any
+ * other key there would be an entry of the level between them.
  */
 function after(entry) {
     return entry.file !== undefined ? entry.name : `${entry.name.slice(0, -1)}0`;
 }
 /**
  * The entries cut into at most `count` runs of about equal length, in order. A run never starts
- * with a file right after a folder: nothing names a start between the folder's last key and
- * that file, so the file stays with the run before it.
+ * with a file right after a folder: the start after a folder (see `after`) would skip a file
+ * named like the folder with `0` for its `/`, so such a file stays with the run before it.
  */
 function cutIntoRuns(entries, count) {
     const runs = [];
     let start = 0;
-    for (let i = 1; i <= count && start < entries.length; i++) {
-        let end = i === count ? entries.length : Math.round((entries.length * i) / count);
+    const parts = Math.max(1, Math.floor(count));
+    for (let i = 1; i <= parts && start < entries.length; i++) {
+        let end = i === parts ? entries.length : Math.round((entries.length * i) / parts);
         if (end <= start)
             continue;
         while (end < entries.length &&
@@ -64554,6 +64570,7 @@ class Lister {
         let continuation;
         do {
             const page = await this.page({ prefix, startAfter, continuation });
+            keptInOrder(page.objects.slice(0, 1).map((object) => object.key), objects.at(-1)?.key);
             for (const object of page.objects) {
                 // The next run lists the rest; whatever this page read past its start is not kept.
                 if (end !== undefined && byUtf8(object.key, end) >= 0)
@@ -64617,8 +64634,23 @@ class Lister {
             if (common.Prefix !== undefined)
                 folders.push(decode(common.Prefix));
         }
+        if (this.concurrency > 1) {
+            keptInOrder(objects.map((object) => object.key), request.continuation === undefined ? request.startAfter : undefined);
+        }
         const continuation = page.IsTruncated === true ? page.NextContinuationToken : undefined;
         return { objects, folders, ...(continuation !== undefined ? { continuation } : {}) };
+    }
+}
+/**
+ * Splitting needs what S3 does: a listing starts after StartAfter and gives keys in UTF-8 byte
+ * order. A store that does otherwise would make a range stop early or repeat keys.
+ */
+function keptInOrder(keys, after) {
+    let previous = after;
+    for (const key of keys) {
+        if (previous !== undefined && byUtf8(previous, key) >= 0)
+            throw new OrderNotKept();
+        previous = key;
     }
 }
 /** The folder directly under `prefix` that holds `key`, or undefined for a key at that level. */
@@ -64805,12 +64837,15 @@ function parseManifestBytes(bytes) {
     const text = manifestText(bytes);
     return typeof text === 'string' ? parseManifestDocument(text) : text;
 }
+const MANIFEST_MAX_BYTES = 256 * 1024 * 1024;
 /** The manifest's JSON text, uncompressed when it is gzip-compressed, or why it cannot be read. */
-function manifestText(bytes) {
+function manifestText(bytes, maxBytes = MANIFEST_MAX_BYTES) {
     let plain = bytes;
     if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
         try {
-            plain = (0,external_node_zlib_.gunzipSync)(bytes);
+            // Anyone who can write under the prefix can write this object: a few KB that expand to
+            // gigabytes must not take the runner's memory. 256 MiB is some 1.4 million entries.
+            plain = (0,external_node_zlib_.gunzipSync)(bytes, { maxOutputLength: maxBytes });
         }
         catch (error) {
             return { problem: `not gzip (${error instanceof Error ? error.message : String(error)})` };
@@ -65000,8 +65035,8 @@ function createS3Client(target, concurrency) {
 const sha256Base64 = (hex) => Buffer.from(hex, 'hex').toString('base64');
 const unquote = (etag) => (etag ?? '').replace(/^"|"$/g, '');
 /**
- * Every object under `prefix/`; `dags` never lists `dags-old/`. A large prefix is listed folder by
- * folder, `concurrency` requests at a time.
+ * Every object under `prefix/`; `dags` never lists `dags-old/`. A large prefix is split at its
+ * folders and read `concurrency` requests at a time.
  */
 async function listPrefix(s3, bucket, prefix, concurrency) {
     const listed = await listUnderPrefix(s3, bucket, prefix, { concurrency });
@@ -65429,6 +65464,8 @@ function compileFolderExclusion(exclude) {
         return segments.some((_, index) => covers(segments.slice(0, index + 1).join('/')));
     };
 }
+/** Stats in flight while scanning: more than the threads that serve them (4 by default). */
+const STATS_IN_FLIGHT = 32;
 /**
  * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
  * that will be deployed or walked into. Nothing is read from a file here, so the checks run
@@ -65449,8 +65486,6 @@ function compileFolderExclusion(exclude) {
  * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
  * each name; a link back into a folder being walked (a loop) is skipped.
  */
-/** More than the threads that serve them (4 by default) keeps them busy. */
-const STATS_IN_FLIGHT = 32;
 async function scanSource(root, filter, options = { followLinksOutside: false }) {
     const folderExcluded = options.folderExcluded ?? (() => false);
     const realRoot = await (0,promises_.realpath)(root);

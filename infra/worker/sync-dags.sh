@@ -65,7 +65,6 @@ flock -w "$lock_wait" 9 || fail "another sync of $folder still runs after ${lock
 export SYNC_DAG_FOLDER="$folder"
 exec python3 - <<'PYTHON'
 import concurrent.futures
-import gzip
 import hashlib
 import json
 import os
@@ -77,6 +76,7 @@ import tempfile
 import zlib
 
 MANIFEST_NAME = ".deploy-dags-manifest.json"
+MANIFEST_MAX_BYTES = 256 * 1024 * 1024
 TEMP_PREFIX = ".sync-dags."
 TEMP_SUFFIX = ".tmp"
 
@@ -217,9 +217,13 @@ with tempfile.TemporaryDirectory() as scratch:
         aws("s3api", "get-object", "--bucket", bucket, "--key", base + MANIFEST_NAME, target)
         with open(target, "rb") as stream:
             raw = stream.read()
-        # deploy-dags stores it gzip-compressed; earlier versions stored the JSON as it is.
+        # deploy-dags stores it gzip-compressed; earlier versions stored the JSON as it is. Anyone
+        # who can write under the prefix can write it: its expansion is capped (256 MiB).
         if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+            inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+            raw = inflate.decompress(raw, MANIFEST_MAX_BYTES)
+            if inflate.unconsumed_tail or not inflate.eof:
+                raise ValueError("not a whole gzip stream within %d bytes" % MANIFEST_MAX_BYTES)
         document = json.loads(raw.decode("utf-8"))
         if document.get("format") == 1 and isinstance(document.get("objects"), dict):
             manifest = document["objects"]

@@ -13,7 +13,7 @@ export interface ListedObject {
 export interface ListingOptions {
   /**
    * ListObjectsV2 requests in flight at once. 1 reads the pages one after another; more splits a
-   * large prefix into its folders and lists them side by side.
+   * large prefix at its folders and lists the parts side by side.
    */
   concurrency?: number
   /** Keys a page holds (S3's MaxKeys); S3's own default, 1,000, unless a test needs small pages. */
@@ -29,9 +29,11 @@ export interface ListingOptions {
  *
  * Each page of one listing waits for the page before it (the continuation token), so a prefix of
  * 20,000 objects is 20 round trips end to end. With `concurrency` above 1, a prefix that does not
- * fit one page is split where its keys split, at its folders: a delimiter listing names them, and
- * each is listed (and split again when large) concurrently. A flat folder has nothing to split
- * and is read page after page, as before.
+ * fit one page is split where its keys split, at its folders (see Lister.folder), and the parts
+ * are listed side by side. A flat folder has nothing to split: its delimiter listing, page after
+ * page, holds every key. The split relies on StartAfter and on pages in UTF-8 byte order, as S3
+ * gives them; a store that keeps neither (S3 directory buckets, some S3-compatible stores) is
+ * noticed by the order of the keys it returns, and then read page after page.
  */
 export async function listUnderPrefix(
   s3: S3Client,
@@ -40,10 +42,19 @@ export async function listUnderPrefix(
   options: ListingOptions = {}
 ): Promise<ListedObject[]> {
   const folder = prefix === '' ? '' : `${prefix}/`
-  const concurrency = options.concurrency ?? 1
-  const lister = new Lister(s3, bucket, options.pageSize, concurrency)
-  return concurrency <= 1 ? lister.sequential(folder) : lister.folder(folder)
+  const asked = options.concurrency ?? 1
+  const concurrency = Number.isFinite(asked) ? Math.max(1, Math.floor(asked)) : 1
+  if (concurrency === 1) return new Lister(s3, bucket, options.pageSize, 1).sequential(folder)
+  try {
+    return await new Lister(s3, bucket, options.pageSize, concurrency).folder(folder)
+  } catch (error) {
+    if (!(error instanceof OrderNotKept)) throw error
+    return new Lister(s3, bucket, options.pageSize, 1).sequential(folder)
+  }
 }
+
+/** A page whose keys are not after StartAfter, or not in UTF-8 byte order. */
+class OrderNotKept extends Error {}
 
 interface Page {
   objects: ListedObject[]
@@ -98,8 +109,9 @@ export function levelEntries(
 /**
  * Where the listing of the run after `entry` starts: after the file, or after every key of the
  * folder. A folder's keys all begin with its name, `…/`; the name with its final `/` turned into
- * `0`, the next character, sorts after all of them and before anything that follows the folder
- * (a key between the two would be an entry of the level between them).
+ * `0`, the next character, sorts after all of them. Nothing else lies between the two but a
+ * file named exactly that (`a/` then `a0`), which cutIntoRuns keeps in the folder's run; any
+ * other key there would be an entry of the level between them.
  */
 export function after(entry: LevelEntry): string {
   return entry.file !== undefined ? entry.name : `${entry.name.slice(0, -1)}0`
@@ -107,14 +119,15 @@ export function after(entry: LevelEntry): string {
 
 /**
  * The entries cut into at most `count` runs of about equal length, in order. A run never starts
- * with a file right after a folder: nothing names a start between the folder's last key and
- * that file, so the file stays with the run before it.
+ * with a file right after a folder: the start after a folder (see `after`) would skip a file
+ * named like the folder with `0` for its `/`, so such a file stays with the run before it.
  */
 export function cutIntoRuns(entries: readonly LevelEntry[], count: number): LevelEntry[][] {
   const runs: LevelEntry[][] = []
   let start = 0
-  for (let i = 1; i <= count && start < entries.length; i++) {
-    let end = i === count ? entries.length : Math.round((entries.length * i) / count)
+  const parts = Math.max(1, Math.floor(count))
+  for (let i = 1; i <= parts && start < entries.length; i++) {
+    let end = i === parts ? entries.length : Math.round((entries.length * i) / parts)
     if (end <= start) continue
     while (
       end < entries.length &&
@@ -209,6 +222,10 @@ class Lister {
     let continuation: string | undefined
     do {
       const page = await this.page({ prefix, startAfter, continuation })
+      keptInOrder(
+        page.objects.slice(0, 1).map((object) => object.key),
+        objects.at(-1)?.key
+      )
       for (const object of page.objects) {
         // The next run lists the rest; whatever this page read past its start is not kept.
         if (end !== undefined && byUtf8(object.key, end) >= 0) return objects
@@ -272,8 +289,26 @@ class Lister {
     for (const common of page.CommonPrefixes ?? []) {
       if (common.Prefix !== undefined) folders.push(decode(common.Prefix))
     }
+    if (this.concurrency > 1) {
+      keptInOrder(
+        objects.map((object) => object.key),
+        request.continuation === undefined ? request.startAfter : undefined
+      )
+    }
     const continuation = page.IsTruncated === true ? page.NextContinuationToken : undefined
     return { objects, folders, ...(continuation !== undefined ? { continuation } : {}) }
+  }
+}
+
+/**
+ * Splitting needs what S3 does: a listing starts after StartAfter and gives keys in UTF-8 byte
+ * order. A store that does otherwise would make a range stop early or repeat keys.
+ */
+function keptInOrder(keys: readonly string[], after: string | undefined): void {
+  let previous = after
+  for (const key of keys) {
+    if (previous !== undefined && byUtf8(previous, key) >= 0) throw new OrderNotKept()
+    previous = key
   }
 }
 

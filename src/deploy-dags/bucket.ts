@@ -44,8 +44,8 @@ export const sha256Base64 = (hex: string): string => Buffer.from(hex, 'hex').toS
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '')
 
 /**
- * Every object under `prefix/`; `dags` never lists `dags-old/`. A large prefix is listed folder by
- * folder, `concurrency` requests at a time.
+ * Every object under `prefix/`; `dags` never lists `dags-old/`. A large prefix is split at its
+ * folders and read `concurrency` requests at a time.
  */
 export async function listPrefix(
   s3: S3Client,

@@ -91,12 +91,19 @@ export function parseManifestBytes(
   return typeof text === 'string' ? parseManifestDocument(text) : text
 }
 
+const MANIFEST_MAX_BYTES = 256 * 1024 * 1024
+
 /** The manifest's JSON text, uncompressed when it is gzip-compressed, or why it cannot be read. */
-export function manifestText(bytes: Uint8Array): string | { problem: string } {
+export function manifestText(
+  bytes: Uint8Array,
+  maxBytes = MANIFEST_MAX_BYTES
+): string | { problem: string } {
   let plain = bytes
   if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
     try {
-      plain = gunzipSync(bytes)
+      // Anyone who can write under the prefix can write this object: a few KB that expand to
+      // gigabytes must not take the runner's memory. 256 MiB is some 1.4 million entries.
+      plain = gunzipSync(bytes, { maxOutputLength: maxBytes })
     } catch (error) {
       return { problem: `not gzip (${error instanceof Error ? error.message : String(error)})` }
     }

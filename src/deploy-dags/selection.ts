@@ -129,6 +129,9 @@ export interface ScanOptions {
   folderExcluded?: (folder: string) => boolean
 }
 
+/** Stats in flight while scanning: more than the threads that serve them (4 by default). */
+const STATS_IN_FLIGHT = 32
+
 /**
  * Lists the files under `root` that pass `filter`, sorted by path, after checking every entry
  * that will be deployed or walked into. Nothing is read from a file here, so the checks run
@@ -149,9 +152,6 @@ export interface ScanOptions {
  * for would silently be missing from the bucket. Two links to one folder deploy it twice, under
  * each name; a link back into a folder being walked (a loop) is skipped.
  */
-/** More than the threads that serve them (4 by default) keeps them busy. */
-const STATS_IN_FLIGHT = 32
-
 export async function scanSource(
   root: string,
   filter: PathFilter,
