@@ -707,10 +707,11 @@ function defaultChoice(sweepRows) {
 
 ${measured}
 
-Why 8: from 2 to 8 hosts at once the fleet's time falls. Whether 16 beats 8 is not settled on
-this shared machine: full sweeps here put 16 between 3% slower and 17% faster than 8, and 8 and
-16 run alternately by themselves, 4 runs each after a warm-up at 16 hosts (2026-11-30), gave
-medians of 6.69 s (8) and 6.61 s (16). Each host takes about as much longer as there are hosts
+Why 8: 2 at once is the slowest in every sweep; from 4 to 16 the times lie within about 10% of
+each other on this 2-CPU machine, and their order changes from run to run (sweeps here have put
+16 between 3% slower and 17% faster than 8, and 4 ahead of both), while 8 and 16 run
+alternately by themselves, 4 runs each after a warm-up at 16 hosts (2026-11-30), gave medians of
+6.69 s (8) and 6.61 s (16). Each host takes about as much longer as there are hosts
 at once (the "per host" column): every sshd, tar and rsync shares the machine's CPUs with the
 action. With no clear gain above it, the default stays at 8, below OpenSSH's
 default \`MaxStartups\` of 10 unauthenticated connections per server, which matters through a
