@@ -10,11 +10,13 @@ import {
 import {
   chmodSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
-  statSync
+  statSync,
+  writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,7 +32,13 @@ import {
   type Sshd
 } from '../../test-support/sshd.mjs'
 import { proxyFor, removeWorkspaces, stopProxies, workspaceWith } from './helpers.js'
-import { createGroup, deployInputs, runEphemeralSgSsh } from './security-groups.js'
+import {
+  connectionsSeen,
+  createGroup,
+  deployInputs,
+  logged,
+  runEphemeralSgSsh
+} from './security-groups.js'
 
 let moto: Moto
 let ec2: EC2Client
@@ -540,22 +548,51 @@ describe('ephemeral-sg-ssh behaviour', () => {
   it('deploys to no more hosts at once than max-parallel', async () => {
     const groupId = await newGroup()
     const second = await startSshd({ authorizedKeys: [key.publicKey] })
-    const lock = join(remoteRoot, `max-parallel-${groupId}`)
+    const marks = join(remoteRoot, `max-parallel-${groupId}`)
+    mkdirSync(marks)
+    // Each host's script says it started, by its server's port, and holds on until the test
+    // lets it go: while the first host holds, the second must not even have been connected to.
+    const script = [
+      'port=${SSH_CONNECTION##* }',
+      `touch ${marks}/started-$port`,
+      `until [ -e ${marks}/release-$port ]; do sleep 0.05; done`
+    ].join('\n')
+    const until = async (file: string) => {
+      // A bound for a host that never starts, far beyond what a busy machine takes.
+      const deadline = Date.now() + 60_000
+      while (!existsSync(join(marks, file))) {
+        if (Date.now() > deadline) throw new Error(`no host wrote ${file}`)
+        await new Promise((resolve) => setTimeout(resolve, 20))
+      }
+    }
+    // The server was probed for its port when it started; that connection is counted once closed.
+    await logged(second, 'kex_exchange_identification')
+    const probes = connectionsSeen(second)
+    const release = (port: number) => writeFileSync(join(marks, `release-${port}`), '')
+    let running: Promise<ActionRun> | undefined
     try {
-      const run = await deploy(
+      running = deploy(
         baseInputs(groupId, {
           hosts: `127.0.0.1:${server.port}\n127.0.0.1:${second.port}`,
           'known-hosts': `${server.knownHosts}\n${second.knownHosts}`,
           'max-parallel': '1',
-          // Holds a lock for a moment: a second host running at the same time finds it taken.
-          script: `mkdir ${lock} || { echo "another host holds the lock"; exit 7; }\nsleep 0.5\nrmdir ${lock}`
+          script
         })
       )
-      expect(run.stdout).not.toContain('another host holds the lock')
+      await until(`started-${server.port}`)
+      expect(connectionsSeen(second)).toBe(probes)
+      release(server.port)
+      await until(`started-${second.port}`)
+      release(second.port)
+      const run = await running
       expect(run.exitCode).toBe(0)
       const results = JSON.parse(run.outputs.results!)
       expect(results.map((r: { status: string }) => r.status)).toEqual(['succeeded', 'succeeded'])
     } finally {
+      // A failed check above must not leave the hosts waiting.
+      release(server.port)
+      release(second.port)
+      await running?.catch(() => undefined)
       await second.stop()
     }
   })

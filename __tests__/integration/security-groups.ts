@@ -101,3 +101,20 @@ export function runEphemeralSgSsh(
     ...options
   })
 }
+
+/**
+ * How many connections a server has accepted (sshd logs each at VERBOSE); its log keeps only its
+ * last 20000 characters, so count on a server that sees a few connections only.
+ */
+export const connectionsSeen = (of: Sshd) =>
+  (of.log().match(/Connection from 127\.0\.0\.1 port/g) ?? []).length
+
+/** Resolves once `text` is in the server's log. */
+export async function logged(of: Sshd, text: string): Promise<void> {
+  // A bound for a server that never logs it, far beyond what a busy machine takes.
+  const deadline = Date.now() + 60_000
+  while (!of.log().includes(text)) {
+    if (Date.now() > deadline) throw new Error(`sshd never logged '${text}'`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}

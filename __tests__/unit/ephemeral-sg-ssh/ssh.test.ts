@@ -196,7 +196,8 @@ describe('runCommand', () => {
     jest.useFakeTimers()
     try {
       const client = scriptedClient((channel) => channel.emit('exit', 3))
-      const finished = runCommand(client, 'sleep 100 &', '', () => undefined, 60_000)
+      // The scripted channel runs nothing: the command only names what leaves a channel open.
+      const finished = runCommand(client, 'start-daemon &', '', () => undefined, 60_000)
       await jest.advanceTimersByTimeAsync(250)
       expect(await finished).toEqual({ exitCode: 3, timedOut: false, stderrTail: '' })
       expect(jest.getTimerCount()).toBe(0)
