@@ -1,6 +1,7 @@
 // Bundles every action (actions/<name>/action.yml → src/<name>/index.ts) into dist/<name>/ with
 // @vercel/ncc. With --check, builds into a temporary folder and fails when the committed dist/
-// differs, so a stale bundle never reaches users.
+// differs, so a stale bundle never reaches users. Names given as arguments (`deploy-dags`) build
+// only those bundles, for a quicker round while working on one action.
 import ncc from '@vercel/ncc'
 import {
   mkdtempSync,
@@ -16,6 +17,7 @@ import { dirname, join, resolve } from 'node:path'
 
 const root = resolve(import.meta.dirname, '..')
 const check = process.argv.includes('--check')
+const only = process.argv.slice(2).filter((arg) => !arg.startsWith('--'))
 const outRoot = check ? mkdtempSync(join(tmpdir(), 'dist-check-')) : join(root, 'dist')
 
 /**
@@ -54,7 +56,14 @@ for (const name of functions) {
   bundles.push({ name, entry: join(root, 'src', name, 'index.ts'), out: name, lambda: true })
 }
 
-for (const { name, entry, out, lambda } of bundles) {
+const unknown = only.filter((name) => !bundles.some((b) => b.name === name))
+if (unknown.length > 0) {
+  console.error(`No such bundle: ${unknown.join(', ')}`)
+  process.exit(1)
+}
+const chosen = only.length === 0 ? bundles : bundles.filter((b) => only.includes(b.name))
+
+for (const { name, entry, out, lambda } of chosen) {
   const { code, assets } = await bundle(name, entry)
   const outDir = join(outRoot, out)
   rmSync(outDir, { recursive: true, force: true })
@@ -101,7 +110,9 @@ async function bundle(name, entry) {
 
 if (check) {
   const stale = []
-  for (const name of [...actions, ...functions]) {
+  for (const name of [...actions, ...functions].filter(
+    (n) => only.length === 0 || only.includes(n)
+  )) {
     for (const file of listFiles(join(outRoot, name))) {
       const committed = join(root, 'dist', name, file)
       if (
