@@ -182,6 +182,17 @@ describe('manifest', () => {
     expect(sameManifest(next, { 'b.py': next['b.py']!, 'a.py': next['a.py']! })).toBe(true)
     expect(sameManifest(next, { 'a.py': next['a.py']! })).toBe(false)
   })
+
+  it('tells manifests apart by any field of any entry, and by the paths they hold', () => {
+    const entry = { sha256: 'a'.repeat(64), size: 3, etag: 'etag-a' }
+    const base = { 'a.py': entry, 'b.py': { ...entry, etag: 'etag-b' } }
+    expect(sameManifest(base, { ...base })).toBe(true)
+    for (const change of [{ sha256: 'b'.repeat(64) }, { size: 4 }, { etag: 'etag-c' }]) {
+      expect(sameManifest(base, { ...base, 'b.py': { ...base['b.py'], ...change } })).toBe(false)
+    }
+    expect(sameManifest(base, { 'a.py': entry, 'c.py': base['b.py'] })).toBe(false)
+    expect(sameManifest({}, {})).toBe(true)
+  })
 })
 
 describe('manifest keys are file names, never object properties', () => {
