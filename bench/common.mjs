@@ -133,6 +133,28 @@ export function bundleDigest(files) {
   return digest.digest('hex').slice(0, 16)
 }
 
+/** Throws when the bundles no longer have `digest`: a rebuild during the run would mix two. */
+export function checkBundleUnchanged(files, digest) {
+  if (bundleDigest(files) !== digest)
+    throw new Error(`${files.join(', ')} changed during the benchmark; run it again`)
+}
+
+/**
+ * The end every benchmark shares: prints the tables, the verdicts and any failed check; with
+ * --write, `write` rewrites the script's part of BENCHMARKS.md and returns what it wrote. A failed
+ * check fails the run; a missed target is only printed.
+ */
+export async function finishRun({ tables, verdicts, problems, write }) {
+  console.log(`\n${tables}\n`)
+  for (const line of verdicts) console.log(line)
+  if (problems.length > 0) {
+    console.log(`\n${problems.length} check(s) failed:`)
+    for (const problem of problems) console.log(`  - ${problem}`)
+  }
+  if (write !== undefined) console.log(`\nwrote ${await write()}`)
+  if (problems.length > 0) process.exitCode = 1
+}
+
 /**
  * The machine and runtimes the figures were taken on. `tools` maps a field to the command that
  * prints the version of a tool under test, e.g. `{ aws: ['aws', ['--version']] }`; with

@@ -36,13 +36,7 @@ import { join, relative } from 'node:path'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as delay } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  HeadBucketCommand,
-  ListObjectsV2Command,
-  S3Client
-} from '@aws-sdk/client-s3'
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3'
 import { startMoto } from '../test-support/moto.mjs'
 import { startProxy } from '../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
@@ -52,6 +46,8 @@ import { DOMAINS, FILES_PER_GROUP, TEAMS, generateTree, sameSizeEdit } from './d
 import {
   benchHome,
   bundleDigest,
+  checkBundleUnchanged,
+  finishRun,
   loadAverage,
   logMachine,
   machineInfo,
@@ -63,6 +59,7 @@ import {
   textTable,
   timedSpawn
 } from './common.mjs'
+import { forEachPage, objectText, s3Client } from './s3.mjs'
 
 const SECTION = 'deploy-dags-scale'
 const CHART_NAME = 'BENCHMARKS-deploy-dags-scale.svg'
@@ -315,36 +312,19 @@ async function sequentialListing(proxy, bucket) {
     await s3.send(new HeadBucketCommand({ Bucket: bucket }))
     return await counted(proxy, async () => {
       const started = performance.now()
-      let pages = 0
       let objects = 0
-      let token
-      do {
-        const page = await s3.send(
-          new ListObjectsV2Command({
-            Bucket: bucket,
-            Prefix: `${PREFIX}/`,
-            ContinuationToken: token,
-            EncodingType: 'url'
-          })
-        )
-        pages++
-        objects += page.Contents?.length ?? 0
-        token = page.IsTruncated ? page.NextContinuationToken : undefined
-      } while (token !== undefined)
+      const pages = await forEachPage(
+        s3,
+        { Bucket: bucket, Prefix: `${PREFIX}/`, EncodingType: 'url' },
+        (page) => {
+          objects += page.Contents?.length ?? 0
+        }
+      )
       return { ms: performance.now() - started, pages, objects }
     })
   } finally {
     s3.destroy()
   }
-}
-
-function s3Client(endpoint) {
-  return new S3Client({
-    endpoint,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' }
-  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -357,26 +337,11 @@ function s3Client(endpoint) {
  */
 async function bucketObjects(s3, bucket) {
   const objects = new Map()
-  let token
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: `${PREFIX}/`,
-        ContinuationToken: token,
-        MaxKeys: 1_000_000
-      })
-    )
+  await forEachPage(s3, { Bucket: bucket, Prefix: `${PREFIX}/`, MaxKeys: 1_000_000 }, (page) => {
     for (const item of page.Contents ?? [])
       objects.set(item.Key, { size: item.Size, etag: item.ETag })
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
+  })
   return objects
-}
-
-async function objectText(s3, bucket, key) {
-  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-  return response.Body.transformToString('utf-8')
 }
 
 /**
@@ -934,20 +899,11 @@ async function main() {
       console.log(`  ${thousands(files)} files: done in ${seconds(performance.now() - started)}`)
     }
     machine.loadAfter = loadAverage()
-    // A rebuild during the run would mix two bundles' figures.
-    if (bundleDigest([BUNDLE]) !== bundle)
-      throw new Error(`${BUNDLE} changed during the benchmark; run it again`)
+    checkBundleUnchanged([BUNDLE], bundle)
 
     const problems = results.flatMap((result) => result.problems)
     const verdictLines = verdicts(results)
-    console.log(`\n${summaryTable(results)}\n`)
-    for (const line of verdictLines) console.log(line)
-    if (problems.length > 0) {
-      console.log(`\n${problems.length} correctness check(s) failed:`)
-      for (const problem of problems) console.log(`  - ${problem}`)
-    }
-
-    if (args.write) {
+    const write = async () => {
       const chart = renderChart(results, {
         title: 'deploy-dags vs aws s3 sync: wall time against tree size',
         subtitle: `moto_server on loopback, ${args.latencyMs > 0 ? `${args.latencyMs} ms added per request` : 'no added latency'}; one run each; ${new Date().toISOString().slice(0, 10)}`
@@ -957,11 +913,14 @@ async function main() {
         SECTION,
         renderReport({ results, verdictLines, machine, bundle, problems })
       )
-      console.log(
-        `\nwrote the ${SECTION} section of BENCHMARKS.md and ${relative(process.cwd(), CHART_FILE)}`
-      )
+      return `the ${SECTION} section of BENCHMARKS.md and ${relative(process.cwd(), CHART_FILE)}`
     }
-    if (problems.length > 0) process.exitCode = 1
+    await finishRun({
+      tables: summaryTable(results),
+      verdicts: verdictLines,
+      problems,
+      write: args.write ? write : undefined
+    })
   } finally {
     await cleanup()
   }

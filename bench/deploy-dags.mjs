@@ -16,22 +16,20 @@ import { spawnSync } from 'node:child_process'
 import { cpSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import {
-  CreateBucketCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client
-} from '@aws-sdk/client-s3'
+import { CreateBucketCommand } from '@aws-sdk/client-s3'
 import { startMoto } from '../test-support/moto.mjs'
 import { startProxy } from '../test-support/proxy.mjs'
 import { nodeRuntimes, runAction } from '../test-support/runner.mjs'
 import { toolEnv } from './aws-env.mjs'
 import { writeSection } from './benchmarks-md.mjs'
 import { DOMAINS, TEAMS, generateTree, sameSizeEdit } from './dag-tree.mjs'
+import { forEachPage, objectText, s3Client } from './s3.mjs'
 import {
   benchHome,
   benchOptions,
   bundleDigest,
+  checkBundleUnchanged,
+  finishRun,
   loadAverage,
   logMachine,
   machineInfo,
@@ -174,20 +172,10 @@ function bareStartMs(command, argv, runs = 5) {
 
 async function listKeys(s3, bucket) {
   const keys = []
-  let token
-  do {
-    const page = await s3.send(
-      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${PREFIX}/`, ContinuationToken: token })
-    )
+  await forEachPage(s3, { Bucket: bucket, Prefix: `${PREFIX}/` }, (page) => {
     for (const item of page.Contents ?? []) keys.push(item.Key)
-    token = page.IsTruncated ? page.NextContinuationToken : undefined
-  } while (token !== undefined)
+  })
   return keys
-}
-
-async function objectText(s3, bucket, key) {
-  const response = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-  return response.Body.transformToString('utf-8')
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -219,12 +207,7 @@ async function main() {
     // This client only sets up and checks the buckets; the SDK's notice about the Node running
     // the benchmark script (the action itself runs under Node 24) is noise here.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
-    const s3 = new S3Client({
-      endpoint: moto.endpoint,
-      forcePathStyle: true,
-      region: 'us-east-1',
-      credentials: { accessKeyId: 'test', secretAccessKey: 'test' }
-    })
+    const s3 = s3Client(moto.endpoint)
     cleanups.push(() => s3.destroy())
     const ctx = { home, node24, actionProxy, cliProxy }
 
@@ -355,19 +338,10 @@ async function main() {
     const nodeStartMs = bareStartMs(node24, ['-e', ''])
     const awsStartMs = bareStartMs('aws', ['--version'])
     machine.loadAfter = loadAverage()
-    // A rebuild during the run would mix two bundles' figures.
-    if (bundleDigest([BUNDLE]) !== bundle)
-      throw new Error(`${BUNDLE} changed during the benchmark; run it again`)
+    checkBundleUnchanged([BUNDLE], bundle)
     const results = summarize({ firsts, rounds, nodeStartMs, awsStartMs })
     const table = renderTable(results)
-    console.log(`\n${table}\n`)
-    for (const line of results.verdicts) console.log(line)
-    if (problems.length > 0) {
-      console.log(`\n${problems.length} correctness check(s) failed:`)
-      for (const problem of problems) console.log(`  - ${problem}`)
-    }
-
-    if (args.write) {
+    const write = async () => {
       const report = renderReport({
         results,
         table,
@@ -379,9 +353,14 @@ async function main() {
       })
       // Only this script's section: the other benchmarks' sections stay as they are.
       await writeSection('deploy-dags', report)
-      console.log('\nwrote the deploy-dags section of BENCHMARKS.md')
+      return 'the deploy-dags section of BENCHMARKS.md'
     }
-    if (problems.length > 0) process.exitCode = 1
+    await finishRun({
+      tables: table,
+      verdicts: results.verdicts,
+      problems,
+      write: args.write ? write : undefined
+    })
   } finally {
     await cleanup()
   }

@@ -27,6 +27,8 @@ import { writeSection } from './benchmarks-md.mjs'
 import {
   benchHome,
   bundleDigest,
+  checkBundleUnchanged,
+  finishRun,
   loadAverage,
   logMachine,
   machineInfo,
@@ -460,25 +462,23 @@ async function main() {
       nodeStart.push((await timedSpawn(node24, ['-e', ''], { timeoutMs: 30_000 })).ms)
 
     machine.loadAfter = loadAverage()
-    if (bundleDigest(BUNDLES) !== bundle)
-      throw new Error('the bundle changed during the benchmark; run it again')
+    checkBundleUnchanged(BUNDLES, bundle)
 
     const results = summarize({ pairs, sweep, nodeStart })
     const tables = renderTables(results)
-    console.log(`\n${tables}\n`)
-    for (const line of results.verdicts) console.log(line)
-    if (problems.length > 0) {
-      console.log(`\n${problems.length} check(s) failed:`)
-      for (const problem of problems) console.log(`  - ${problem}`)
-    }
-    if (args.write) {
+    const write = async () => {
       await writeSection(
         'ephemeral-sg-ssh-fleet',
         renderReport({ results, tables, machine, bundle, tree, problems })
       )
-      console.log('\nwrote the ephemeral-sg-ssh-fleet section of BENCHMARKS.md')
+      return 'the ephemeral-sg-ssh-fleet section of BENCHMARKS.md'
     }
-    if (problems.length > 0) process.exitCode = 1
+    await finishRun({
+      tables,
+      verdicts: results.verdicts,
+      problems,
+      write: args.write ? write : undefined
+    })
   } finally {
     await cleanup()
   }

@@ -24,6 +24,8 @@ import {
   benchHome,
   benchOptions,
   bundleDigest,
+  checkBundleUnchanged,
+  finishRun,
   loadAverage,
   logMachine,
   machineInfo,
@@ -286,26 +288,23 @@ async function main() {
     }
 
     machine.loadAfter = loadAverage()
-    // A rebuild during the run would mix two bundles' figures.
-    if (bundleDigest(BUNDLES) !== bundle)
-      throw new Error('the bundle changed during the benchmark; run it again')
+    checkBundleUnchanged(BUNDLES, bundle)
 
     const results = summarize({ uploads, exposures, sshTrue })
     const table = renderTable(results, tree)
-    console.log(`\n${table}\n`)
-    for (const line of results.verdicts) console.log(line)
-    if (problems.length > 0) {
-      console.log(`\n${problems.length} check(s) failed:`)
-      for (const problem of problems) console.log(`  - ${problem}`)
-    }
-    if (args.write) {
+    const write = async () => {
       await writeSection(
         'ephemeral-sg-ssh',
         renderReport({ results, table, machine, bundle, tree, problems })
       )
-      console.log('\nwrote the ephemeral-sg-ssh section of BENCHMARKS.md')
+      return 'the ephemeral-sg-ssh section of BENCHMARKS.md'
     }
-    if (problems.length > 0) process.exitCode = 1
+    await finishRun({
+      tables: table,
+      verdicts: results.verdicts,
+      problems,
+      write: args.write ? write : undefined
+    })
   } finally {
     await cleanup()
   }
