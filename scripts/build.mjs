@@ -110,9 +110,7 @@ async function bundle(name, entry) {
 
 if (check) {
   const stale = []
-  for (const name of [...actions, ...functions].filter(
-    (n) => only.length === 0 || only.includes(n)
-  )) {
+  for (const name of new Set(chosen.map((b) => b.name))) {
     for (const file of listFiles(join(outRoot, name))) {
       const committed = join(root, 'dist', name, file)
       if (
